@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up everything and run every test: lint, types, Python tests (unit, LSP,
+# real editors), and the VS Code extension's tests and package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --editors
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check server tests benchmarks samples
+echo "== mypy"
+mypy
+if [ -f vscode-client/package.json ]; then
+  echo "== vscode-client"
+  (cd vscode-client && npm run --silent compile && npm test --silent && npm run --silent package)
+fi
+echo "== pytest"
+python -m pytest "$@"

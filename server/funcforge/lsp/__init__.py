@@ -1,0 +1,1 @@
+"""The language server: LSP in front of the core (no optimizer logic here)."""

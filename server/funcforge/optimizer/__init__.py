@@ -1,0 +1,1 @@
+"""The AgentOptimizer: LLM client, prompt, actions, state machine, replay check."""

@@ -1,0 +1,135 @@
+"""`Proposal`: the validated actions of one optimizer step, persisted as JSON.
+
+A proposal lives in `.funcforge/proposals/<id>.json` so that the CLI and the
+editor see the same proposals; its base version and the hash of each touched
+function let `apply` detect staleness.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from funcforge.fsutil import write_json_atomic
+from funcforge.toolset.action import Action
+
+ProposalStatus = Literal["pending", "applied", "rejected"]
+
+
+class ProposalError(Exception):
+    """A proposal file is missing or unreadable."""
+
+
+def new_proposal_id() -> str:
+    return secrets.token_hex(3)
+
+
+@dataclass
+class Proposal:
+    """One optimizer step's actions, rationale, evidence and replay-check result."""
+
+    id: str
+    actions: list[Action]
+    rationale: str = ""
+    base_version: str | None = None
+    # name -> code_hash() of the function in the base toolset (absent for adds).
+    function_hashes: dict[str, str] = field(default_factory=dict)
+    # name -> workspace-relative file the action touches.
+    files: dict[str, str] = field(default_factory=dict)
+    replay: dict[str, Any] | None = None
+    base_score: dict[str, Any] | None = None  # {"score": float, "n": int}
+    evidence: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, int] = field(default_factory=dict)
+    model: str | None = None
+    step: int | None = None
+    status: ProposalStatus = "pending"
+    created: str = field(
+        default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    commit: str | None = None
+
+    @property
+    def title(self) -> str:
+        """`revise convert_units` or `revise a, add b` for subjects and titles."""
+        return ", ".join(a.summary() for a in self.actions) or "no actions"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "created": self.created,
+            "model": self.model,
+            "step": self.step,
+            "base_version": self.base_version,
+            "base_score": self.base_score,
+            "rationale": self.rationale,
+            "actions": [a.to_dict() for a in self.actions],
+            "function_hashes": self.function_hashes,
+            "files": self.files,
+            "replay": self.replay,
+            "evidence": self.evidence,
+            "usage": self.usage,
+            "commit": self.commit,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Proposal:
+        return cls(
+            id=data["id"],
+            actions=[Action.from_dict(a) for a in data.get("actions", [])],
+            rationale=data.get("rationale", ""),
+            base_version=data.get("base_version"),
+            function_hashes=dict(data.get("function_hashes") or {}),
+            files=dict(data.get("files") or {}),
+            replay=data.get("replay"),
+            base_score=data.get("base_score"),
+            evidence=dict(data.get("evidence") or {}),
+            usage=dict(data.get("usage") or {}),
+            model=data.get("model"),
+            step=data.get("step"),
+            status=data.get("status", "pending"),
+            created=data.get("created", ""),
+            commit=data.get("commit"),
+        )
+
+    def save(self, proposals_dir: Path) -> Path:
+        path = proposals_dir / f"{self.id}.json"
+        write_json_atomic(path, self.to_dict())
+        return path
+
+
+def load_proposal(proposals_dir: Path, proposal_id: str) -> Proposal:
+    """Load one proposal by id (a unique prefix is enough)."""
+    path = proposals_dir / f"{proposal_id}.json"
+    if not path.is_file():
+        matches = sorted(proposals_dir.glob(f"{proposal_id}*.json")) if proposal_id else []
+        if len(matches) != 1:
+            raise ProposalError(
+                f"no proposal '{proposal_id}' in {proposals_dir}"
+                + (" (ambiguous prefix)" if len(matches) > 1 else "")
+            )
+        path = matches[0]
+    try:
+        return Proposal.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ProposalError(f"{path}: unreadable proposal: {exc}") from exc
+
+
+def list_proposals(proposals_dir: Path, status: str | None = None) -> list[Proposal]:
+    """All readable proposals, oldest first; unreadable files are skipped."""
+    out: list[Proposal] = []
+    if not proposals_dir.is_dir():
+        return out
+    for path in sorted(proposals_dir.glob("*.json")):
+        try:
+            p = Proposal.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (json.JSONDecodeError, KeyError, TypeError, OSError):
+            continue
+        if status is None or p.status == status:
+            out.append(p)
+    out.sort(key=lambda p: (p.created, p.id))
+    return out

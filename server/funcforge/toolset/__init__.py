@@ -1,0 +1,1 @@
+"""The agent's tool functions: extraction (libcst -> FunctionSpec), rewriting, schemas."""

@@ -1,0 +1,1 @@
+"""Trace file formats: one module per format, each registered here."""
