@@ -1,0 +1,179 @@
+"""Code actions: apply, preview or reject a proposal; roll back after a decline.
+
+An "Apply" action's edit is computed against the document's *current* text and
+bound to its version; when the proposal no longer applies to that text (the
+function changed), the action is dropped rather than applied to the wrong text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+
+from funcforge.errors import UserError
+from funcforge.lsp import evidence
+from funcforge.lsp.positions import def_range, overlaps
+from funcforge.lsp.session import Session
+from funcforge.optimizer.proposal import Proposal
+from funcforge.toolset.rewrite import plan_actions
+from funcforge.toolset.toolset import load_toolset
+
+APPLY_PREFIX = "Apply funcforge proposal"
+
+
+def proposal_edits(
+    session: Session, proposal: Proposal, rel: str, text: str
+) -> list[types.TextEdit] | None:
+    """Minimal edits turning `text` (the document now) into the proposal's result.
+
+    None when the proposal is stale for this text: a touched function changed.
+    """
+    overrides = dict(session.buffers)
+    overrides[rel] = text
+    toolset = load_toolset(session.config, overrides=overrides)
+    for name, digest in proposal.function_hashes.items():
+        spec = toolset.functions.get(name)
+        if spec is None or spec.code_hash() != digest:
+            return None
+    try:
+        changes = plan_actions(session.config, toolset, proposal.actions)
+    except UserError:
+        return None
+    for change in changes:
+        if change.file == rel:
+            return [
+                types.TextEdit(
+                    range=types.Range(
+                        start=types.Position(line=e.start_line, character=e.start_character),
+                        end=types.Position(line=e.end_line, character=e.end_character),
+                    ),
+                    new_text=e.new_text,
+                )
+                for e in change.edits
+            ]
+    return []
+
+
+def apply_edit(uri: str, version: int | None, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+    return types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=uri, version=version
+                ),
+                edits=list(edits),
+            )
+        ]
+    )
+
+
+def _wanted(only: list[str] | None, kind: str) -> bool:
+    if not only:
+        return True
+    return any(kind == o or kind.startswith(o + ".") for o in only)
+
+
+def code_actions(
+    session: Session,
+    uri: str,
+    rel: str,
+    version: int | None,
+    text: str,
+    rng: types.Range,
+    only: list[str] | None,
+    resolve: bool,
+    rollback: tuple[str, str] | None,
+) -> list[types.CodeAction]:
+    """The funcforge actions for functions overlapping `rng` in one document.
+
+    `rollback` is (target sha, title) when a decline was detected.
+    """
+    out: list[types.CodeAction] = []
+    for spec in session.functions_in(rel):
+        assert spec.location is not None
+        if not overlaps(def_range(spec.location, text), rng):
+            continue
+        for p in session.proposals_for(spec.name):
+            title = f"{APPLY_PREFIX}: {p.title} ({evidence.replay_title(p)})"
+            preferred = evidence.proposal_is_safe(p)
+            if not preferred:
+                title += " — regresses expected results"
+            command = types.Command(
+                title="Commit funcforge proposal",
+                command="funcforge.applyProposal",
+                arguments=[{"id": p.id, "uri": uri}],
+            )
+            kinds = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
+            data = {"proposal": p.id, "uri": uri, "rel": rel, "version": version}
+            edits = None if resolve else proposal_edits(session, p, rel, text)
+            if not resolve and edits is None:
+                continue  # stale for this text: never apply edits to the wrong text
+            for kind in kinds:
+                if not _wanted(only, kind):
+                    continue
+                action = types.CodeAction(
+                    title=title,
+                    kind=kind,
+                    is_preferred=preferred and kind == types.CodeActionKind.QuickFix,
+                    command=command,
+                    data=data if resolve else None,
+                    edit=None if resolve or edits is None else apply_edit(uri, version, edits),
+                )
+                out.append(action)
+            if _wanted(only, types.CodeActionKind.Empty) or not only:
+                out.append(
+                    types.CodeAction(
+                        title=f"Preview funcforge proposal: {p.title}",
+                        kind=types.CodeActionKind.Empty,
+                        command=types.Command(
+                            title="Preview",
+                            command="funcforge.previewProposal",
+                            arguments=[{"id": p.id}],
+                        ),
+                    )
+                )
+                out.append(
+                    types.CodeAction(
+                        title=f"Reject funcforge proposal: {p.title}",
+                        kind=types.CodeActionKind.Empty,
+                        command=types.Command(
+                            title="Reject",
+                            command="funcforge.rejectProposal",
+                            arguments=[{"id": p.id}],
+                        ),
+                    )
+                )
+        break_after = rollback is not None
+        if break_after and rollback is not None and (not only or _wanted(only, types.CodeActionKind.QuickFix)):
+            sha, title = rollback
+            if not any(a.title == title for a in out):
+                out.append(
+                    types.CodeAction(
+                        title=title,
+                        kind=types.CodeActionKind.QuickFix,
+                        command=types.Command(
+                            title=title, command="funcforge.rollback", arguments=[{"to": sha}]
+                        ),
+                    )
+                )
+    return out
+
+
+def resolve_action(session: Session, action: types.CodeAction, text_of: Any) -> types.CodeAction:
+    """Fill in the edit of an action returned with `data` only (codeAction/resolve)."""
+    data = action.data or {}
+    if not isinstance(data, dict) or "proposal" not in data:
+        return action
+    from funcforge.optimizer.proposal import load_proposal
+
+    proposal = load_proposal(session.config.proposals_path, data["proposal"])
+    uri, rel = data["uri"], data["rel"]
+    version, text = text_of(uri)
+    if data.get("version") is not None and version != data.get("version"):
+        raise UserError("the document changed since the code action was offered; ask again")
+    edits = proposal_edits(session, proposal, rel, text)
+    if edits is None:
+        raise UserError(f"proposal {proposal.id} is stale: the function changed since it was proposed")
+    action.edit = apply_edit(uri, version, edits)
+    return action

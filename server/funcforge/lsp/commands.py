@@ -1,0 +1,264 @@
+"""`workspace/executeCommand` handlers; each runs in a worker thread.
+
+They translate between LSP and the core: the optimizer step, apply, reject,
+roll-back and history are the core's own functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from funcforge.errors import UserError
+from funcforge.lsp.positions import path_to_uri
+from funcforge.optimizer.proposal import load_proposal
+from funcforge.toolset.rewrite import plan_actions
+
+if TYPE_CHECKING:
+    from funcforge.lsp.server import FuncforgeServer
+    from funcforge.lsp.session import Session
+
+
+def _session(ls: FuncforgeServer) -> Session:
+    if ls.session is None:
+        raise UserError("the server is not initialized")
+    return ls.session
+
+
+class _Progress:
+    """Server-initiated `$/progress` whose Cancel button sets `cancel`."""
+
+    def __init__(self, ls: FuncforgeServer, title: str, cancel: threading.Event) -> None:
+        self.ls, self.token, self.active = ls, f"funcforge-{uuid.uuid4().hex[:8]}", False
+        if not ls.progress_supported or ls.loop is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(
+                ls.work_done_progress.create_async(self.token), ls.loop
+            ).result(timeout=10)
+        except Exception:  # a client may refuse the token: work goes on without a bar
+            return
+        self.active = True
+        future = ls.work_done_progress.tokens.get(self.token)
+        if future is not None:
+            future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
+        ls.post(
+            ls.work_done_progress.begin,
+            self.token,
+            types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0),
+        )
+
+    def report(self, pct: int, message: str) -> None:
+        if self.active:
+            self.ls.post(
+                self.ls.work_done_progress.report,
+                self.token,
+                types.WorkDoneProgressReport(message=message, percentage=pct, cancellable=True),
+            )
+
+    def end(self, message: str) -> None:
+        if self.active:
+            self.ls.post(
+                self.ls.work_done_progress.end, self.token, types.WorkDoneProgressEnd(message=message)
+            )
+            self.ls.post(self.ls.work_done_progress.tokens.pop, self.token, None)
+
+
+def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    """Run one optimizer step (one at a time), with progress and cancel."""
+    from funcforge.optimizer.llm import make_client
+    from funcforge.optimizer.step import Cancelled, StepContext, run_step
+
+    session = _session(ls)
+    if not ls.optimize_lock.acquire(blocking=False):
+        raise UserError("an optimization is already running")
+    cancel = threading.Event()
+    ls.cancel_event = cancel
+    function = arg.get("function") or None
+    progress = _Progress(ls, f"funcforge: optimizing {function or 'the workspace'}", cancel)
+    session.state_name = "optimizing"
+    ls.send_status()
+    outcome = "done"
+    try:
+        session.refresh_traces()
+        toolset = session.reload_tools()
+        if not session.settings.allow_execution:
+            ls.show(
+                "funcforge: the replay check is off because workspace code may not run "
+                "here (allowExecution is false / the workspace is not trusted)",
+                types.MessageType.Warning,
+            )
+        client = make_client(session.config, llm=session.settings.llm)
+        result = run_step(
+            StepContext(
+                config=session.config,
+                store=session.store,  # type: ignore[arg-type]
+                toolset=toolset,
+                client=client,
+                state=session.optimizer_state(),
+                version=session.version(),
+                execute=session.settings.allow_execution,
+                function=function,
+                cancel=cancel,
+                progress=progress.report,
+            )
+        )
+        ids = [result.proposal.id] if result.proposal else []
+        outcome = (
+            f"proposal {result.proposal.id}: {result.proposal.title}"
+            if result.proposal
+            else "no change proposed"
+        )
+        ls.show(f"funcforge: {outcome}")
+        return {"proposals": ids}
+    except Cancelled:
+        outcome = "cancelled"
+        ls.show("funcforge: optimization cancelled")
+        return {"proposals": [], "cancelled": True}
+    finally:
+        progress.end(outcome)
+        session.state_name = "idle"
+        ls.optimize_lock.release()
+        ls.refresh_everything(traces=False, tools=True)
+
+
+def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    """Write the proposal (if the editor has not) and commit it with its evidence."""
+    from funcforge.history.git import apply_proposal
+
+    session = _session(ls)
+    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    result = apply_proposal(session.config, proposal, commit_dirty=bool(arg.get("commitDirty")))
+    with session.lock:
+        for rel in result.files:
+            session.buffers.pop(rel, None)
+    ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
+    ls.refresh_everything(traces=False, tools=True)
+    return {"commit": result.commit, "files": list(result.files)}
+
+
+def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    session = _session(ls)
+    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    proposal.status = "rejected"
+    proposal.save(session.config.proposals_path)
+    ls.refresh_everything(traces=False, tools=False)
+    return {"id": proposal.id}
+
+
+def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from funcforge.history.rollback import rollback as do_rollback
+
+    session = _session(ls)
+    to = arg.get("to")
+    if not to and not arg.get("best"):
+        raise UserError("rollback needs `to` (a commit) or `best: true`")
+    commits = do_rollback(session.config, to=to or None, best=bool(arg.get("best")))
+    ls.show(f"funcforge: rolled back with {len(commits)} revert commit(s)")
+    ls.refresh_everything(traces=True, tools=True)
+    return {"commits": list(commits)}
+
+
+def history(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from funcforge.history.log import history_entries
+
+    session = _session(ls)
+    versions = history_entries(session.config, session.store)
+    best = next((v for v in versions if v.get("isBest")), None)
+    return {"versions": versions, "best": best}
+
+
+def proposals(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from funcforge.lsp.evidence import replay_title
+
+    session = _session(ls)
+    return {
+        "proposals": [
+            {
+                "id": p.id,
+                "title": p.title,
+                "status": p.status,
+                "summary": replay_title(p),
+                "functions": [a.name for a in p.actions],
+                "created": p.created,
+            }
+            for p in session.pending_proposals()
+        ]
+    }
+
+
+def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    """The proposed full text of each changed file, for diff views."""
+    from funcforge.lsp.evidence import replay_title
+
+    session = _session(ls)
+    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    toolset = session.reload_tools()
+    files = []
+    for change in plan_actions(session.config, toolset, proposal.actions):
+        files.append(
+            {
+                "uri": path_to_uri(session.root / change.file),
+                "path": change.file,
+                "oldText": change.old_text,
+                "newText": change.new_text,
+            }
+        )
+    return {
+        "id": proposal.id,
+        "title": proposal.title,
+        "summary": replay_title(proposal),
+        "rationale": proposal.rationale,
+        "files": files,
+    }
+
+
+def tools(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    session = _session(ls)
+    stats_all = session.store.tool_stats() if session.store else {}
+    out = []
+    with session.lock:
+        specs = list(session.toolset.functions.values())
+    for spec in sorted(specs, key=lambda s: s.name):
+        s = stats_all.get(spec.name)
+        calls, errors = (s.calls, s.errors) if s else (0, 0)
+        out.append(
+            {
+                "name": spec.name,
+                "uri": path_to_uri(session.root / spec.location.file) if spec.location else None,
+                "line": (spec.location.name_line or spec.location.start_line) - 1
+                if spec.location
+                else 0,
+                "calls": calls,
+                "errors": errors,
+                "errorRate": errors / calls if calls else 0.0,
+                "passRate": s.pass_rate if s else None,
+            }
+        )
+    return {"tools": out}
+
+
+def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    from funcforge.optimizer.expectations import add_pin
+
+    session = _session(ls)
+    if "function" not in arg or "args" not in arg:
+        raise UserError("pinCall needs `function` and `args`")
+    add_pin(
+        session.config,
+        function=str(arg["function"]),
+        args=dict(arg["args"]),
+        expected=arg.get("expected"),
+        expected_error=arg.get("expectedError"),
+    )
+    return {"pinned": True}
+
+
+def status(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
+    from funcforge.lsp.views import status as status_payload
+
+    return status_payload(ls, _session(ls))

@@ -1,0 +1,108 @@
+"""Diagnostics on tool functions: failing calls, proposals ready, score declines."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from funcforge.lsp import evidence
+from funcforge.lsp.positions import name_range, path_to_uri
+from funcforge.lsp.session import Session
+
+SOURCE = "funcforge"
+
+
+def _related(session: Session, stats: object) -> list[types.DiagnosticRelatedInformation]:
+    out: list[types.DiagnosticRelatedInformation] = []
+    examples = getattr(stats, "examples", {}) or {}
+    for etype, refs in sorted(examples.items()):
+        for ref in list(refs)[:2]:
+            path = session.root / ref.file
+            out.append(
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(
+                        uri=path_to_uri(path),
+                        range=types.Range(
+                            start=types.Position(line=max(0, ref.line - 1), character=0),
+                            end=types.Position(line=max(0, ref.line - 1), character=0),
+                        ),
+                    ),
+                    message=f"{etype} in {ref}",
+                )
+            )
+    return out[:8]
+
+
+def diagnostics_for(
+    session: Session, rel: str, decline: tuple[str, set[str]] | None = None
+) -> list[types.Diagnostic]:
+    """All funcforge diagnostics of one tool file (by workspace-relative path).
+
+    `decline` is (message, names of the functions changed since the best version).
+    """
+    text = session.text_of(rel)
+    if text is None:
+        return []
+    store = session.store
+    stats_all = store.tool_stats() if store is not None else {}
+    pending = session.pending_proposals()
+    warn_at = session.config.error_rate_warning
+    out: list[types.Diagnostic] = []
+    for problem in session.toolset.problems:
+        if problem.file == rel:
+            line0 = max(0, problem.line - 1)
+            out.append(
+                types.Diagnostic(
+                    range=types.Range(
+                        start=types.Position(line=line0, character=0),
+                        end=types.Position(line=line0, character=0),
+                    ),
+                    message=problem.message,
+                    severity=types.DiagnosticSeverity.Error,
+                    source=SOURCE,
+                    code="tool-file",
+                )
+            )
+    for spec in session.functions_in(rel):
+        assert spec.location is not None
+        rng = name_range(spec.location, text, spec.name)
+        stats = stats_all.get(spec.name)
+        if stats is not None and stats.errors:
+            rate = evidence.error_rate(stats)
+            out.append(
+                types.Diagnostic(
+                    range=rng,
+                    message=evidence.failure_summary(stats),
+                    severity=(
+                        types.DiagnosticSeverity.Warning
+                        if rate >= warn_at
+                        else types.DiagnosticSeverity.Information
+                    ),
+                    source=SOURCE,
+                    code="failing-calls",
+                    related_information=_related(session, stats) or None,
+                )
+            )
+        for p in pending:
+            if any(a.name == spec.name for a in p.actions):
+                out.append(
+                    types.Diagnostic(
+                        range=rng,
+                        message=f"funcforge proposal {p.id} ready: {p.title} "
+                        f"({evidence.replay_title(p)})",
+                        severity=types.DiagnosticSeverity.Hint,
+                        source=SOURCE,
+                        code="proposal-ready",
+                        data={"proposal": p.id},
+                    )
+                )
+        if decline is not None and spec.name in decline[1]:
+            out.append(
+                types.Diagnostic(
+                    range=rng,
+                    message=decline[0],
+                    severity=types.DiagnosticSeverity.Warning,
+                    source=SOURCE,
+                    code="score-decline",
+                )
+            )
+    return out

@@ -1,0 +1,96 @@
+"""Per-tool evidence as text: diagnostic messages, code-lens titles, hover Markdown.
+
+Pure functions over the trace store's statistics, so the wording is tested
+without a client.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from funcforge.optimizer.proposal import Proposal
+
+
+def _top_message(stats: Any, error_type: str) -> str | None:
+    """The most common message logged for `error_type`, short."""
+    msgs = Counter(
+        (m or "").strip() for _, t, m in getattr(stats, "recent_errors", []) if t == error_type
+    )
+    msgs.pop("", None)
+    if not msgs:
+        return None
+    text = msgs.most_common(1)[0][0]
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def failure_summary(stats: Any) -> str:
+    """'12 of 40 logged calls failed: KeyError 'mile' (9), ValueError (3)'."""
+    parts = []
+    for etype, count in stats.error_types.most_common(4):
+        msg = _top_message(stats, etype)
+        parts.append(f"{etype} {msg} ({count})" if msg else f"{etype} ({count})")
+    more = len(stats.error_types) - 4
+    tail = f", and {more} more" if more > 0 else ""
+    return f"{stats.errors} of {stats.calls} logged calls failed: {', '.join(parts)}{tail}"
+
+
+def error_rate(stats: Any) -> float:
+    return stats.errors / stats.calls if stats.calls else 0.0
+
+
+def lens_title(stats: Any | None) -> str:
+    """'40 calls · 30% errors · pass 62%' (or 'no logged calls')."""
+    if stats is None or not stats.calls:
+        return "no logged calls"
+    parts = [f"{stats.calls} calls", f"{error_rate(stats):.0%} errors"]
+    if stats.pass_rate is not None:
+        parts.append(f"pass {stats.pass_rate:.0%}")
+    return " · ".join(parts)
+
+
+def replay_title(proposal: Proposal) -> str:
+    """The evidence part of an action title, leading with verified numbers."""
+    replay = proposal.replay or {}
+    summary = replay.get("summary")
+    if summary and "not run" not in str(summary):
+        return str(summary)
+    ev = [e for e in proposal.evidence.values() if isinstance(e, dict)]
+    errors = sum(int(e.get("errors", 0)) for e in ev)
+    if errors:
+        return f"addresses {errors} failing logged calls; not replay-checked"
+    return "not replay-checked"
+
+
+def proposal_is_safe(proposal: Proposal) -> bool:
+    """False when the replay check found a regression against an expected value."""
+    replay = proposal.replay or {}
+    return not replay.get("has_expected_regression", False)
+
+
+def hover_markdown(name: str, stats: Any | None, proposals: list[Proposal]) -> str:
+    """Statistics and the latest error excerpts of one tool, in Markdown."""
+    lines = [f"**funcforge** · `{name}`", ""]
+    if stats is None or not stats.calls:
+        lines.append("No logged calls of this function yet.")
+    else:
+        lines += [
+            "| calls | errors | error rate | traces | tasks | pass rate |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {stats.calls} | {stats.errors} | {error_rate(stats):.0%} | {stats.traces} | "
+            f"{stats.tasks if isinstance(stats.tasks, int) else len(stats.tasks)} | "
+            f"{'-' if stats.pass_rate is None else f'{stats.pass_rate:.0%}'} |",
+        ]
+        if stats.error_types:
+            lines += ["", "**Errors:** " + ", ".join(f"{t} ({n})" for t, n in stats.error_types.most_common(5))]
+        recent = list(getattr(stats, "recent_errors", []))[-3:]
+        if recent:
+            lines += ["", "**Latest errors:**", ""]
+            for ref, etype, msg in reversed(recent):
+                excerpt = (msg or "").strip().replace("`", "'")
+                if len(excerpt) > 120:
+                    excerpt = excerpt[:117] + "..."
+                lines.append(f"- `{etype}: {excerpt}` — {ref}")
+    for p in proposals:
+        lines += ["", f"**Proposal {p.id}:** {p.title} — {replay_title(p)}"]
+    return "\n".join(lines)

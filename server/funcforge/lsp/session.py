@@ -1,0 +1,160 @@
+"""The server's view of one workspace: config, tools, traces, proposals, under a lock.
+
+Everything the LSP features read comes from a `Session`; the heavy work
+(indexing, trace refresh) runs in worker threads and swaps results in under
+the lock, so requests are answered from the last good state while indexing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funcforge.config import Config, find_config_file, load_config
+from funcforge.errors import UserError
+from funcforge.optimizer.optimizer import OptimizerState
+from funcforge.optimizer.proposal import Proposal, list_proposals
+from funcforge.toolset.spec import FunctionSpec
+from funcforge.toolset.toolset import Toolset, load_toolset
+from funcforge.traces.store import TraceStore
+
+# LSP setting name -> Config field.
+SETTING_KEYS = {
+    "model": "model",
+    "baseUrl": "base_url",
+    "tools": "tools",
+    "traces": "traces",
+    "errorRateWarning": "error_rate_warning",
+}
+
+
+@dataclass
+class Settings:
+    """What the client told us (initializationOptions / workspace/configuration)."""
+
+    allow_execution: bool = False
+    llm: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_client(cls, data: Any) -> Settings:
+        data = data if isinstance(data, dict) else {}
+        if isinstance(data.get("funcforge"), dict):
+            data = data["funcforge"]
+        overrides = {
+            SETTING_KEYS[k]: v
+            for k, v in data.items()
+            if k in SETTING_KEYS and v not in (None, "", [])
+        }
+        llm = data.get("llm") or None
+        return cls(bool(data.get("allowExecution", False)), llm, overrides)
+
+
+class Session:
+    """Config, toolset and trace store of the workspace at `root`, shared by features."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root.resolve()
+        self.settings = settings
+        self.lock = threading.RLock()
+        self.config: Config = Config(root=self.root)
+        self.store: TraceStore | None = None
+        self.toolset: Toolset = Toolset(functions={}, files={}, problems=[])
+        self.buffers: dict[str, str] = {}  # rel path -> unsaved editor text
+        self.state_name = "indexing"
+        self.state_message: str | None = None
+        self.config_error: str | None = None
+
+    # -- loading ---------------------------------------------------------------
+
+    def load_config(self) -> list[str]:
+        """(Re)read the configuration; settings fill only keys the files leave unset."""
+        messages: list[str] = []
+        try:
+            found = find_config_file(self.root)
+            file_keys = set(found[1]) if found else set()
+            overrides = {
+                k: v for k, v in self.settings.overrides.items() if k not in file_keys
+            }
+            config = load_config(self.root, overrides)
+            self.config_error = None
+            messages.extend(config.warnings)
+        except UserError as exc:
+            config = Config(root=self.root)
+            self.config_error = str(exc)
+            messages.append(f"{exc}; using defaults")
+        with self.lock:
+            self.config = config
+            self.store = TraceStore(config)
+        return messages
+
+    def index(self) -> list[str]:
+        """Read the tools and all traces (slow the first time); returns files that changed."""
+        store = self.store
+        changed = store.refresh() if store is not None else []
+        self.reload_tools()
+        return changed
+
+    def refresh_traces(self) -> list[str]:
+        store = self.store
+        return store.refresh() if store is not None else []
+
+    def reload_tools(self) -> Toolset:
+        with self.lock:
+            buffers = dict(self.buffers)
+            config = self.config
+        toolset = load_toolset(config, overrides=buffers)
+        with self.lock:
+            self.toolset = toolset
+        return toolset
+
+    # -- queries ---------------------------------------------------------------
+
+    def rel(self, path: Path) -> str | None:
+        """`path` relative to the workspace root (POSIX), or None when outside."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def functions_in(self, rel: str) -> list[FunctionSpec]:
+        with self.lock:
+            specs = list(self.toolset.functions.values())
+        return sorted(
+            (s for s in specs if s.location and s.location.file == rel),
+            key=lambda s: s.location.start_line if s.location else 0,
+        )
+
+    def tool_files(self) -> list[str]:
+        with self.lock:
+            return sorted(self.toolset.files)
+
+    def text_of(self, rel: str) -> str | None:
+        with self.lock:
+            if rel in self.buffers:
+                return self.buffers[rel]
+            return self.toolset.files.get(rel)
+
+    def pending_proposals(self) -> list[Proposal]:
+        return list_proposals(self.config.proposals_path, "pending")
+
+    def proposals_for(self, name: str) -> list[Proposal]:
+        return [p for p in self.pending_proposals() if any(a.name == name for a in p.actions)]
+
+    def optimizer_state(self) -> OptimizerState:
+        try:
+            return OptimizerState.load(self.config.state_path)
+        except UserError:
+            return OptimizerState()
+
+    def version(self) -> str:
+        from funcforge.history.git import current_version
+
+        with self.lock:
+            toolset = self.toolset
+        try:
+            return current_version(self.config, toolset)
+        except UserError:
+            return f"dirty-{toolset.content_hash()}"

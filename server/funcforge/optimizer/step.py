@@ -1,0 +1,277 @@
+"""One optimizer step: measure, ask the model for actions, validate, replay-check, propose.
+
+The step is the paper's inner loop: up to `max_actions_per_step` requests, each
+answered by one action (or TERMINATE); an invalid action is retried up to
+`max_trials` times with the exact error fed back. Valid actions are applied to
+an in-memory incumbent (List B), never to the files: the result is a saved
+`Proposal` that the user or the trainer applies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from funcforge.config import Config
+from funcforge.errors import UserError
+from funcforge.optimizer.actions import ACTION_TOOLS, ActionError, Terminate, parse_reply, validate
+from funcforge.optimizer.llm import LLMClient
+from funcforge.optimizer.optimizer import OptimizerState, StepOutcome
+from funcforge.optimizer.prompt import (
+    BuiltPrompt,
+    Candidate,
+    Failure,
+    PromptInputs,
+    StatRow,
+    build_prompt,
+)
+from funcforge.optimizer.proposal import Proposal, new_proposal_id
+from funcforge.toolset.action import Action
+from funcforge.toolset.rewrite import RewriteError, plan_actions
+from funcforge.toolset.toolset import Toolset, load_toolset
+from funcforge.traces.store import TraceStore
+
+Progress = Callable[[int, str], None]
+
+
+class Cancelled(UserError):
+    """The user cancelled the optimization."""
+
+
+@dataclass
+class StepResult:
+    proposal: Proposal | None
+    outcome: StepOutcome | None
+    terminated: bool
+    usage: dict[str, int] = field(default_factory=dict)
+    trials: list[str] = field(default_factory=list)  # validation errors fed back
+    prompt_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass
+class StepContext:
+    config: Config
+    store: TraceStore
+    toolset: Toolset
+    client: LLMClient
+    state: OptimizerState
+    version: str
+    execute: bool = True
+    function: str | None = None
+    cancel: threading.Event | None = None
+    progress: Progress | None = None
+    score_override: tuple[float, int] | None = None  # the trainer measures itself
+
+
+def _codes(toolset: Toolset) -> dict[str, str]:
+    return {name: spec.code for name, spec in toolset.functions.items()}
+
+
+def measured_score(store: TraceStore, version: str) -> tuple[float, int] | None:
+    """Mean score and n of the traces recorded with `version` (None when none)."""
+    stats = store.version_stats().get(version)
+    if stats is None or not stats.n or stats.mean_score is None:
+        return None
+    return float(stats.mean_score), int(stats.n)
+
+
+def stat_rows(store: TraceStore, names: list[str]) -> list[StatRow]:
+    """The statistics table of the prompt, one row per tool in the toolset."""
+    stats = store.tool_stats()
+    rows = []
+    for name in sorted(set(names) | set(stats)):
+        s = stats.get(name)
+        if s is None:
+            rows.append(StatRow(name, 0, 0, [], None))
+        else:
+            rows.append(StatRow(name, s.calls, s.errors, s.error_types.most_common(3), s.pass_rate))
+    return rows
+
+
+def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
+    """Traces the prompt may show: those of `version`, else all of them."""
+    summaries = store.summaries(version=version) if version else []
+    if not summaries:
+        summaries = store.summaries()
+    error_refs: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    for name, s in store.tool_stats().items():
+        for etype, refs in s.examples.items():
+            for ref in refs:
+                error_refs.setdefault((ref.file, ref.line), []).append((name, etype))
+    out = []
+    for s in summaries:
+        errors = error_refs.get((s.ref.file, s.ref.line), [])
+        tools = list(s.tool_calls) if hasattr(s, "tool_calls") else []
+        if not errors:
+            errors = [(t, "error") for t, n in getattr(s, "tool_errors", {}).items() if n]
+        failed = s.passed is False or (s.passed is None and bool(errors))
+        out.append(Candidate(s, f"{s.ref.file}:{s.ref.line:09d}", failed, errors, tools))
+    return out
+
+
+def _emit(ctx: StepContext, pct: int, message: str) -> None:
+    if ctx.cancel is not None and ctx.cancel.is_set():
+        raise Cancelled("optimization cancelled")
+    if ctx.progress is not None:
+        ctx.progress(pct, message)
+
+
+def evidence_for(store: TraceStore, names: list[str]) -> dict[str, Any]:
+    """Failing-call evidence per touched function: counts, top errors, example locations."""
+    stats = store.tool_stats()
+    out: dict[str, Any] = {}
+    for name in names:
+        s = stats.get(name)
+        if s is None:
+            continue
+        out[name] = {
+            "calls": s.calls,
+            "errors": s.errors,
+            "error_types": dict(s.error_types.most_common(5)),
+            "examples": [str(r) for refs in s.examples.values() for r in refs][:5],
+            "pass_rate": s.pass_rate,
+        }
+    return out
+
+
+def run_step(ctx: StepContext) -> StepResult:
+    """Measure the current version, then propose up to `max_actions_per_step` actions."""
+    config, state = ctx.config, ctx.state
+    if ctx.function and ctx.function not in ctx.toolset.functions:
+        raise UserError(f"no tool function `{ctx.function}` in {config.root}")
+    usage_before = dict(ctx.client.usage.as_dict())
+    _emit(ctx, 2, "measuring the current version")
+    score = ctx.score_override or measured_score(ctx.store, ctx.version)
+    outcome: StepOutcome | None = None
+    if score is not None:
+        outcome = state.record_score(
+            ctx.version,
+            score[0],
+            score[1],
+            _codes(ctx.toolset),
+            patience=config.patience,
+            tie_rule=config.tie_rule,
+        )
+        state.save(config.state_path)
+    best = state.best_functions or _codes(ctx.toolset)
+    best_score = (
+        (state.best_score, state.best_n) if state.best_score is not None else None
+    )
+    cands = candidates(ctx.store, state.best_version or ctx.version)
+    stats = stat_rows(ctx.store, list(ctx.toolset.functions))
+    failures = [
+        Failure(f.score, f.n, f.actions, f.functions) for f in state.failure_experience
+    ]
+
+    overrides: dict[str, str] = {}
+    incumbent = ctx.toolset
+    actions: list[Action] = []
+    rationales: list[str] = []
+    trials: list[str] = []
+    prompt_tokens: list[int] = []
+    terminated = False
+    n_actions = config.max_actions_per_step
+    for k in range(n_actions):
+        feedback: str | None = None
+        accepted = False
+        for trial in range(config.max_trials):
+            pct = 5 + int(80 * (k * config.max_trials + trial) / (n_actions * config.max_trials))
+            _emit(ctx, pct, f"asking the model for action {k + 1} (trial {trial + 1})")
+            prompt: BuiltPrompt = build_prompt(
+                PromptInputs(
+                    best=best,
+                    incumbent=_codes(incumbent),
+                    stats=stats,
+                    failures=failures,
+                    candidates=cands,
+                    load=ctx.store.load,
+                    actions_so_far=[a.summary() for a in actions],
+                    feedback=feedback,
+                    focus=ctx.function,
+                    best_score=best_score,
+                ),
+                ACTION_TOOLS,
+                config.token_budget,
+                seed=config.seed + state.step,
+            )
+            prompt_tokens.append(prompt.tokens)
+            reply = ctx.client.complete(prompt.messages, ACTION_TOOLS)
+            _emit(ctx, pct, "validating the model's answer")
+            try:
+                parsed = parse_reply(reply.message)
+                if isinstance(parsed, Terminate):
+                    terminated = True
+                    break
+                action = parsed.action
+                if ctx.function and (action.kind, action.name) != ("revise_function", ctx.function):
+                    raise ActionError(
+                        f"only revise_function `{ctx.function}` is allowed in this step"
+                    )
+                problems = validate(action, incumbent.functions)
+                if problems:
+                    raise ActionError("; ".join(problems))
+                changes = plan_actions(config, incumbent, [action])
+            except (ActionError, RewriteError) as exc:
+                feedback = str(exc)
+                trials.append(feedback)
+                continue
+            for change in changes:
+                overrides[change.file] = change.new_text
+            incumbent = load_toolset(config, overrides=overrides)
+            actions.append(action)
+            if parsed.rationale:
+                rationales.append(f"{action.summary()}: {parsed.rationale}")
+            accepted = True
+            break
+        if terminated:
+            break
+        if not accepted:
+            if not actions:
+                raise UserError(
+                    f"the model gave no valid action in {config.max_trials} trials; "
+                    f"last error: {feedback}"
+                )
+            break
+    usage_after = ctx.client.usage.as_dict()
+    usage = {k: usage_after.get(k, 0) - usage_before.get(k, 0) for k in usage_after}
+    if not actions:
+        return StepResult(None, outcome, True, usage, trials, prompt_tokens)
+
+    _emit(ctx, 88, "checking the proposal against logged calls")
+    replay: dict[str, Any] | None
+    if ctx.execute:
+        from funcforge.optimizer.replay import replay_for_actions
+
+        replay = replay_for_actions(config, ctx.store, ctx.toolset, actions)
+    else:
+        replay = {"summary": "replay check not run: execution of workspace code is not allowed"}
+    touched = [a.name for a in actions]
+    files: dict[str, str] = {}
+    for action in actions:
+        spec = ctx.toolset.functions.get(action.name) or incumbent.functions.get(action.name)
+        if spec is not None and spec.location is not None:
+            files[action.name] = spec.location.file
+    base = measured_score(ctx.store, ctx.version)
+    proposal = Proposal(
+        id=new_proposal_id(),
+        actions=actions,
+        rationale="\n".join(rationales),
+        base_version=ctx.version,
+        function_hashes={
+            a.name: ctx.toolset.functions[a.name].code_hash()
+            for a in actions
+            if a.name in ctx.toolset.functions
+        },
+        files=files,
+        replay=replay,
+        base_score={"score": base[0], "n": base[1]} if base else None,
+        evidence=evidence_for(ctx.store, touched),
+        usage=usage,
+        model=config.model,
+        step=state.step,
+    )
+    proposal.save(config.proposals_path)
+    _emit(ctx, 100, f"proposal {proposal.id}: {proposal.title}")
+    return StepResult(proposal, outcome, terminated, usage, trials, prompt_tokens)
