@@ -1,1 +1,211 @@
-"""Trace file formats: one module per format, each registered here."""
+"""Trace file formats: one module per format, each registered here.
+
+A format is either *line-based* (JSON Lines: the store decodes each line and
+hands the object to `parse_record`, so a growing file is read incrementally) or
+*whole-file* (`parse_file` reads the file and may group many lines or spans
+into one trace; the store re-reads such a file whenever it changes). Every
+module in this package defines `FORMAT = TraceFormat(...)` (or `FORMATS`, a
+list, when one module serves several layouts); they are discovered with
+`pkgutil`, so adding a format means adding a module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from funcforge.errors import UserError
+from funcforge.traces.model import SourceRef, Trace
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A trace record that was skipped: where (file, 1-based line) and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+ParseRecord = Callable[[Any, SourceRef], list[Trace]]
+ParseFile = Callable[[Path, str], Iterator[Trace | Malformed]]
+
+
+@dataclass(frozen=True)
+class TraceFormat:
+    """One trace file format.
+
+    Exactly one of `parse_record` (line-based: one decoded JSON line -> traces;
+    raises `MalformedTrace` with a reason) or `parse_file` (whole file ->
+    traces and `Malformed` entries, each trace with its `source` set) is given.
+    `index_record` is an optional fast path for line-based formats: the same
+    traces, but it may leave out what statistics do not use (messages, parsed
+    arguments); the store indexes with it and loads full traces with
+    `parse_record`. `sniff(path, head)` says whether a file, given its first
+    bytes, is in this format; lower `priority` sniffs first.
+    """
+
+    name: str
+    description: str
+    sniff: Callable[[Path, bytes], bool]
+    parse_record: ParseRecord | None = None
+    parse_file: ParseFile | None = None
+    index_record: ParseRecord | None = None
+    priority: int = 50
+
+    def __post_init__(self) -> None:
+        if (self.parse_record is None) == (self.parse_file is None):
+            raise ValueError(f"format {self.name}: give exactly one of parse_record, parse_file")
+
+    @property
+    def line_based(self) -> bool:
+        """True when the file is JSON Lines read record by record (and incrementally)."""
+        return self.parse_record is not None
+
+
+class UnknownFormatError(UserError):
+    """A configured format name that no module provides."""
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, TraceFormat]:
+    found: dict[str, TraceFormat] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        formats = list(getattr(module, "FORMATS", []))
+        if hasattr(module, "FORMAT"):
+            formats.insert(0, module.FORMAT)
+        for fmt in formats:
+            if fmt.name in found:
+                raise ValueError(f"trace format {fmt.name!r} defined twice ({info.name})")
+            found[fmt.name] = fmt
+    return found
+
+
+def all_formats() -> list[TraceFormat]:
+    """Every registered format, in sniffing order (priority, then name)."""
+    with _lock:
+        registry = _registry()
+    return sorted(registry.values(), key=lambda f: (f.priority, f.name))
+
+
+def get_format(name: str) -> TraceFormat:
+    """The format called `name`; `UnknownFormatError` names the known ones otherwise."""
+    with _lock:
+        registry = _registry()
+    try:
+        return registry[name]
+    except KeyError:
+        known = ", ".join(sorted(registry))
+        raise UnknownFormatError(f"unknown trace format {name!r} (known: {known})") from None
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Whether a POSIX `path` matches a glob with `**` (any folders), `*` and `?`."""
+    return _glob_regex(pattern).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def detect(
+    path: Path,
+    head: bytes,
+    overrides: Mapping[str, str] | None = None,
+    rel: str | None = None,
+) -> TraceFormat | None:
+    """The format of the file at `path` (POSIX `rel` relative to the workspace).
+
+    A configured override (`[tool.funcforge] formats`: glob -> format name)
+    wins; otherwise the first format whose `sniff` accepts the head. None when
+    nothing fits (an empty file, or an unknown layout).
+    """
+    target = rel if rel is not None else path.as_posix()
+    for pattern, name in (overrides or {}).items():
+        if glob_match(pattern, target):
+            return get_format(name)
+    for fmt in all_formats():
+        try:
+            if fmt.sniff(path, head):
+                return fmt
+        except Exception:  # a sniffer must not break detection of the others
+            continue
+    return None
+
+
+INCOMPLETE = object()  # `first_record`: the head ends inside the first line
+
+
+def first_record(head: bytes) -> Any:
+    """The first non-blank JSON line of `head` decoded, `INCOMPLETE`, or None when invalid/empty."""
+    start = 0
+    while start < len(head):
+        end = head.find(b"\n", start)
+        line = head[start:] if end < 0 else head[start:end]
+        if line.strip():
+            if end < 0:
+                try:
+                    return json.loads(line)
+                except ValueError:
+                    return INCOMPLETE
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+        if end < 0:
+            break
+        start = end + 1
+    return None
+
+
+def kind_of(value: Any) -> str:
+    """A JSON-ish type name for error messages ("array", "number", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

@@ -1,0 +1,122 @@
+"""design.md's native JSON Lines format: one trace object per line, unknown keys kept.
+
+Required: `id` (string or integer) and `messages` (OpenAI chat messages).
+Optional: `task` {id, input, expected}, `outcome` {score 0..1, passed},
+`toolset_version`, `split`, `time`. Any other key lands in `Trace.extra`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from funcforge.traces.formats import INCOMPLETE, JSONL_SUFFIXES, TraceFormat, first_record, kind_of
+from funcforge.traces.formats.chat import tool_calls_from_messages
+from funcforge.traces.model import MalformedTrace, Outcome, SourceRef, Task, Trace
+
+KNOWN_KEYS = frozenset({"id", "task", "messages", "outcome", "toolset_version", "split", "time"})
+
+
+def _opt_str(obj: dict[str, Any], key: str, where: str = "") -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise MalformedTrace(f"'{where}{key}' must be a string, got {kind_of(value)}")
+
+
+def _ident(value: Any, name: str) -> str:
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    if value is None:
+        raise MalformedTrace(f"missing field '{name}'")
+    raise MalformedTrace(f"'{name}' must be a string, got {kind_of(value)}")
+
+
+def parse_task(value: Any) -> Task | None:
+    """The `task` object (None when absent); raises `MalformedTrace` on wrong types."""
+    if value is None:
+        return None
+    if type(value) is not dict:
+        raise MalformedTrace(f"'task' must be an object, got {kind_of(value)}")
+    task_input = value.get("input", "")
+    if task_input is None:
+        task_input = ""
+    elif type(task_input) is not str:
+        raise MalformedTrace(f"'task.input' must be a string, got {kind_of(task_input)}")
+    expected = value.get("expected")
+    if expected is not None and type(expected) is not str:
+        expected = json.dumps(expected, ensure_ascii=False)  # 7, 0.875, [1, 2] -> text
+    return Task(_ident(value.get("id"), "task.id"), task_input, expected)
+
+
+def parse_outcome(value: Any) -> Outcome:
+    """The `outcome` object; a score must be a number in 0..1, `passed` a boolean."""
+    if value is None:
+        return Outcome()
+    if type(value) is not dict:
+        raise MalformedTrace(f"'outcome' must be an object, got {kind_of(value)}")
+    score = value.get("score")
+    if score is not None:
+        if type(score) not in (int, float):
+            raise MalformedTrace(f"'outcome.score' must be a number, got {kind_of(score)}")
+        if not 0 <= score <= 1:
+            raise MalformedTrace(f"'outcome.score' must be between 0 and 1, got {score!r}")
+        score = float(score)
+    passed = value.get("passed")
+    if passed is not None and type(passed) is not bool:
+        raise MalformedTrace(f"'outcome.passed' must be a boolean, got {kind_of(passed)}")
+    return Outcome(score, passed)
+
+
+def parse_record(obj: Any, ref: SourceRef, *, light: bool = False) -> list[Trace]:
+    """One native line -> one trace. `light` skips messages and argument parsing."""
+    if type(obj) is not dict:
+        raise MalformedTrace(f"expected a JSON object, got {kind_of(obj)}")
+    trace_id = _ident(obj.get("id"), "id")
+    messages = obj.get("messages")
+    if messages is None:
+        raise MalformedTrace("missing field 'messages'")
+    if type(messages) is not list:
+        raise MalformedTrace(f"'messages' must be an array, got {kind_of(messages)}")
+    calls = tool_calls_from_messages(messages, parse_args=not light)
+    extra = {} if light else {k: v for k, v in obj.items() if k not in KNOWN_KEYS}
+    return [
+        Trace(
+            id=trace_id,
+            task=parse_task(obj.get("task")),
+            messages=[] if light else messages,
+            tool_calls=calls,
+            outcome=parse_outcome(obj.get("outcome")),
+            toolset_version=_opt_str(obj, "toolset_version"),
+            split=_opt_str(obj, "split"),
+            time=_opt_str(obj, "time"),
+            source=ref,
+            extra=extra,
+        )
+    ]
+
+
+def index_record(obj: Any, ref: SourceRef) -> list[Trace]:
+    """The indexing fast path: what statistics need, without messages or parsed arguments."""
+    return parse_record(obj, ref, light=True)
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """A JSON Lines file whose first line is an object (or cannot be judged yet)."""
+    if not path.name.lower().endswith(JSONL_SUFFIXES):
+        return False
+    first = first_record(head)
+    return first is INCOMPLETE or first is None or isinstance(first, dict)
+
+
+FORMAT = TraceFormat(
+    name="native",
+    description="funcforge native JSON Lines (design.md): one trace object per line",
+    sniff=sniff,
+    parse_record=parse_record,
+    index_record=index_record,
+    priority=90,  # the fallback for JSON Lines: more specific formats sniff first
+)

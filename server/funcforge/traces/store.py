@@ -1,0 +1,728 @@
+"""`TraceStore`: the incremental index over the workspace's trace files.
+
+Only what statistics need stays in memory: per trace a compact `TraceSummary`
+(location, task, outcome, tool-call counts, failed calls); full traces are
+re-read lazily from their byte offset. `refresh()` reads only the bytes
+appended since the last refresh; a truncated or replaced file (smaller size,
+new inode, or a different first/last KB of what was read) is re-read whole,
+as is a whole-file format's file on any change. Malformed records are listed
+and skipped, never fatal. One refresh runs at a time; readers (the language
+server's threads) take a short lock and never see a half-applied refresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import sys
+import threading
+from bisect import bisect_left
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funcforge.config import Config
+from funcforge.errors import UserError
+from funcforge.traces.formats import Malformed, TraceFormat, detect, get_format
+from funcforge.traces.model import MalformedTrace, SourceRef, ToolCall, Trace
+
+__all__ = [
+    "UNVERSIONED",
+    "FileInfo",
+    "Malformed",
+    "StaleTraceError",
+    "ToolStats",
+    "TraceStore",
+    "TraceSummary",
+    "VersionStats",
+]
+
+UNVERSIONED = "unversioned"  # the `version_stats()` key of traces without a toolset version
+DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+HEAD_BYTES = 64 * 1024  # what format detection looks at
+FINGERPRINT_BYTES = 1024  # first/last KB that tell an append from a replacement
+EXAMPLES_PER_TYPE = 3
+RECENT_ERRORS = 20
+MESSAGE_CHARS = 300  # error messages are kept this short in summaries
+_EMPTY: dict[str, int] = {}  # shared by summaries without failed calls; never mutated
+_intern = sys.intern
+
+
+class StaleTraceError(UserError):
+    """A trace changed on disk since it was indexed; refresh and try again."""
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """What the index keeps of one trace: where it is and what statistics need."""
+
+    id: str
+    file: str
+    line: int
+    offset: int  # byte offset of the line (line-based formats)
+    ordinal: int  # index of the trace in its record (line-based) or in its file
+    task_id: str | None
+    has_expected: bool
+    score: float | None
+    passed: bool | None
+    version: str | None
+    split: str | None
+    time: str | None
+    tools: dict[str, int]  # calls per tool name
+    tool_errors: dict[str, int]  # failed calls per tool name
+    errors: tuple[tuple[str, str, str], ...]  # (tool, error type, message) per failed call
+
+    @property
+    def ref(self) -> SourceRef:
+        return SourceRef(self.file, self.line, self.offset)
+
+    @property
+    def calls(self) -> int:
+        return sum(self.tools.values())
+
+
+@dataclass
+class ToolStats:
+    """Evidence about one tool across the indexed traces."""
+
+    name: str
+    calls: int = 0
+    errors: int = 0
+    error_types: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[SourceRef]] = field(default_factory=dict)  # a few per error type
+    traces: int = 0  # traces that called the tool
+    tasks: int = 0  # distinct tasks among them
+    passed: int = 0  # of those traces, how many passed
+    judged: int = 0  # of those traces, how many have `passed` set
+    recent_errors: list[tuple[SourceRef, str, str]] = field(default_factory=list)
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Passed / judged traces that used the tool; None when none was judged."""
+        return self.passed / self.judged if self.judged else None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.calls if self.calls else 0.0
+
+    @property
+    def top_error(self) -> tuple[str, int] | None:
+        common = self.error_types.most_common(1)
+        return common[0] if common else None
+
+
+@dataclass
+class VersionStats:
+    """Traces recorded with one toolset version, and how they scored."""
+
+    version: str
+    n: int = 0
+    scored: int = 0
+    score_sum: float = 0.0
+    passed: int = 0
+    judged: int = 0
+    first_time: str | None = None
+    last_time: str | None = None
+
+    @property
+    def mean_score(self) -> float | None:
+        return self.score_sum / self.scored if self.scored else None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One trace file as indexed: its format, trace and malformed counts, bytes read."""
+
+    file: str
+    format: str | None
+    traces: int
+    malformed: int
+    size: int
+
+
+@dataclass
+class _FileState:
+    """Per-file progress: what was read up to where, and how to recognise the file."""
+
+    rel: str
+    path: Path
+    format: TraceFormat | None = None
+    dev: int = 0
+    ino: int = 0
+    size: int = 0
+    mtime_ns: int = 0
+    offset: int = 0  # bytes consumed (line-based formats)
+    line: int = 1  # line number at `offset`
+    open_tail: bool = False  # consumed bytes end inside a line (a complete JSON value)
+    head_len: int = 0
+    head_hash: bytes = b""
+    tail_start: int = 0
+    tail_hash: bytes = b""
+    summaries: list[TraceSummary] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+    pending: Malformed | None = None  # an unfinished last line, reported by final refreshes
+
+
+class _Restart(Exception):
+    """An append turned out to continue an already indexed line: re-read the file."""
+
+
+class _ToolAgg:
+    __slots__ = ("stats", "task_ids")
+
+    def __init__(self, name: str) -> None:
+        self.stats = ToolStats(name)
+        self.task_ids: set[str] = set()
+
+
+class _Aggregates:
+    """Running statistics; `add` is incremental, a replaced file rebuilds from summaries."""
+
+    def __init__(self) -> None:
+        self.tools: dict[str, _ToolAgg] = {}
+        self.versions: dict[str, VersionStats] = {}
+        self.recent: dict[str, deque[tuple[SourceRef, str, str]]] = {}
+
+    def add(self, summaries: Iterable[TraceSummary]) -> None:
+        tools, versions = self.tools, self.versions
+        for s in summaries:
+            key = s.version or UNVERSIONED
+            v = versions.get(key)
+            if v is None:
+                v = versions[key] = VersionStats(key)
+            v.n += 1
+            if s.score is not None:
+                v.scored += 1
+                v.score_sum += s.score
+            if s.passed is not None:
+                v.judged += 1
+                v.passed += s.passed
+            if s.time is not None:
+                if v.first_time is None or s.time < v.first_time:
+                    v.first_time = s.time
+                if v.last_time is None or s.time > v.last_time:
+                    v.last_time = s.time
+            for name, n in s.tools.items():
+                agg = tools.get(name)
+                if agg is None:
+                    agg = tools[name] = _ToolAgg(name)
+                t = agg.stats
+                t.calls += n
+                t.traces += 1
+                if s.task_id is not None:
+                    agg.task_ids.add(s.task_id)
+                if s.passed is not None:
+                    t.judged += 1
+                    t.passed += s.passed
+            if s.errors:
+                ref = s.ref
+                for name, etype, message in s.errors:
+                    t = tools[name].stats
+                    t.errors += 1
+                    t.error_types[etype] += 1
+                    examples = t.examples.setdefault(etype, [])
+                    if len(examples) < EXAMPLES_PER_TYPE:
+                        examples.append(ref)
+                    recent = self.recent.get(name)
+                    if recent is None:
+                        recent = self.recent[name] = deque(maxlen=RECENT_ERRORS)
+                    recent.append((ref, etype, message))
+
+    def snapshot_tools(self) -> dict[str, ToolStats]:
+        out: dict[str, ToolStats] = {}
+        for name, agg in self.tools.items():
+            t = agg.stats
+            out[name] = ToolStats(
+                name=name,
+                calls=t.calls,
+                errors=t.errors,
+                error_types=Counter(t.error_types),
+                examples={k: list(v) for k, v in t.examples.items()},
+                traces=t.traces,
+                tasks=len(agg.task_ids),
+                passed=t.passed,
+                judged=t.judged,
+                recent_errors=list(self.recent.get(name, ())),
+            )
+        return out
+
+
+def summarize(trace: Trace, ref: SourceRef, ordinal: int) -> TraceSummary:
+    """The compact index entry of one parsed trace."""
+    tools: dict[str, int] = {}
+    tool_errors = _EMPTY
+    errors: list[tuple[str, str, str]] = []
+    for call in trace.tool_calls:
+        name = _intern(call.name)
+        tools[name] = tools.get(name, 0) + 1
+        if call.is_error:
+            if tool_errors is _EMPTY:
+                tool_errors = {}
+            tool_errors[name] = tool_errors.get(name, 0) + 1
+            etype = _intern(call.error_type or "Error")
+            errors.append((name, etype, (call.error_message or "")[:MESSAGE_CHARS]))
+    task = trace.task
+    outcome = trace.outcome
+    return TraceSummary(
+        id=trace.id,
+        file=ref.file,
+        line=ref.line,
+        offset=ref.offset,
+        ordinal=ordinal,
+        task_id=task.id if task is not None else None,
+        has_expected=task is not None and task.expected is not None,
+        score=outcome.score,
+        passed=outcome.passed,
+        version=_intern(trace.toolset_version) if trace.toolset_version else None,
+        split=_intern(trace.split) if trace.split else None,
+        time=trace.time,
+        tools=tools or _EMPTY,
+        tool_errors=tool_errors,
+        errors=tuple(errors),
+    )
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+class TraceStore:
+    """Incremental index over the trace files matched by `config.traces`."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        chunk_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        self.config = config
+        self.root = Path(config.root)
+        self.max_line_bytes = max_line_bytes
+        self.chunk_bytes = chunk_bytes
+        for name in config.formats.values():
+            get_format(name)  # an unknown format name is a configuration error, said early
+        self.bytes_read = 0  # bytes read to parse records (tests and benchmarks watch it)
+        self.check_bytes = 0  # bytes read to fingerprint files (at most 2 KB per check)
+        self._files: dict[str, _FileState] = {}
+        self._agg = _Aggregates()
+        self._lock = threading.RLock()  # guards _files' summaries and _agg for readers
+        self._refresh_lock = threading.Lock()  # one refresh at a time
+
+    # -- discovery -------------------------------------------------------------
+
+    def discover(self) -> dict[str, Path]:
+        """Workspace-relative POSIX path -> absolute path of every file the globs match."""
+        found: dict[str, Path] = {}
+        for pattern in self.config.traces:
+            for hit in glob.glob(pattern, root_dir=self.root, recursive=True):
+                path = Path(hit) if os.path.isabs(hit) else self.root / hit
+                if not path.is_file():
+                    continue
+                found.setdefault(self._rel(path), path)
+        return dict(sorted(found.items()))
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    # -- refresh ---------------------------------------------------------------
+
+    def refresh(self, final: bool = False) -> list[str]:
+        """Bring the index up to date; returns the files whose traces changed.
+
+        A last line without a newline is left for the next refresh unless it is
+        already a complete JSON value. With `final=True` (one-shot commands) an
+        unfinished last line is also listed in `malformed`.
+        """
+        with self._refresh_lock:
+            found = self.discover()
+            changed: list[str] = []
+            rebuild = False
+            appended: list[TraceSummary] = []
+            for rel in [r for r in self._files if r not in found]:
+                with self._lock:
+                    del self._files[rel]
+                changed.append(rel)
+                rebuild = True
+            for rel, path in found.items():
+                state = self._files.get(rel)
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    if state is not None:
+                        with self._lock:
+                            del self._files[rel]
+                        changed.append(rel)
+                        rebuild = True
+                    continue
+                mode = self._plan(state, st)
+                if mode is None and state is not None:
+                    if not final and state.pending is not None:
+                        with self._lock:
+                            state.pending = None
+                    elif final and state.pending is None and state.offset < state.size:
+                        mode = "append"  # only to judge the unfinished last line
+                if mode is None:
+                    continue
+                if mode == "append":
+                    assert state is not None
+                    try:
+                        new = self._read_from(state, final)
+                    except _Restart:
+                        mode = "full"
+                    else:
+                        state.dev, state.ino, state.size = st.st_dev, st.st_ino, st.st_size
+                        state.mtime_ns = st.st_mtime_ns
+                        if new:
+                            appended.extend(new)
+                            changed.append(rel)
+                        continue
+                fresh = _FileState(rel, path)
+                fresh.dev, fresh.ino, fresh.size = st.st_dev, st.st_ino, st.st_size
+                fresh.mtime_ns = st.st_mtime_ns
+                self._read_full(fresh, final)
+                with self._lock:
+                    self._files[rel] = fresh
+                changed.append(rel)
+                if state is not None and state.summaries:
+                    rebuild = True  # its old traces are counted in the aggregates
+                else:
+                    appended.extend(fresh.summaries)
+            with self._lock:
+                if rebuild:
+                    agg = _Aggregates()
+                    for state in self._files.values():
+                        agg.add(state.summaries)
+                    self._agg = agg
+                else:
+                    self._agg.add(appended)
+            return changed
+
+    def _plan(self, state: _FileState | None, st: os.stat_result) -> str | None:
+        """None (unchanged), "append" (read new bytes) or "full" (re-read the file)."""
+        if state is None:
+            return "full"
+        if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
+            return "full"
+        if st.st_size == state.size:
+            return None if st.st_mtime_ns == state.mtime_ns else "full"
+        if state.format is None or not state.format.line_based:
+            return "full"
+        return "append" if self._fingerprint_matches(state) else "full"
+
+    def _fingerprint_matches(self, state: _FileState) -> bool:
+        try:
+            with open(state.path, "rb") as f:
+                head = f.read(state.head_len)
+                f.seek(state.tail_start)
+                tail = f.read(state.offset - state.tail_start)
+        except OSError:
+            return False
+        self.check_bytes += len(head) + len(tail)
+        return _digest(head) == state.head_hash and _digest(tail) == state.tail_hash
+
+    def _fingerprint(self, state: _FileState, f: Any) -> None:
+        state.head_len = min(FINGERPRINT_BYTES, state.offset)
+        f.seek(0)
+        head = f.read(state.head_len)
+        state.tail_start = max(0, state.offset - FINGERPRINT_BYTES)
+        f.seek(state.tail_start)
+        tail = f.read(state.offset - state.tail_start)
+        self.check_bytes += len(head) + len(tail)
+        state.head_hash, state.tail_hash = _digest(head), _digest(tail)
+
+    def _read_full(self, state: _FileState, final: bool) -> None:
+        try:
+            with open(state.path, "rb") as f:
+                head = f.read(HEAD_BYTES)
+        except OSError as exc:
+            state.malformed.append(Malformed(state.rel, 1, f"cannot read: {exc.strerror}"))
+            return
+        if not head:
+            return  # empty: its format is decided once it has content
+        state.format = detect(state.path, head, self.config.formats, state.rel)
+        if state.format is None:
+            state.malformed.append(
+                Malformed(
+                    state.rel,
+                    1,
+                    "unknown trace format (set [tool.funcforge] formats to name one)",
+                )
+            )
+            return
+        if state.format.line_based:
+            self._read_from(state, final)  # from offset 0: no line can be open
+        else:
+            self._read_whole(state)
+
+    def _read_whole(self, state: _FileState) -> None:
+        fmt = state.format
+        assert fmt is not None and fmt.parse_file is not None
+        ordinal = 0
+        try:
+            for item in fmt.parse_file(state.path, state.rel):
+                if isinstance(item, Malformed):
+                    state.malformed.append(item)
+                    continue
+                ref = item.source or SourceRef(state.rel, 1)
+                state.summaries.append(summarize(item, ref, ordinal))
+                ordinal += 1
+        except Exception as exc:  # a format's bug must not stop the index
+            state.malformed.append(Malformed(state.rel, 1, f"{type(exc).__name__}: {exc}"))
+        self.bytes_read += state.size
+
+    def _read_from(self, state: _FileState, final: bool) -> list[TraceSummary]:
+        """Parse the complete lines after `state.offset`, add them to the state, return them.
+
+        Raises `_Restart` (state untouched) when the appended bytes continue a
+        line that was already indexed as complete.
+        """
+        fmt = state.format
+        assert fmt is not None
+        parse = fmt.index_record or fmt.parse_record
+        assert parse is not None
+        rel, limit = state.rel, self.max_line_bytes
+        out: list[TraceSummary] = []
+        bad: list[Malformed] = []
+        pos = state.offset  # start of the line being assembled
+        line_no = state.line
+        open_tail = state.open_tail
+        parts: list[bytes] = []
+        pending = 0  # bytes of the line being assembled
+        skipping = False  # that line is over the limit: drop its bytes
+        loads = json.loads
+
+        def record(line: bytes, start: int, number: int) -> None:
+            try:
+                obj = loads(line)
+            except UnicodeDecodeError:
+                bad.append(Malformed(rel, number, "invalid UTF-8"))
+                return
+            except ValueError as exc:
+                bad.append(Malformed(rel, number, f"bad JSON: {_json_reason(exc)}"))
+                return
+            except RecursionError:
+                bad.append(Malformed(rel, number, "bad JSON: nested too deeply"))
+                return
+            ref = SourceRef(rel, number, start)
+            try:
+                traces = parse(obj, ref)
+            except MalformedTrace as exc:
+                bad.append(Malformed(rel, number, str(exc)))
+                return
+            except Exception as exc:  # a format's bug must not stop the index
+                bad.append(Malformed(rel, number, f"{type(exc).__name__}: {exc}"))
+                return
+            for i, trace in enumerate(traces):
+                out.append(summarize(trace, ref, i))
+
+        with open(state.path, "rb") as f:
+            f.seek(pos)
+            while True:
+                chunk = f.read(self.chunk_bytes)
+                if not chunk:
+                    break
+                self.bytes_read += len(chunk)
+                pieces = chunk.split(b"\n")
+                last = len(pieces) - 1
+                for k, piece in enumerate(pieces):
+                    if k == last:  # no newline yet: part of the next line
+                        if skipping:
+                            pending += len(piece)
+                        elif piece:
+                            parts.append(piece)
+                            pending += len(piece)
+                            if pending > limit:
+                                skipping, parts = True, []
+                        break
+                    size = pending + len(piece)
+                    if skipping:
+                        bad.append(Malformed(rel, line_no, _too_long(size, limit)))
+                    elif open_tail:
+                        if (b"".join(parts) + piece).strip():
+                            raise _Restart
+                    elif size > limit:
+                        bad.append(Malformed(rel, line_no, _too_long(size, limit)))
+                    else:
+                        line = b"".join(parts) + piece if parts else piece
+                        if line.strip():
+                            record(line, pos, line_no)
+                    pos += size + 1
+                    line_no += 1
+                    parts, pending, skipping, open_tail = [], 0, False, False
+            unfinished: Malformed | None = None
+            if parts and not skipping and not open_tail:
+                tail = b"".join(parts)
+                if tail.strip():
+                    try:
+                        loads(tail)
+                    except (ValueError, RecursionError):
+                        if final:
+                            unfinished = Malformed(
+                                rel, line_no, "unfinished last line (no newline at the end)"
+                            )
+                    else:  # a complete JSON value: index it now, remember the line is open
+                        record(tail, pos, line_no)
+                        pos += len(tail)
+                        open_tail = True
+            elif parts and open_tail and b"".join(parts).strip():
+                raise _Restart
+            with self._lock:
+                state.summaries.extend(out)
+                state.malformed.extend(bad)
+                state.pending = unfinished
+            state.offset, state.line, state.open_tail = pos, line_no, open_tail
+            self._fingerprint(state, f)
+        return out
+
+    # -- readers ---------------------------------------------------------------
+
+    @property
+    def malformed(self) -> list[Malformed]:
+        """Every skipped record, by file and line."""
+        with self._lock:
+            out: list[Malformed] = []
+            for state in self._files.values():
+                out.extend(state.malformed)
+                if state.pending is not None:
+                    out.append(state.pending)
+            return out
+
+    def files(self) -> list[FileInfo]:
+        """The indexed files with their format and counts."""
+        with self._lock:
+            return [
+                FileInfo(
+                    s.rel,
+                    s.format.name if s.format else None,
+                    len(s.summaries),
+                    len(s.malformed) + (s.pending is not None),
+                    s.size,
+                )
+                for s in self._files.values()
+            ]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(s.summaries) for s in self._files.values())
+
+    def tool_stats(self) -> dict[str, ToolStats]:
+        """Per-tool statistics (a snapshot: later refreshes do not change it)."""
+        with self._lock:
+            return self._agg.snapshot_tools()
+
+    def version_stats(self) -> dict[str, VersionStats]:
+        """Per-toolset-version statistics (a snapshot), keyed by version or `UNVERSIONED`."""
+        with self._lock:
+            return {k: dataclasses.replace(v) for k, v in self._agg.versions.items()}
+
+    def summaries(self, version: str | None = None, tool: str | None = None) -> list[TraceSummary]:
+        """Index entries in file and line order, optionally of one version and/or tool."""
+        with self._lock:
+            out: list[TraceSummary] = []
+            for state in self._files.values():
+                for s in state.summaries:
+                    if version is not None and (s.version or UNVERSIONED) != version:
+                        continue
+                    if tool is not None and tool not in s.tools:
+                        continue
+                    out.append(s)
+            return out
+
+    def load(self, item: TraceSummary | SourceRef) -> Trace:
+        """The full trace behind an index entry (or a file:line reference), read from disk."""
+        summary = item if isinstance(item, TraceSummary) else self._find(item)
+        with self._lock:
+            state = self._files.get(summary.file)
+        if state is None or state.format is None:
+            raise StaleTraceError(f"{summary.file}: no longer indexed; refresh")
+        return _Loader(state, self.max_line_bytes).load(summary)
+
+    def calls(self, tool: str) -> Iterator[tuple[TraceSummary, ToolCall]]:
+        """Every logged call of `tool` with its trace's entry, loading traces lazily.
+
+        Traces that changed on disk since indexing are skipped.
+        """
+        current: _Loader | None = None
+        for summary in self.summaries(tool=tool):
+            with self._lock:
+                state = self._files.get(summary.file)
+            if state is None or state.format is None:
+                continue
+            if current is None or current.state is not state:
+                current = _Loader(state, self.max_line_bytes)
+            try:
+                trace = current.load(summary)
+            except StaleTraceError:
+                continue
+            for call in trace.tool_calls:
+                if call.name == tool:
+                    yield summary, call
+
+    def _find(self, ref: SourceRef) -> TraceSummary:
+        with self._lock:
+            state = self._files.get(ref.file)
+            if state is not None:
+                entries = state.summaries
+                i = bisect_left(entries, ref.line, key=lambda s: s.line)
+                if i < len(entries) and entries[i].line == ref.line:
+                    return entries[i]
+        raise StaleTraceError(f"{ref}: no trace indexed there")
+
+
+class _Loader:
+    """Reads full traces of one file; a whole-file format's file is parsed once."""
+
+    def __init__(self, state: _FileState, max_line_bytes: int) -> None:
+        self.state = state
+        self.max_line_bytes = max_line_bytes
+        self._whole: list[Trace] | None = None
+
+    def load(self, summary: TraceSummary) -> Trace:
+        fmt = self.state.format
+        assert fmt is not None
+        if fmt.parse_record is not None:
+            trace = self._load_line(fmt, summary)
+        else:
+            if self._whole is None:
+                assert fmt.parse_file is not None
+                self._whole = [
+                    t
+                    for t in fmt.parse_file(self.state.path, self.state.rel)
+                    if isinstance(t, Trace)
+                ]
+            whole = self._whole
+            trace = whole[summary.ordinal] if summary.ordinal < len(whole) else None
+        if trace is None or trace.id != summary.id:
+            raise StaleTraceError(f"{summary.ref}: trace {summary.id} changed on disk; refresh")
+        return trace
+
+    def _load_line(self, fmt: TraceFormat, summary: TraceSummary) -> Trace | None:
+        assert fmt.parse_record is not None
+        try:
+            with open(self.state.path, "rb") as f:
+                f.seek(summary.offset)
+                line = f.readline(self.max_line_bytes + 1)
+            traces = fmt.parse_record(json.loads(line), summary.ref)
+        except (OSError, ValueError, MalformedTrace):
+            return None
+        return traces[summary.ordinal] if summary.ordinal < len(traces) else None
+
+
+def _json_reason(exc: ValueError) -> str:
+    msg = getattr(exc, "msg", None)
+    col = getattr(exc, "colno", None)
+    return f"{msg} (column {col})" if msg and col else str(exc)
+
+
+def _too_long(size: int, limit: int) -> str:
+    return f"line of {size} bytes is longer than the limit of {limit} bytes; skipped"
