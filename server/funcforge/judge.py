@@ -131,6 +131,4 @@ def get_judge(spec: str, tolerance: float = 1e-6) -> Judge:
             return float(value) if not isinstance(value, bool) else (1.0 if value else 0.0)
 
         return custom
-    raise UserError(
-        f"unknown judge '{spec}': use exact, normalized, numeric or module:function"
-    )
+    raise UserError(f"unknown judge '{spec}': use exact, normalized, numeric or module:function")

@@ -145,7 +145,11 @@ def code_actions(
                     )
                 )
         break_after = rollback is not None
-        if break_after and rollback is not None and (not only or _wanted(only, types.CodeActionKind.QuickFix)):
+        if (
+            break_after
+            and rollback is not None
+            and (not only or _wanted(only, types.CodeActionKind.QuickFix))
+        ):
             sha, title = rollback
             if not any(a.title == title for a in out):
                 out.append(
@@ -174,6 +178,8 @@ def resolve_action(session: Session, action: types.CodeAction, text_of: Any) -> 
         raise UserError("the document changed since the code action was offered; ask again")
     edits = proposal_edits(session, proposal, rel, text)
     if edits is None:
-        raise UserError(f"proposal {proposal.id} is stale: the function changed since it was proposed")
+        raise UserError(
+            f"proposal {proposal.id} is stale: the function changed since it was proposed"
+        )
     action.edit = apply_edit(uri, version, edits)
     return action

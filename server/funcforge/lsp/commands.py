@@ -63,7 +63,9 @@ class _Progress:
     def end(self, message: str) -> None:
         if self.active:
             self.ls.post(
-                self.ls.work_done_progress.end, self.token, types.WorkDoneProgressEnd(message=message)
+                self.ls.work_done_progress.end,
+                self.token,
+                types.WorkDoneProgressEnd(message=message),
             )
             self.ls.post(self.ls.work_done_progress.tokens.pop, self.token, None)
 
@@ -126,7 +128,7 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         ls.refresh_everything(traces=False, tools=True)
 
 
-def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     """Write the proposal (if the editor has not) and commit it with its evidence."""
     from funcforge.history.git import apply_proposal
 
@@ -141,7 +143,7 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  
     return {"commit": result.commit, "files": list(result.files)}
 
 
-def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     session = _session(ls)
     proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
     proposal.status = "rejected"
@@ -191,7 +193,7 @@ def proposals(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     """The proposed full text of each changed file, for diff views."""
     from funcforge.lsp.evidence import replay_title
 
@@ -242,7 +244,7 @@ def tools(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     return {"tools": out}
 
 
-def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.optimizer.expectations import add_pin
 
     session = _session(ls)

@@ -82,7 +82,11 @@ def hover_markdown(name: str, stats: Any | None, proposals: list[Proposal]) -> s
             f"{'-' if stats.pass_rate is None else f'{stats.pass_rate:.0%}'} |",
         ]
         if stats.error_types:
-            lines += ["", "**Errors:** " + ", ".join(f"{t} ({n})" for t, n in stats.error_types.most_common(5))]
+            lines += [
+                "",
+                "**Errors:** "
+                + ", ".join(f"{t} ({n})" for t, n in stats.error_types.most_common(5)),
+            ]
         recent = list(getattr(stats, "recent_errors", []))[-3:]
         if recent:
             lines += ["", "**Latest errors:**", ""]

@@ -44,8 +44,12 @@ def def_range(loc: Location, text: str) -> types.Range:
     """The whole function (decorators to last line), in UTF-16 positions."""
     start_line0, end_line0 = loc.start_line - 1, loc.end_line - 1
     return types.Range(
-        start=types.Position(line=start_line0, character=utf16_col(line_of(text, start_line0), loc.start_col)),
-        end=types.Position(line=end_line0, character=utf16_col(line_of(text, end_line0), loc.end_col)),
+        start=types.Position(
+            line=start_line0, character=utf16_col(line_of(text, start_line0), loc.start_col)
+        ),
+        end=types.Position(
+            line=end_line0, character=utf16_col(line_of(text, end_line0), loc.end_col)
+        ),
     )
 
 

@@ -87,9 +87,7 @@ class FuncforgeServer(LanguageServer):
             pass
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
-        self.post(
-            self.window_show_message, types.ShowMessageParams(type=kind, message=message)
-        )
+        self.post(self.window_show_message, types.ShowMessageParams(type=kind, message=message))
 
     def log_line(self, message: str) -> None:
         self.post(
@@ -110,9 +108,11 @@ class FuncforgeServer(LanguageServer):
             return
         self.decline = views.decline(session)
         if self.pull_diagnostics:
-            refresh = getattr(
-                self.client_capabilities.workspace, "diagnostics", None
-            ) if self.client_capabilities.workspace else None
+            refresh = (
+                getattr(self.client_capabilities.workspace, "diagnostics", None)
+                if self.client_capabilities.workspace
+                else None
+            )
             if refresh is not None and getattr(refresh, "refresh_support", False):
                 self.post(self.workspace_diagnostic_refresh, None)
             return
@@ -293,7 +293,9 @@ def did_change_watched(ls: FuncforgeServer, params: types.DidChangeWatchedFilesP
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-def did_change_configuration(ls: FuncforgeServer, params: types.DidChangeConfigurationParams) -> None:
+def did_change_configuration(
+    ls: FuncforgeServer, params: types.DidChangeConfigurationParams
+) -> None:
     session = ls.session
     if session is None:
         return

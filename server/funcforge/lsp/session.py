@@ -75,9 +75,7 @@ class Session:
         try:
             found = find_config_file(self.root)
             file_keys = set(found[1]) if found else set()
-            overrides = {
-                k: v for k, v in self.settings.overrides.items() if k not in file_keys
-            }
+            overrides = {k: v for k, v in self.settings.overrides.items() if k not in file_keys}
             config = load_config(self.root, overrides)
             self.config_error = None
             messages.extend(config.warnings)

@@ -79,11 +79,15 @@ def code_lenses(ls: FuncforgeServer, uri: str) -> list[types.CodeLens]:
     for spec in session.functions_in(rel):
         assert spec.location is not None
         rng = name_range(spec.location, text, spec.name)
-        line_range = types.Range(start=types.Position(line=rng.start.line, character=0), end=rng.start)
+        line_range = types.Range(
+            start=types.Position(line=rng.start.line, character=0), end=rng.start
+        )
         out.append(
             types.CodeLens(
                 range=line_range,
-                command=types.Command(title=evidence.lens_title(stats_all.get(spec.name)), command=""),
+                command=types.Command(
+                    title=evidence.lens_title(stats_all.get(spec.name)), command=""
+                ),
             )
         )
         out.append(

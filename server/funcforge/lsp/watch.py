@@ -19,10 +19,7 @@ if TYPE_CHECKING:
 
 
 def _match(rel: str, globs: list[str]) -> bool:
-    for g in globs:
-        if fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(rel, g.replace("**/", "")):
-            return True
-    return False
+    return any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(rel, g.replace("**/", "")) for g in globs)
 
 
 def classify(session: Session, path: Path) -> str | None:

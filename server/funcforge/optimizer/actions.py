@@ -26,8 +26,8 @@ _FUNCTION_FIELDS: dict[str, Any] = {
     "arguments": {
         "type": "object",
         "description": (
-            "JSON Schema of the parameters: {\"type\": \"object\", \"properties\": {...}, "
-            "\"required\": [...]}. Supported types: string, integer, number, boolean, "
+            'JSON Schema of the parameters: {"type": "object", "properties": {...}, '
+            '"required": [...]}. Supported types: string, integer, number, boolean, '
             "array, object, enum."
         ),
     },
@@ -220,7 +220,6 @@ def validate(action: Action, functions: dict[str, FunctionSpec]) -> list[str]:
         problems.append(f"`required` names unknown parameters: {sorted(required - code_params)}")
     if action.arguments and code_required - required:
         problems.append(
-            f"parameters without defaults must be in `required`: "
-            f"{sorted(code_required - required)}"
+            f"parameters without defaults must be in `required`: {sorted(code_required - required)}"
         )
     return problems

@@ -122,7 +122,10 @@ def _functions_block(title: str, funcs: dict[str, str], limit: int | None = None
 
 
 def _stats_block(rows: list[StatRow]) -> str:
-    lines = ["## Statistics of logged calls\n", "| function | calls | errors | top errors | pass rate |"]
+    lines = [
+        "## Statistics of logged calls\n",
+        "| function | calls | errors | top errors | pass rate |",
+    ]
     lines.append("| --- | --- | --- | --- | --- |")
     for r in rows:
         top = ", ".join(f"{t} ({n})" for t, n in r.top_errors[:3]) or "-"
@@ -149,9 +152,7 @@ def _failures_block(failures: list[Failure], limit: int) -> str:
 def render_history(trace: Trace, output_limit: int) -> str:
     """One execution history, compact: task, calls with results, answer, outcome."""
     outcome = trace.outcome
-    verdict = (
-        "PASSED" if outcome.passed else "FAILED" if outcome.passed is False else "NOT SCORED"
-    )
+    verdict = "PASSED" if outcome.passed else "FAILED" if outcome.passed is False else "NOT SCORED"
     score = "" if outcome.score is None else f" (score {outcome.score:.2f})"
     task_id = trace.task.id if trace.task else trace.id
     lines = [f"### Task {task_id} — {verdict}{score}"]
@@ -326,4 +327,6 @@ def reference_prompt_tokens(inputs: PromptInputs, tools: Sequence[dict[str, Any]
     ]
     histories = [render_history(inputs.load(c.key), 10**9) for c in inputs.candidates]
     body = "\n".join(blocks) + "\n".join(histories)
-    return estimate_messages([{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}], tools)
+    return estimate_messages(
+        [{"role": "system", "content": SYSTEM}, {"role": "user", "content": body}], tools
+    )

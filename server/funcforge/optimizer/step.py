@@ -156,14 +156,10 @@ def run_step(ctx: StepContext) -> StepResult:
         )
         state.save(config.state_path)
     best = state.best_functions or _codes(ctx.toolset)
-    best_score = (
-        (state.best_score, state.best_n) if state.best_score is not None else None
-    )
+    best_score = (state.best_score, state.best_n) if state.best_score is not None else None
     cands = candidates(ctx.store, state.best_version or ctx.version)
     stats = stat_rows(ctx.store, list(ctx.toolset.functions))
-    failures = [
-        Failure(f.score, f.n, f.actions, f.functions) for f in state.failure_experience
-    ]
+    failures = [Failure(f.score, f.n, f.actions, f.functions) for f in state.failure_experience]
 
     overrides: dict[str, str] = {}
     incumbent = ctx.toolset
