@@ -146,6 +146,7 @@ class FakeOpenAI:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._bound_port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -155,6 +156,7 @@ class FakeOpenAI:
         server = ThreadingHTTPServer(("127.0.0.1", self._port), handler)
         server.daemon_threads = True
         self._server = server
+        self._bound_port = int(server.server_address[1])
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -182,9 +184,10 @@ class FakeOpenAI:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running")
-        return int(self._server.server_address[1])
+        """The bound port (still known after `stop`, for messages in assertions)."""
+        if self._bound_port is None:
+            raise RuntimeError("FakeOpenAI has not been started")
+        return self._bound_port
 
     @property
     def root_url(self) -> str:
