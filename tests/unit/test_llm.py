@@ -505,3 +505,17 @@ def test_reply_from_completion_is_lenient_for_hand_written_replies() -> None:
         reply_from_completion({"choices": [{"message": {"tool_calls": [{"function": {}}]}}]})
     with pytest.raises(ValueError, match="error: quota"):
         reply_from_completion({"error": {"message": "quota"}})
+
+
+def test_retry_after_date_without_zone_is_gmt_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = 1_000_000.0  # Mon, 12 Jan 1970 13:46:40 GMT
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        header = {"Retry-After": "Mon, 12 Jan 1970 13:47:10 -0000"}
+        assert retry_after_seconds(header, now) == 30.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()

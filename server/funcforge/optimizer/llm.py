@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -216,6 +217,8 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # "-0000" dates parse as naive; HTTP dates are always GMT
+        when = when.replace(tzinfo=timezone.utc)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
 
