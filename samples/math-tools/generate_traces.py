@@ -45,11 +45,19 @@ def tool_paths(root: Path, globs: list[str]) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def toolset_hash(files: list[Path]) -> str:
-    """The toolset's version label: sha256 over the tool files' bytes in path order, 12 hex."""
+def toolset_hash(root: Path, files: list[Path]) -> str:
+    """The toolset's version label: 12 hex of sha256 over the files' paths and bytes.
+
+    The same recipe as funcforge's `Toolset.content_hash()` (each relative POSIX
+    path, then the file's bytes, both length-prefixed, in path order), so the
+    label names this exact content of the tools.
+    """
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.read_bytes())
+        name = path.relative_to(root).as_posix().encode("utf-8")
+        data = path.read_bytes()
+        digest.update(len(name).to_bytes(8, "big") + name)
+        digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()[:12]
 
 
@@ -112,7 +120,7 @@ def generate(toolset: Path, output: Path, jobs: int = 1) -> list[dict[str, Any]]
     command = shlex.split(config.train.agent.removeprefix("command:"))
     judge = get_judge(config.train.judge, config.train.tolerance)
     files = tool_paths(toolset, config.tools)
-    version = toolset_hash(files)
+    version = toolset_hash(toolset, files)
     env = dict(os.environ)
     env.update(
         FUNCFORGE_TOOLSET=str(toolset),
