@@ -159,18 +159,38 @@ def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     to = arg.get("to")
     if not to and not arg.get("best"):
         raise UserError("rollback needs `to` (a commit) or `best: true`")
-    commits = do_rollback(session.config, to=to or None, best=bool(arg.get("best")))
-    ls.show(f"funcforge: rolled back with {len(commits)} revert commit(s)")
+    stats = session.store.version_stats() if session.store else None
+    result = do_rollback(session.config, to=to or None, best=bool(arg.get("best")), stats=stats)
+    ls.show(f"funcforge: {result.message.splitlines()[0] if result.message else 'rolled back'}")
     ls.refresh_everything(traces=True, tools=True)
-    return {"commits": list(commits)}
+    return {"commits": list(result.commits), "target": result.target}
 
 
 def history(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
-    from funcforge.history.log import history_entries
+    """HEAD's versions with scores, optimizer commits marked (newest first)."""
+    from funcforge.history.log import history_log
 
     session = _session(ls)
-    versions = history_entries(session.config, session.store)
-    best = next((v for v in versions if v.get("isBest")), None)
+    stats = session.store.version_stats() if session.store else None
+    log = history_log(session.config, stats, session.version())
+    versions = []
+    for v in reversed(log.versions):
+        versions.append(
+            {
+                "commit": v.commit,
+                "short": v.short,
+                "subject": v.subject,
+                "step": v.step,
+                "optimizer": v.optimizer,
+                "rollback": v.rollback,
+                "rolledBack": v.rolled_back,
+                "score": v.score,
+                "n": v.n,
+                "isBest": v.is_best,
+                "isHead": v.is_head,
+            }
+        )
+    best = next((v for v in versions if v["isBest"]), None)
     return {"versions": versions, "best": best}
 
 

@@ -233,7 +233,7 @@ def index(ls: FuncforgeServer) -> None:
     from funcforge.history.git import open_repo
 
     try:
-        open_repo(session.config)
+        open_repo(session.config).close()
     except UserError as exc:
         ls.show(f"funcforge: {exc}", types.MessageType.Warning)
     store = session.store

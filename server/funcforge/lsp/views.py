@@ -34,18 +34,56 @@ def status(ls: FuncforgeServer, session: Session, message: str | None = None) ->
 
 
 def decline(session: Session) -> dict[str, Any] | None:
-    """The decline rule's verdict on the current version, or None."""
-    from funcforge.history.decline import detect_decline
+    """The decline rule's verdict on the current version, when it fires.
+
+    Returns {message, best: {commit, short, score, n}, functions} where
+    `functions` are the tools whose code differs from the best version's.
+    """
+    from funcforge.history.log import history_log
 
     if session.store is None:
         return None
     try:
-        found = detect_decline(session.config, session.store)
+        log = history_log(session.config, session.store.version_stats(), session.version())
     except UserError:
         return None
-    if found is None:
+    found = log.decline
+    if found is None or not found.declined or found.best is None or not found.best.commit:
         return None
-    return found if isinstance(found, dict) else found.to_dict()
+    best = found.best
+    return {
+        "message": found.message(),
+        "best": {
+            "commit": best.commit,
+            "short": best.label,
+            "score": best.mean_score or 0.0,
+            "n": best.scored,
+        },
+        "functions": sorted(_changed_since(session, best.commit)),
+    }
+
+
+def _changed_since(session: Session, commit: str) -> set[str]:
+    """Tool functions whose code differs between `commit` and the working toolset."""
+    from funcforge.history.git import open_repo
+    from funcforge.history.gitops import blob_bytes, repo_path
+    from funcforge.toolset.extract import extract_functions
+
+    with session.lock:
+        current = {n: s.code for n, s in session.toolset.functions.items()}
+        files = list(session.toolset.files)
+    old: dict[str, str] = {}
+    try:
+        with open_repo(session.config) as repo:
+            for rel in files:
+                data = blob_bytes(repo, commit, repo_path(repo, session.config, rel))
+                if data is None:
+                    continue
+                for spec in extract_functions(data.decode("utf-8", "replace"), rel):
+                    old[spec.name] = spec.code
+    except UserError:
+        return set(current)
+    return {n for n, code in current.items() if old.get(n) != code} or set(current)
 
 
 def decline_tuple(found: dict[str, Any] | None) -> tuple[str, set[str]] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from funcforge.config import Config
 from funcforge.errors import UserError
 from funcforge.optimizer.actions import ACTION_TOOLS, ActionError, Terminate, parse_reply, validate
-from funcforge.optimizer.llm import LLMClient
+from funcforge.optimizer.llm import ChatClient
 from funcforge.optimizer.optimizer import OptimizerState, StepOutcome
 from funcforge.optimizer.prompt import (
     BuiltPrompt,
@@ -55,7 +55,7 @@ class StepContext:
     config: Config
     store: TraceStore
     toolset: Toolset
-    client: LLMClient
+    client: ChatClient
     state: OptimizerState
     version: str
     execute: bool = True
@@ -69,12 +69,23 @@ def _codes(toolset: Toolset) -> dict[str, str]:
     return {name: spec.code for name, spec in toolset.functions.items()}
 
 
-def measured_score(store: TraceStore, version: str) -> tuple[float, int] | None:
-    """Mean score and n of the traces recorded with `version` (None when none)."""
-    stats = store.version_stats().get(version)
-    if stats is None or not stats.n or stats.mean_score is None:
-        return None
-    return float(stats.mean_score), int(stats.n)
+def measured_score(store: TraceStore, *versions: str) -> tuple[float, int] | None:
+    """Mean score and n of the traces recorded with the first of `versions` that has any.
+
+    A toolset is known by its commit and by its content hash (what runs on an
+    uncommitted tree, or a generator without git, record), so callers pass both.
+    """
+    table = store.version_stats()
+    for version in versions:
+        stats = table.get(version)
+        if stats is not None and stats.n and stats.mean_score is not None:
+            return float(stats.mean_score), int(stats.n)
+    return None
+
+
+def version_aliases(version: str, toolset: Toolset) -> tuple[str, ...]:
+    digest = toolset.content_hash()
+    return (version, digest, f"dirty-{digest}")
 
 
 def stat_rows(store: TraceStore, names: list[str]) -> list[StatRow]:
@@ -95,19 +106,13 @@ def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
     summaries = store.summaries(version=version) if version else []
     if not summaries:
         summaries = store.summaries()
-    error_refs: dict[tuple[str, int], list[tuple[str, str]]] = {}
-    for name, s in store.tool_stats().items():
-        for etype, refs in s.examples.items():
-            for ref in refs:
-                error_refs.setdefault((ref.file, ref.line), []).append((name, etype))
     out = []
     for s in summaries:
-        errors = error_refs.get((s.ref.file, s.ref.line), [])
-        tools = list(s.tool_calls) if hasattr(s, "tool_calls") else []
-        if not errors:
-            errors = [(t, "error") for t, n in getattr(s, "tool_errors", {}).items() if n]
+        errors = sorted({(tool, etype) for tool, etype, _ in s.errors})
         failed = s.passed is False or (s.passed is None and bool(errors))
-        out.append(Candidate(s, f"{s.ref.file}:{s.ref.line:09d}", failed, errors, tools))
+        out.append(
+            Candidate(s, f"{s.file}:{s.line:09d}:{s.ordinal}", failed, errors, list(s.tools))
+        )
     return out
 
 
@@ -141,9 +146,11 @@ def run_step(ctx: StepContext) -> StepResult:
     config, state = ctx.config, ctx.state
     if ctx.function and ctx.function not in ctx.toolset.functions:
         raise UserError(f"no tool function `{ctx.function}` in {config.root}")
-    usage_before = dict(ctx.client.usage.as_dict())
+    usage_before = ctx.client.usage.to_dict()
     _emit(ctx, 2, "measuring the current version")
-    score = ctx.score_override or measured_score(ctx.store, ctx.version)
+    score = ctx.score_override or measured_score(
+        ctx.store, *version_aliases(ctx.version, ctx.toolset)
+    )
     outcome: StepOutcome | None = None
     if score is not None:
         outcome = state.record_score(
@@ -230,7 +237,7 @@ def run_step(ctx: StepContext) -> StepResult:
                     f"last error: {feedback}"
                 )
             break
-    usage_after = ctx.client.usage.as_dict()
+    usage_after = ctx.client.usage.to_dict()
     usage = {k: usage_after.get(k, 0) - usage_before.get(k, 0) for k in usage_after}
     if not actions:
         return StepResult(None, outcome, True, usage, trials, prompt_tokens)
@@ -249,7 +256,7 @@ def run_step(ctx: StepContext) -> StepResult:
         spec = ctx.toolset.functions.get(action.name) or incumbent.functions.get(action.name)
         if spec is not None and spec.location is not None:
             files[action.name] = spec.location.file
-    base = measured_score(ctx.store, ctx.version)
+    base = measured_score(ctx.store, *version_aliases(ctx.version, ctx.toolset))
     proposal = Proposal(
         id=new_proposal_id(),
         actions=actions,

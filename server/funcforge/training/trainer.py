@@ -1,0 +1,552 @@
+"""The paper's offline training loop, on a training branch in a git worktree.
+
+Per epoch: run the agent over the train tasks (a seeded batch in batch mode),
+score the toolset, keep it or roll back (`git revert` to the best commit),
+stop early after `patience` epochs without improvement, otherwise ask the
+optimizer for a step and commit the proposal. Finally the initial and the best
+toolsets are evaluated on the test split and a report is written.
+
+Training happens in a worktree on a new branch `funcforge/train/<run>`, under
+`.funcforge/train/<run>/worktree`, so the user's checkout and files are never
+touched. Progress is saved after every phase in `run.json`; running the same
+command again resumes an unfinished run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from funcforge.config import Config, load_config
+from funcforge.errors import UserError
+from funcforge.fsutil import write_atomic, write_json_atomic
+from funcforge.judge import get_judge
+from funcforge.optimizer.llm import ChatClient, LLMError, make_client
+from funcforge.optimizer.optimizer import OptimizerState
+from funcforge.optimizer.step import StepContext, run_step
+from funcforge.sandbox import SandboxPool
+from funcforge.toolset.toolset import load_toolset
+from funcforge.traces.model import Outcome, Trace
+from funcforge.traces.store import TraceStore
+from funcforge.training.agents import (
+    Agent,
+    CommandAgent,
+    FunctionCallingAgent,
+    ReActAgent,
+    TaskSpec,
+    Toolbox,
+    failed_trace,
+)
+from funcforge.training.ratelimit import RateLimitedClient
+from funcforge.training.tasks import batch_for_epoch, load_tasks, split_tasks
+
+
+@dataclass
+class TrainOptions:
+    tasks: str | None = None
+    epochs: int | None = None
+    patience: int | None = None
+    agent: str | None = None
+    batch_size: int | None = None
+    concurrency: int | None = None
+    llm: str | None = None
+    record: Path | None = None
+    fresh: bool = False
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    commit: str
+    train_score: float
+    n: int
+    decision: str
+    actions: list[str] = field(default_factory=list)
+    proposal: str | None = None
+    applied: str | None = None  # commit of the applied proposal
+    reverted: list[str] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    failures: int = 0
+
+
+@dataclass
+class RunState:
+    """Everything needed to resume a run (saved as run.json)."""
+
+    run_id: str
+    branch: str
+    worktree: str
+    workspace: str  # the workspace folder inside the worktree
+    tasks: str
+    base_commit: str
+    settings: dict[str, Any]
+    status: str = "running"  # running | finished | stopped
+    next_epoch: int = 0
+    phase: str = "evaluate"  # evaluate | step
+    epochs: list[EpochRecord] = field(default_factory=list)
+    known: dict[str, list[float]] = field(default_factory=dict)  # content hash -> [score, n]
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    best_commit: str | None = None
+    test: dict[str, Any] = field(default_factory=dict)
+    stop_reason: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        data = dict(data)
+        data["epochs"] = [EpochRecord(**e) for e in data.get("epochs", [])]
+        return cls(**data)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(
+            f"git {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return proc.stdout.strip()
+
+
+class Progress:
+    """A one-line progress bar per epoch on the terminal (plain lines elsewhere)."""
+
+    def __init__(self, out: TextIO, label: str, total: int) -> None:
+        self.out, self.label, self.total, self.done = out, label, total, 0
+        self.lock = threading.Lock()
+        self.tty = out.isatty()
+        self._draw()
+
+    def _draw(self, final: bool = False) -> None:
+        width = 24
+        filled = int(width * self.done / self.total) if self.total else width
+        line = (
+            f"{self.label} [{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} tasks"
+        )
+        if self.tty:
+            self.out.write("\r" + line + ("\n" if final else ""))
+            self.out.flush()
+        elif final:
+            self.out.write(line + "\n")
+
+    def step(self) -> None:
+        with self.lock:
+            self.done += 1
+            self._draw()
+
+    def close(self) -> None:
+        self._draw(final=True)
+
+
+class Trainer:
+    """One training run of a workspace; `run()` trains (or resumes) and reports."""
+
+    def __init__(self, root: Path, options: TrainOptions, out: TextIO = sys.stderr) -> None:
+        self.root = root.resolve()
+        self.options = options
+        self.out = out
+        self.config = load_config(self.root)
+        self.settings = self._settings()
+        self.run: RunState | None = None
+        self.run_dir: Path | None = None
+
+    # -- setup -----------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        t, o = self.config.train, self.options
+        tasks = o.tasks or t.tasks
+        if not tasks:
+            raise UserError(
+                'no task file: pass --tasks FILE or set [tool.funcforge.train] tasks = "..."'
+            )
+        return {
+            "tasks": tasks,
+            "epochs": o.epochs if o.epochs is not None else t.epochs,
+            "patience": o.patience if o.patience is not None else t.patience,
+            "agent": o.agent or t.agent,
+            "batch_size": o.batch_size if o.batch_size is not None else t.batch_size,
+            "concurrency": max(1, o.concurrency if o.concurrency is not None else t.concurrency),
+            "judge": t.judge,
+            "tolerance": t.tolerance,
+            "turn_limit": t.turn_limit,
+            "agent_timeout": t.agent_timeout,
+            "test_fraction": t.test_fraction,
+            "split_seed": t.split_seed,
+            "rate_limit": t.rate_limit,
+            "llm": o.llm,
+        }
+
+    def _tasks_path(self, tasks: str) -> Path:
+        path = Path(tasks)
+        if not path.is_absolute():
+            path = (self.root / path) if (self.root / path).is_file() else path.resolve()
+        return path
+
+    def _train_dir(self) -> Path:
+        d = self.config.state_path / "train"
+        d.mkdir(parents=True, exist_ok=True)
+        ignore = self.config.state_path / ".gitignore"
+        if not ignore.exists():
+            write_atomic(ignore, "*\n")
+        return d
+
+    def _find_resumable(self) -> Path | None:
+        for run_json in sorted(self._train_dir().glob("*/run.json"), reverse=True):
+            try:
+                data = json.loads(run_json.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if data.get("status") in ("running", "stopped") and data.get("tasks") == str(
+                self._tasks_path(self.settings["tasks"])
+            ):
+                return run_json.parent
+        return None
+
+    def _start(self) -> None:
+        from funcforge.history.git import open_repo
+
+        repo = open_repo(self.config)
+        top = Path(repo.working_tree_dir or self.root).resolve()
+        prefix = self.root.relative_to(top).as_posix() if self.root != top else ""
+        if not self.options.fresh:
+            found = self._find_resumable()
+            if found is not None:
+                self.run_dir = found
+                self.run = RunState.from_dict(json.loads((found / "run.json").read_text()))
+                self.say(f"resuming training run {self.run.run_id} at epoch {self.run.next_epoch}")
+                return
+        dirty = _git(top, "status", "--porcelain", "--", *(self.config.tools or ["."]))
+        if dirty:
+            self.say(
+                "note: uncommitted edits to tool files are not part of training (it starts from HEAD)"
+            )
+        run_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        run_dir = self._train_dir() / run_id
+        while run_dir.exists():
+            run_id += "x"
+            run_dir = self._train_dir() / run_id
+        branch = f"{self.config.train.branch_prefix}/{run_id}"
+        worktree = run_dir / "worktree"
+        base = _git(top, "rev-parse", "HEAD")
+        run_dir.mkdir(parents=True)
+        _git(top, "worktree", "add", "-q", "-b", branch, str(worktree), base)
+        workspace = worktree / prefix if prefix else worktree
+        self.run_dir = run_dir
+        self.run = RunState(
+            run_id=run_id,
+            branch=branch,
+            worktree=str(worktree),
+            workspace=str(workspace),
+            tasks=str(self._tasks_path(self.settings["tasks"])),
+            base_commit=base,
+            settings={k: v for k, v in self.settings.items() if k != "llm"},
+        )
+        self.save()
+        self.say(f"training on branch {branch} (worktree {worktree})")
+
+    def save(self) -> None:
+        assert self.run is not None and self.run_dir is not None
+        write_json_atomic(self.run_dir / "run.json", self.run.to_dict())
+
+    def say(self, message: str) -> None:
+        self.out.write(f"funcforge train: {message}\n")
+        self.out.flush()
+
+    # -- running tasks -----------------------------------------------------------------
+
+    def _agent(self, ws_config: Config, client_factory: Callable[[], ChatClient]) -> Agent:
+        spec: str = self.settings["agent"]
+        timeout = float(self.settings["agent_timeout"])
+        if spec.startswith("command:"):
+            return CommandAgent(spec[len("command:") :], Path(self.run.workspace), timeout)  # type: ignore[union-attr]
+
+        def make_pool(toolbox: Toolbox) -> SandboxPool:
+            return SandboxPool(
+                {str(toolbox.root / f): text for f, text in toolbox.files.items()},
+                timeout=ws_config.call_timeout,
+                memory_mb=ws_config.memory_mb,
+            )
+
+        turn_limit = int(self.settings["turn_limit"])
+        if spec == "function-calling":
+            return FunctionCallingAgent(client_factory(), make_pool, turn_limit)
+        if spec == "react":
+            return ReActAgent(client_factory(), make_pool, turn_limit)
+        raise UserError(f"unknown agent `{spec}`: use function-calling, react or command:CMD")
+
+    def run_tasks(
+        self,
+        agent: Agent,
+        tasks: list[TaskSpec],
+        toolbox: Toolbox,
+        split: str,
+        label: str,
+    ) -> list[Trace]:
+        """Run `tasks` with `concurrency` workers; traces come back in task order."""
+        judge = get_judge(self.settings["judge"], float(self.settings["tolerance"]))
+        bar = Progress(self.out, label, len(tasks))
+        stop = threading.Event()
+
+        def one(task: TaskSpec) -> Trace:
+            if stop.is_set():
+                raise LLMError("training stopped")
+            try:
+                trace = agent.run(task, toolbox, split)
+            except LLMError:
+                stop.set()
+                raise
+            except Exception as exc:  # an agent bug must not end training
+                trace = failed_trace(task, f"agent failed: {type(exc).__name__}: {exc}")
+            self._finish_trace(trace, task, toolbox.version, split, judge)
+            bar.step()
+            return trace
+
+        try:
+            with ThreadPoolExecutor(max_workers=int(self.settings["concurrency"])) as pool:
+                return list(pool.map(one, tasks))
+        finally:
+            bar.close()
+
+    def _finish_trace(
+        self, trace: Trace, task: TaskSpec, version: str, split: str, judge: Callable[..., float]
+    ) -> None:
+        assert self.run is not None
+        trace.id = f"train-{self.run.run_id}-{split}-{version[:7]}-{task.id}"
+        trace.toolset_version = version
+        trace.split = split
+        trace.time = trace.time or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if trace.outcome.score is None or "agent_error" in trace.extra:
+            if task.expected is not None and "agent_error" not in trace.extra:
+                score = judge(trace.final_answer, task.expected)
+                trace.outcome = Outcome(score=score, passed=score >= 1.0)
+            elif "agent_error" in trace.extra:
+                trace.outcome = Outcome(score=0.0, passed=False)
+
+    def write_traces(self, traces: list[Trace], name: str) -> Path:
+        assert self.run is not None
+        folder = Path(self.run.workspace) / "traces" / "funcforge-train"
+        path = folder / f"{self.run.run_id}-{name}.jsonl"
+        lines = [json.dumps(t.to_native(), ensure_ascii=False) for t in traces]
+        write_atomic(path, "\n".join(lines) + ("\n" if lines else ""))
+        return path
+
+    # -- toolsets at commits -------------------------------------------------------------
+
+    def toolbox_at_head(self, ws_config: Config) -> Toolbox:
+        toolset = load_toolset(ws_config)
+        head = _git(Path(self.run.worktree), "rev-parse", "HEAD")  # type: ignore[union-attr]
+        return Toolbox(ws_config.root, toolset.files, list(toolset.functions.values()), head)
+
+    def toolbox_at(self, commit: str, into: Path) -> Toolbox:
+        """Materialise the workspace as of `commit` into a temp dir (for test evaluation)."""
+        assert self.run is not None
+        worktree = Path(self.run.worktree)
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit], cwd=worktree, capture_output=True
+        )
+        if archive.returncode != 0:
+            raise UserError(
+                f"git archive {commit} failed: {archive.stderr.decode(errors='replace')}"
+            )
+        subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+        prefix = Path(self.run.workspace).relative_to(worktree)
+        ws_root = into / prefix
+        cfg = load_config(ws_root)
+        toolset = load_toolset(cfg)
+        return Toolbox(ws_root, toolset.files, list(toolset.functions.values()), commit)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def train(self) -> RunState:
+        self._start()
+        run = self.run
+        assert run is not None and self.run_dir is not None
+        ws_config = load_config(Path(run.workspace))
+        all_tasks = load_tasks(Path(run.tasks))
+        train, test = split_tasks(
+            all_tasks, float(self.settings["test_fraction"]), int(self.settings["split_seed"])
+        )
+        if not train:
+            raise UserError(f"{run.tasks}: no train tasks")
+        limiter: RateLimitedClient | None = None
+
+        def agent_client() -> ChatClient:
+            nonlocal limiter
+            if limiter is None:
+                limiter = RateLimitedClient(make_client(ws_config), self.settings["rate_limit"])
+            return limiter
+
+        agent = self._agent(ws_config, agent_client)
+        optimizer_client = make_client(
+            ws_config, llm=self.settings["llm"], record=self.options.record
+        )
+        state = OptimizerState.from_dict(run.optimizer) if run.optimizer else OptimizerState()
+        epochs, patience = int(self.settings["epochs"]), int(self.settings["patience"])
+        ws_config.patience = patience
+        try:
+            if "initial" not in run.test and test:
+                run.test["initial"] = self.evaluate_at(agent, run.base_commit, test, "test-initial")
+                self.save()
+            while run.next_epoch <= epochs and run.status != "finished":
+                epoch = run.next_epoch
+                if run.phase == "evaluate":
+                    self._evaluate_epoch(agent, ws_config, state, train, epoch)
+                    run.optimizer = state.to_dict()
+                    run.phase = "step"
+                    self.save()
+                    if state.converged:
+                        run.stop_reason = f"early stop: {patience} epochs without improvement"
+                        self.say(run.stop_reason)
+                        break
+                    if epoch == epochs:
+                        break
+                if run.phase == "step":
+                    self._step_epoch(ws_config, optimizer_client, state, epoch)
+                    run.optimizer = state.to_dict()
+                    run.phase = "evaluate"
+                    run.next_epoch = epoch + 1
+                    self.save()
+                    if state.converged:
+                        run.stop_reason = f"early stop: {patience} epochs without improvement"
+                        self.say(run.stop_reason)
+                        break
+            run.best_commit = self._best_commit(state, run)
+            if test and "best" not in run.test:
+                run.test["best"] = self.evaluate_at(agent, run.best_commit, test, "test-best")
+            run.status = "finished"
+            run.usage = optimizer_client.usage.to_dict()
+            self.save()
+        except LLMError as exc:
+            run.status = "stopped"
+            run.optimizer = state.to_dict()
+            self.save()
+            raise UserError(
+                f"training stopped at epoch {run.next_epoch}: {exc}; its state is saved in "
+                f"{self.run_dir} — run the same command again to resume"
+            ) from exc
+        finally:
+            optimizer_client.close()
+        from funcforge.training.report import write_report
+
+        write_report(self.run_dir, run)
+        return run
+
+    def _best_commit(self, state: OptimizerState, run: RunState) -> str:
+        return state.best_version or run.base_commit
+
+    def evaluate_at(
+        self, agent: Agent, commit: str, tasks: list[TaskSpec], name: str
+    ) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="funcforge-eval-") as tmp:
+            toolbox = self.toolbox_at(commit, Path(tmp))
+            if isinstance(agent, CommandAgent):
+                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout)
+            traces = self.run_tasks(agent, tasks, toolbox, "test", f"test {name[5:]:>7}")
+        self.write_traces(traces, name)
+        score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
+        self.say(f"{name}: {score:.3f} on {len(traces)} test tasks (commit {commit[:7]})")
+        return {"commit": commit, "score": score, "n": len(traces)}
+
+    def _evaluate_epoch(
+        self,
+        agent: Agent,
+        ws_config: Config,
+        state: OptimizerState,
+        train: list[TaskSpec],
+        epoch: int,
+    ) -> EpochRecord:
+        run = self.run
+        assert run is not None
+        toolbox = self.toolbox_at_head(ws_config)
+        content = load_toolset(ws_config).content_hash()
+        batch = batch_for_epoch(
+            train, self.settings["batch_size"], int(self.settings["split_seed"]), epoch
+        )
+        known = run.known.get(content)
+        failures = 0
+        if known is not None and not self.settings["batch_size"]:
+            score, n = known[0], int(known[1])
+            decision = "same toolset as best (not re-run)"
+        else:
+            traces = self.run_tasks(
+                agent, batch, toolbox, "train", f"epoch {epoch:>2}/{self.settings['epochs']}"
+            )
+            self.write_traces(traces, f"epoch-{epoch:02d}")
+            failures = sum(1 for t in traces if "agent_error" in t.extra)
+            score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
+            n = len(traces)
+            run.known[content] = [score, n]
+            outcome = state.record_score(
+                toolbox.version,
+                score,
+                n,
+                {s.name: s.code for s in toolbox.specs},
+                patience=int(self.settings["patience"]),
+                tie_rule=ws_config.tie_rule,
+                actions=run.epochs[-1].actions if run.epochs else [],
+            )
+            decision = outcome.decision
+        record = EpochRecord(epoch, toolbox.version, score, n, decision, failures=failures)
+        if decision == "rollback":
+            record.reverted = self._rollback(ws_config, state)
+        run.epochs.append(record)
+        self.say(f"epoch {epoch}: train score {score:.3f} (n={n}) — {decision}")
+        return record
+
+    def _rollback(self, ws_config: Config, state: OptimizerState) -> list[str]:
+        from funcforge.history.rollback import rollback
+
+        run = self.run
+        assert run is not None
+        target = state.best_version or run.base_commit
+        result = rollback(ws_config, to=target)
+        self.say(f"rolled back to {target[:7]} ({len(result.reverted)} commit(s) reverted)")
+        return list(result.reverted)
+
+    def _step_epoch(
+        self, ws_config: Config, client: ChatClient, state: OptimizerState, epoch: int
+    ) -> None:
+        from funcforge.history.git import apply_proposal
+
+        run = self.run
+        assert run is not None
+        store = TraceStore(ws_config)
+        store.refresh()
+        toolset = load_toolset(ws_config)
+        head = _git(Path(run.worktree), "rev-parse", "HEAD")
+        before = client.usage.to_dict()
+        result = run_step(
+            StepContext(
+                config=ws_config,
+                store=store,
+                toolset=toolset,
+                client=client,
+                state=state,
+                version=head,
+                execute=True,
+            )
+        )
+        after = client.usage.to_dict()
+        record = run.epochs[-1]
+        record.usage = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+        if result.proposal is None:
+            state.no_improvement += 1
+            state.converged = state.no_improvement >= int(self.settings["patience"])
+            self.say(f"epoch {epoch}: the optimizer proposed no change (TERMINATE)")
+            return
+        applied = apply_proposal(ws_config, result.proposal)
+        record.actions = [a.summary() for a in result.proposal.actions]
+        record.proposal = result.proposal.id
+        record.applied = applied.commit
+        self.say(f"epoch {epoch}: committed {applied.commit[:7]}: {result.proposal.title}")
