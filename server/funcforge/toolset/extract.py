@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 import libcst as cst
 from libcst.metadata import (
+    GlobalScope,
     MetadataWrapper,
     PositionProvider,
     ScopeProvider,
     WhitespaceInclusivePositionProvider,
 )
 
-from funcforge.toolset.schema import parameters_schema, parse_docstring
+from funcforge.toolset.schema import clean_docstring, parameters_schema, parse_docstring
 from funcforge.toolset.source import (
     LineIndex,
     ToolsetSyntaxError,
@@ -37,6 +38,7 @@ __all__ = [
     "extract_functions",
     "function_spans",
     "is_third_party",
+    "module_spans",
 ]
 
 _STDLIB = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {"__future__"}
@@ -95,10 +97,20 @@ def _spans(wrapper: MetadataWrapper, source: str) -> Iterator[FunctionSpan]:
         )
 
 
+def module_spans(
+    source: str, file: str = "<string>"
+) -> tuple[cst.Module, list[FunctionSpan], MetadataWrapper]:
+    """Parse `source`; every top-level function (public or not) with its span, in file order.
+
+    Raises `ToolsetSyntaxError` when the source does not parse.
+    """
+    wrapper = MetadataWrapper(parse_module(source, file), unsafe_skip_copy=True)
+    return wrapper.module, list(_spans(wrapper, source)), wrapper
+
+
 def function_spans(source: str, file: str = "<string>") -> list[FunctionSpan]:
     """Every top-level function (public or not) with its exact span, in file order."""
-    wrapper = MetadataWrapper(parse_module(source, file), unsafe_skip_copy=True)
-    return list(_spans(wrapper, source))
+    return module_spans(source, file)[1]
 
 
 def _top_module(dotted: str) -> str:
@@ -141,9 +153,7 @@ def _packages(wrapper: MetadataWrapper, spans: list[FunctionSpan]) -> dict[int, 
     scopes = wrapper.resolve(ScopeProvider)
     used: dict[int, set[str]] = {s.start_line: set() for s in spans}
     bounds = [(s.start_line, s.end_line) for s in spans]
-    global_scope = scopes.get(wrapper.module)
-    if global_scope is None and wrapper.module.body:
-        global_scope = scopes.get(wrapper.module.body[0])
+    global_scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
     if global_scope is not None:
         for assignment in global_scope.assignments:
             module = _import_module(assignment)
@@ -175,8 +185,9 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
     out: list[FunctionSpec] = []
     for span in spans:
         node = span.node
-        docstring = node.get_docstring(clean=True)
-        doc = parse_docstring(docstring)
+        raw_doc = node.get_docstring(clean=False)
+        docstring = clean_docstring(raw_doc) if raw_doc is not None else None
+        doc = parse_docstring(raw_doc)
 
         def col(line: int, value: int) -> int:
             return value + bom if line == 1 else value

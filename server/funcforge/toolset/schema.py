@@ -8,7 +8,6 @@ becomes an unconstrained schema (`{}`), which every JSON value satisfies.
 from __future__ import annotations
 
 import ast
-import inspect
 import json
 import re
 from dataclasses import dataclass, field
@@ -283,11 +282,31 @@ def _is_section_start(lines: list[str], i: int) -> bool:
     return i + 1 < len(lines) and bool(_NUMPY_RULE.match(lines[i + 1])) and bool(line.strip())
 
 
+def clean_docstring(doc: str) -> str:
+    """`doc` without its indentation, like `inspect.cleandoc`, but keeping section structure.
+
+    The indentation to remove is the closing quotes' line when it is blank
+    (so `\"\"\"Args:\n        x: ...\n    \"\"\"` keeps `x` indented under
+    `Args:`), else the smallest indentation after the first line.
+    """
+    lines = doc.expandtabs().split("\n")
+    rest = [line for line in lines[1:] if line.strip()]
+    margin = min((_indent(line) for line in rest), default=0)
+    if len(lines) > 1 and not lines[-1].strip():
+        margin = min(margin, len(lines[-1]))
+    out = [lines[0].strip()] + [line[margin:].rstrip() for line in lines[1:]]
+    while out and not out[-1]:
+        out.pop()
+    while out and not out[0]:
+        out.pop(0)
+    return "\n".join(out)
+
+
 def parse_docstring(doc: str | None) -> DocInfo:
     """Summary and parameter descriptions of a Google, NumPy or Sphinx docstring."""
     if not doc:
         return DocInfo()
-    lines = inspect.cleandoc(doc).splitlines()
+    lines = clean_docstring(doc).splitlines()
     summary: list[str] = []
     for i, line in enumerate(lines):
         if not line.strip() or _is_section_start(lines, i):

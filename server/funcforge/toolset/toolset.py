@@ -1,0 +1,242 @@
+"""The toolset: every tool function found by the configured `tools` globs.
+
+A file that does not decode or parse becomes a `ToolsetProblem` and the other
+files' tools stay usable; so does a function name defined twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from funcforge.errors import UserError
+from funcforge.toolset.extract import extract_functions
+from funcforge.toolset.source import (
+    SourceDecodeError,
+    ToolsetSyntaxError,
+    decode_source,
+    encode_source,
+)
+from funcforge.toolset.spec import FunctionSpec
+
+if TYPE_CHECKING:
+    from funcforge.config import Config
+
+
+@dataclass(frozen=True)
+class ToolsetProblem:
+    """Something wrong in a tool file: `line` is 1-based, `col` 0-based."""
+
+    file: str
+    line: int
+    message: str
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class Toolset:
+    """Tool functions by name, tool file texts by relative path, and what went wrong."""
+
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    problems: list[ToolsetProblem] = field(default_factory=list)
+    # The encoding each file is written back with (`utf-8-sig` keeps a BOM).
+    encodings: dict[str, str] = field(default_factory=dict)
+    # The exact bytes of each file (what the content hash covers).
+    data: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    def content_hash(self) -> str:
+        """12 hex characters of sha256 over the tool files' paths and bytes, sorted by path."""
+        digest = hashlib.sha256()
+        for path in sorted(self.data):
+            raw = self.data[path]
+            name = path.encode("utf-8")
+            digest.update(len(name).to_bytes(8, "big") + name)
+            digest.update(len(raw).to_bytes(8, "big") + raw)
+        return digest.hexdigest()[:12]
+
+    def file_of(self, name: str) -> str | None:
+        """The file that defines the tool `name`, if any."""
+        spec = self.functions.get(name)
+        return spec.location.file if spec and spec.location else None
+
+    def functions_in(self, file: str) -> list[FunctionSpec]:
+        """The tools defined in `file`, in file order."""
+        return [
+            f for f in self.functions.values() if f.location is not None and f.location.file == file
+        ]
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A regex matching relative POSIX paths as `Path.glob(pattern)` would (`**` = any dirs)."""
+    out = []
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        out.append(_component_regex(part) + ("" if last else "/"))
+    return re.compile("".join(out) + r"\Z")
+
+
+def _component_regex(part: str) -> str:
+    """Regex for one path component: `*`, `?` and `[...]` never match `/`."""
+    out = []
+    i = 0
+    while i < len(part):
+        ch = part[i]
+        close = part.find("]", i + 2) if ch == "[" else -1
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif close != -1:
+            body = part[i + 1 : close]
+            negate = body.startswith("!")
+            body = re.sub(r"([\\^\[])", r"\\\1", body[1:] if negate else body)
+            out.append("[" + ("^/" if negate else "") + body + "]")
+            i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def _check_pattern(pattern: str) -> None:
+    if not pattern or PurePosixPath(pattern).is_absolute() or re.match(r"^[A-Za-z]:", pattern):
+        raise UserError(
+            f"tools glob {pattern!r} must be a path relative to the workspace root, like 'tools/**/*.py'"
+        )
+
+
+def tool_files(config: Config) -> list[str]:
+    """Relative POSIX paths of the `.py` files the `tools` globs match, sorted."""
+    root = config.root
+    state = (root / config.state_dir).resolve()
+    found: set[str] = set()
+    for pattern in config.tools:
+        _check_pattern(pattern)
+        for path in root.glob(pattern):
+            if path.suffix != ".py" or not path.is_file() or "__pycache__" in path.parts:
+                continue
+            resolved = path.resolve()
+            if resolved == state or state in resolved.parents:
+                continue
+            found.add(Path(os.path.relpath(path, root)).as_posix())
+    return sorted(found)
+
+
+def matches_tools(config: Config, rel: str) -> bool:
+    """True when the relative path `rel` is one the `tools` globs select."""
+    rel = PurePosixPath(rel).as_posix()
+    return rel.endswith(".py") and any(glob_regex(p).match(rel) for p in config.tools)
+
+
+def _relative(config: Config, path: str) -> str:
+    p = Path(path)
+    if p.is_absolute():
+        return Path(os.path.relpath(p, config.root)).as_posix()
+    return PurePosixPath(path.replace("\\", "/")).as_posix()
+
+
+def _local_modules(root: Path, files: list[str]) -> set[str]:
+    """Module names importable from the workspace itself (not packages to install)."""
+    names: set[str] = set()
+    for folder in {root, *((root / f).parent for f in files)}:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.suffix == ".py":
+                names.add(entry.stem)
+            elif entry.is_dir() and (entry / "__init__.py").is_file():
+                names.add(entry.name)
+    return names
+
+
+def load_toolset(config: Config, overrides: dict[str, str] | None = None) -> Toolset:
+    """Read and extract every tool file; `overrides` (relative path -> text) are unsaved edits.
+
+    An override for a path the globs select but that is not on disk yet counts
+    as a tool file too.
+    """
+    overrides = {_relative(config, k): v for k, v in (overrides or {}).items()}
+    files = tool_files(config)
+    files = sorted(set(files) | {p for p in overrides if matches_tools(config, p)})
+    toolset = Toolset()
+    for rel in files:
+        if rel in overrides:
+            text = overrides[rel]
+            encoding = _disk_encoding(config.root / rel)
+            toolset.files[rel] = text
+            toolset.encodings[rel] = encoding
+            toolset.data[rel] = _encode_lenient(text, encoding)
+            continue
+        try:
+            data = (config.root / rel).read_bytes()
+        except OSError as exc:
+            toolset.problems.append(ToolsetProblem(rel, 1, f"cannot read: {exc.strerror or exc}"))
+            continue
+        toolset.data[rel] = data
+        try:
+            text, encoding = decode_source(data, rel)
+        except SourceDecodeError as exc:
+            toolset.problems.append(ToolsetProblem(rel, exc.line, exc.message))
+            continue
+        toolset.files[rel] = text
+        toolset.encodings[rel] = encoding
+    local = _local_modules(config.root, files)
+    for rel, text in toolset.files.items():
+        try:
+            specs = extract_functions(text, rel)
+        except ToolsetSyntaxError as exc:
+            toolset.problems.append(
+                ToolsetProblem(rel, exc.line, f"syntax error: {exc.message}", exc.col)
+            )
+            continue
+        for spec in specs:
+            spec.packages = [p for p in spec.packages if p not in local]
+            _add(toolset, spec)
+    return toolset
+
+
+def _add(toolset: Toolset, spec: FunctionSpec) -> None:
+    first = toolset.functions.get(spec.name)
+    loc = spec.location
+    assert loc is not None
+    if first is None:
+        toolset.functions[spec.name] = spec
+        return
+    where = f"{first.location.file}:{first.location.start_line}" if first.location else "?"
+    toolset.problems.append(
+        ToolsetProblem(
+            loc.file,
+            loc.start_line,
+            f"function '{spec.name}' is also defined at {where}; "
+            f"this definition at {loc.file}:{loc.start_line} is ignored",
+        )
+    )
+
+
+def _disk_encoding(path: Path) -> str:
+    """The encoding of the file on disk, so an unsaved edit is written back the same way."""
+    try:
+        return decode_source(path.read_bytes(), str(path))[1]
+    except (OSError, UserError):
+        return "utf-8"
+
+
+def _encode_lenient(text: str, encoding: str) -> bytes:
+    try:
+        return encode_source(text, encoding)
+    except (UnicodeEncodeError, LookupError):
+        return text.encode("utf-8", "surrogatepass")
