@@ -92,6 +92,9 @@ def user_actor(repo: Repo) -> Actor:
     """The user's git identity (user.name and user.email as git resolves them)."""
     name = run_git(repo, "config", "--get", "user.name", check=False).strip()
     email = run_git(repo, "config", "--get", "user.email", check=False).strip()
+    # git itself also takes the identity from these variables (read, never set).
+    name = name or os.environ.get("GIT_AUTHOR_NAME", "").strip()
+    email = email or os.environ.get("GIT_AUTHOR_EMAIL", "").strip()
     if not name or not email:
         missing = " and ".join(k for k, v in (("user.name", name), ("user.email", email)) if not v)
         raise UserError(
