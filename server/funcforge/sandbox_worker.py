@@ -327,14 +327,23 @@ def _set_cpu_limit(guard: _Guard, seconds: float | None) -> None:
 
 
 def module_names(path: str, index: int) -> list[str]:
-    """Importable names for a source path: `tools/units.py` -> `tools.units`, `units`."""
+    """Importable names for a source path: `tools/units.py` -> `tools.units`, `units`.
+
+    An absolute path gives its last two components (`/ws/tools/units.py` ->
+    `tools.units`, `units`); a path that is not made of identifiers gives a
+    private name.
+    """
     p = path.replace("\\", "/")
     if p.endswith(".py"):
         p = p[:-3]
     parts = [part for part in p.split("/") if part not in ("", ".")]
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
-    if not parts or not all(part.isidentifier() for part in parts):
+    if path.startswith("/") or (len(path) > 2 and path[1] == ":"):
+        parts = parts[-2:]
+    while parts and not all(part.isidentifier() for part in parts):
+        parts = parts[1:]
+    if not parts:
         return [f"_funcforge_source_{index}"]
     names = [".".join(parts)]
     if len(parts) > 1:
@@ -451,11 +460,13 @@ class Worker:
                 SIGNATURE_MISMATCH,
             )
         try:
-            bound = inspect.signature(func).bind(**args)
-        except TypeError as exc:
-            return describe_error(exc, SIGNATURE_MISMATCH)
-        except ValueError as exc:  # no signature
+            signature = inspect.signature(func)
+        except (TypeError, ValueError) as exc:  # no signature to check against
             return describe_error(exc)
+        try:
+            bound = signature.bind(**args)
+        except TypeError as exc:
+            return describe_error(TypeError(_mismatch(signature, args, exc)), SIGNATURE_MISMATCH)
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
@@ -482,7 +493,7 @@ class Worker:
         def displayhook(value: Any) -> None:
             if value is not None:
                 shown.append(value)
-                out.write(_safe_repr(value) + "\n")
+                sys.stdout.write(_safe_repr(value) + "\n")
 
         old_hook = sys.displayhook
         sys.displayhook = displayhook
@@ -495,6 +506,7 @@ class Worker:
                     err = describe_error(exc)
                     err["error_message"] = f"in setup `{src.strip()}`: {err['error_message']}"
                     return err
+            shown.clear()
             try:
                 with contextlib.redirect_stdout(out):
                     exec(compile(source, "<doctest>", "single"), ns)
@@ -521,6 +533,31 @@ def _taken(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return True
+
+
+def _mismatch(signature: inspect.Signature, args: dict[str, Any], exc: TypeError) -> str:
+    """Which arguments do not fit: unexpected names and missing required ones."""
+    params = signature.parameters
+    kinds = inspect.Parameter
+    parts = []
+    if not any(p.kind == kinds.VAR_KEYWORD for p in params.values()):
+        unexpected = [
+            k
+            for k in args
+            if k not in params or params[k].kind in (kinds.POSITIONAL_ONLY, kinds.VAR_POSITIONAL)
+        ]
+        if unexpected:
+            parts.append("unexpected argument " + ", ".join(repr(k) for k in unexpected))
+    missing = [
+        name
+        for name, p in params.items()
+        if p.default is kinds.empty
+        and p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+        and name not in args
+    ]
+    if missing:
+        parts.append("missing argument " + ", ".join(repr(k) for k in missing))
+    return "; ".join(parts) or str(exc)
 
 
 async def _await(value: Any) -> Any:

@@ -1,0 +1,13 @@
+"""Geography facts for a trivia agent."""
+
+_CAPITALS = {
+    "France": "Paris",
+    "Japan": "Tokyo",
+    "United States": "Washington, D.C.",
+    "Germany": "Berlin",
+}
+
+
+def lookup_capital(country: str) -> str:
+    """Capital city of a country (case-insensitive)."""
+    return _CAPITALS[country.strip().lower()]
