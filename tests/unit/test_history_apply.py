@@ -262,7 +262,12 @@ def test_an_index_lock_released_while_waiting_is_fine(tmp_path: Path) -> None:
     config = make_workspace(tmp_path / "ws")
     lock = config.root / ".git" / "index.lock"
     lock.write_text("")
-    threading.Thread(target=lambda: (time.sleep(0.2), lock.unlink()), daemon=True).start()
+
+    def release() -> None:
+        time.sleep(0.2)
+        lock.unlink()
+
+    threading.Thread(target=release, daemon=True).start()
     result = apply_proposal(config, make_proposal(config, [revise()]), lock_timeout=30)
     assert result.commit == sha(config.root)
 

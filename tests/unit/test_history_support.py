@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from funcforge.config import Config, load_config
@@ -178,3 +179,28 @@ def snapshot(root: Path, files: list[str]) -> dict[str, object]:
         "files": {f: (root / f).read_bytes() if (root / f).exists() else None for f in files},
         "git_dir": sorted(p.name for p in (root / ".git").iterdir() if p.name != "ORIG_HEAD"),
     }
+
+
+NEW_ADD = OTHER.replace("return a + b", "return int(a) + int(b)")
+TOOL_FILES = ["tools/units.py", "tools/other.py"]
+
+
+def trained(tmp_path: Path) -> tuple[Config, str, str, str]:
+    """c0 (best, 0.80) -> o1 revises convert_units (0.70) -> o2 revises add (0.50)."""
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    c0 = sha(root)
+    p1 = make_proposal(config, [revise()], pid="aaa111", step=1)
+    o1 = optimizer_commit(root, "tools/units.py", UNITS.replace(OLD_CONVERT, NEW_CONVERT), p1)
+    p2 = make_proposal(config, [revise("add", NEW_ADD)], pid="bbb222", step=2)
+    o2 = optimizer_commit(root, "tools/other.py", NEW_ADD, p2)
+    write_traces(root, c0[:7], scores(0.8, 30))
+    write_traces(root, o1[:7], scores(0.7, 30))
+    write_traces(root, o2[:7], scores(0.5, 30))
+    return config, c0, o1, o2
+
+
+def at(root: Path, rev: str, path: str) -> bytes:
+    return subprocess.run(
+        ["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True, check=True
+    ).stdout
