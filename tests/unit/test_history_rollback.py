@@ -171,6 +171,15 @@ def test_refusals_and_nothing_to_do(tmp_path: Path) -> None:
         rollback(config, to=c0)
 
 
+def test_a_leftover_revert_sequence_is_refused_not_aborted(tmp_path: Path) -> None:
+    config, c0, _o1, _o2 = trained(tmp_path)
+    (config.root / ".git" / "sequencer").mkdir()
+    head = sha(config.root)
+    with pytest.raises(UserError, match=r"sequence was left in progress.*git revert --quit"):
+        rollback(config, to=c0)
+    assert sha(config.root) == head and (config.root / ".git" / "sequencer").is_dir()
+
+
 def test_best_needs_enough_traces(tmp_path: Path) -> None:
     config = make_workspace(tmp_path / "ws")
     write_traces(config.root, sha(config.root)[:7], [1.0] * 5)

@@ -165,6 +165,11 @@ def rollback(
                 f"{', '.join(dirty)} has uncommitted changes: commit or discard them first "
                 "(the roll-back changes these files)"
             )
+        if (Path(repo.git_dir) / "sequencer").exists():
+            raise UserError(
+                "a cherry-pick or revert sequence was left in progress: finish it, or run "
+                "`git revert --quit` (or `git cherry-pick --quit`) first"
+            )
         author = user_actor(repo)
         target_v = table.commits.get(target)
         head_v = table.commits.get(head)
