@@ -388,9 +388,15 @@ class Trainer:
             return limiter
 
         agent = self._agent(ws_config, agent_client)
-        optimizer_client = make_client(
-            ws_config, llm=self.settings["llm"], record=self.options.record
-        )
+        clients: list[ChatClient] = []
+
+        def optimizer_client() -> ChatClient:
+            if not clients:  # made on first use: evaluation alone needs no model
+                clients.append(
+                    make_client(ws_config, llm=self.settings["llm"], record=self.options.record)
+                )
+            return clients[0]
+
         state = OptimizerState.from_dict(run.optimizer) if run.optimizer else OptimizerState()
         epochs, patience = int(self.settings["epochs"]), int(self.settings["patience"])
         ws_config.patience = patience
@@ -412,7 +418,7 @@ class Trainer:
                     if epoch == epochs:
                         break
                 if run.phase == "step":
-                    self._step_epoch(ws_config, optimizer_client, state, epoch)
+                    self._step_epoch(ws_config, optimizer_client(), state, epoch)
                     run.optimizer = state.to_dict()
                     run.phase = "evaluate"
                     run.next_epoch = epoch + 1
@@ -425,7 +431,7 @@ class Trainer:
             if test and "best" not in run.test:
                 run.test["best"] = self.evaluate_at(agent, run.best_commit, test, "test-best")
             run.status = "finished"
-            run.usage = optimizer_client.usage.to_dict()
+            run.usage = clients[0].usage.to_dict() if clients else {}
             self.save()
         except LLMError as exc:
             run.status = "stopped"
@@ -436,7 +442,8 @@ class Trainer:
                 f"{self.run_dir} — run the same command again to resume"
             ) from exc
         finally:
-            optimizer_client.close()
+            for c in clients:
+                c.close()
         from funcforge.training.report import write_report
 
         write_report(self.run_dir, run)
