@@ -165,7 +165,7 @@ def test_seeded_split_and_batches(tmp_path: Path) -> None:
     f.write_text("".join(json.dumps({"id": f"t{i}", "input": str(i)}) + "\n" for i in range(20)))
     tasks = load_tasks(f)
     train_a, test_a = split_tasks(tasks, 0.25, seed=1)
-    train_b, test_b = split_tasks(tasks, 0.25, seed=1)
+    _, test_b = split_tasks(tasks, 0.25, seed=1)
     assert [t.id for t in test_a] == [t.id for t in test_b] and len(test_a) == 5
     assert {t.id for t in train_a}.isdisjoint(t.id for t in test_a)
     b0 = batch_for_epoch(train_a, 4, seed=0, epoch=0)
