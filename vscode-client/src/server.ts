@@ -221,7 +221,8 @@ export class ServerManager implements vscode.Disposable {
     if (client !== undefined) {
       this.stopping = true;
       try {
-        await client.stop(5000);
+        // dispose, not stop: a client is never started again, and dispose frees its diagnostics.
+        await client.dispose(5000);
       } catch (error) {
         this.log.warn(`stopping the server: ${errorMessage(error)}`);
       } finally {
