@@ -38,7 +38,9 @@ OUTPUT_TYPES = frozenset({"function_call_output", "custom_tool_call_output"})
 ITEM_TYPES = frozenset({*CALL_TYPES, *OUTPUT_TYPES, "message", "reasoning"})
 TASK_KEYS = ("task_id", "funcforge.task.id")
 SPLIT_KEYS = ("funcforge.split", "split")
-_HEAD_TYPE = re.compile(rb'"type"\s*:\s*"(function_call|function_call_output|custom_tool_call)"')
+_HEAD_TYPE = re.compile(
+    rb'"type"\s*:\s*"(function_call|function_call_output|custom_tool_call)"|"call_id"\s*:'
+)
 _HEAD_OBJ = re.compile(rb'^\s*\{\s*("request"|"object"\s*:\s*"response")')
 
 
@@ -115,8 +117,10 @@ def _run(obj: Any) -> tuple[list[Any], dict[str, Any], list[Any], str | None, di
     if not isinstance(obj, dict):
         raise MalformedTrace(f"expected an array of items or an object, got {kind_of(obj)}")
     if "request" in obj or "response" in obj:
-        request = obj.get("request") or {}
-        response = obj.get("response") or {}
+        request = obj.get("request", {})
+        response = obj.get("response", {})
+        request = {} if request is None else request
+        response = {} if response is None else response
         if not isinstance(request, dict) or not isinstance(response, dict):
             raise MalformedTrace("'request' and 'response' must be objects")
         items: list[Any] = []
