@@ -211,6 +211,26 @@ def test_an_applied_proposal_is_not_applied_twice(tmp_path: Path) -> None:
         apply_proposal(config, again)
 
 
+def test_a_failed_commit_puts_the_files_and_the_index_back(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    git(root, "config", "commit.gpgsign", "true")
+    git(root, "config", "gpg.program", "false")  # signing fails, so git commit fails
+    add = Action("add_function", "to_feet", description="Convert metres to feet.", code=NEW_FEET)
+    proposal = make_proposal(config, [revise()], pid="abc123")
+    files = ["tools/units.py", "tools/other.py"]
+    before = snapshot(root, files)
+    with pytest.raises(UserError, match=r"git commit failed"):
+        apply_proposal(config, proposal)
+    assert snapshot(root, files) == before
+    assert load_proposal(config.proposals_path, "abc123").status == "pending"
+    config.add_file = "tools/feet.py"  # a new file is removed again
+    with pytest.raises(UserError, match=r"git commit failed"):
+        apply_proposal(config, make_proposal(config, [add], pid="abc124"))
+    assert not (root / "tools" / "feet.py").exists()
+    assert snapshot(root, files) == before
+
+
 def test_detached_head_is_refused(tmp_path: Path) -> None:
     config = make_workspace(tmp_path / "ws")
     git(config.root, "checkout", "-q", "--detach")

@@ -137,7 +137,8 @@ def stale_reason(proposal: Proposal, toolset: Toolset) -> str | None:
 def _plan(config: Config, toolset: Toolset, proposal: Proposal) -> list[FileChange]:
     from funcforge.toolset.rewrite import plan_actions
 
-    return [c for c in plan_actions(config, toolset, proposal.actions) if c.new_text != c.old_text]
+    changes = plan_actions(config, toolset, proposal.actions)
+    return [c for c in changes if c.new_text != c.old_text or c.created]
 
 
 def _head_toolset(config: Config, repo: Repo, dirty: dict[str, str]) -> Toolset:
@@ -179,6 +180,16 @@ def _already_applied(
     return changes
 
 
+def _restore(config: Config, originals: dict[str, bytes | None]) -> None:
+    """Put back the files apply wrote when the commit failed (None: the file was new)."""
+    for rel, data in originals.items():
+        path = config.root / rel
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_bytes_keep_mode(path, data)
+
+
 def apply_proposal(
     config: Config, proposal: Proposal, commit_dirty: bool = False, *, lock_timeout: float = 2.0
 ) -> ApplyResult:
@@ -190,7 +201,6 @@ def apply_proposal(
     commit); a detached HEAD; a merge/rebase/cherry-pick/revert in progress; a
     held index.lock (after waiting up to `lock_timeout` seconds).
     """
-    from funcforge.toolset.source import encode_source
     from funcforge.toolset.toolset import load_toolset
 
     if proposal.status == "applied":
@@ -207,6 +217,7 @@ def apply_proposal(
         dirty = tool_changes(repo, config)
         wip: str | None = None
         changes = _already_applied(config, repo, proposal, dirty, current)
+        already = changes is not None
         if changes is None:
             reason = stale_reason(proposal, current)
             if reason:
@@ -230,12 +241,19 @@ def apply_proposal(
                     wip_message(sorted(pending), proposal.id),
                     author,
                 )
-            for c in changes:
-                encoding = current.encodings.get(c.file, "utf-8")
-                write_bytes_keep_mode(config.root / c.file, encode_source(c.new_text, encoding))
         files = [c.file for c in changes]
         message = proposal_message(proposal)
-        sha = commit_paths(repo, [repo_path(repo, config, f) for f in files], message, author)
+        originals: dict[str, bytes | None] = {}
+        try:
+            if not already:
+                for c in changes:
+                    path = config.root / c.file
+                    originals[c.file] = path.read_bytes() if path.exists() else None
+                    write_bytes_keep_mode(path, c.new_bytes())
+            sha = commit_paths(repo, [repo_path(repo, config, f) for f in files], message, author)
+        except BaseException:
+            _restore(config, originals)
+            raise
     proposal.status = "applied"
     proposal.commit = sha
     proposal.save(config.proposals_path)

@@ -176,6 +176,7 @@ def commit_paths(
     specs = literal(paths)
     run_git(repo, "add", "--", *specs)
     fd, msg_path = tempfile.mkstemp(prefix="funcforge-msg-", suffix=".txt")
+    committed = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(message)
@@ -196,8 +197,11 @@ def commit_paths(
             *specs,
             env=env,
         )
+        committed = True
     finally:
         Path(msg_path).unlink(missing_ok=True)
+        if not committed:  # leave the index as it was: these paths were not staged before
+            run_git(repo, "restore", "--staged", "--", *specs, check=False)
     sha = head_sha(repo)
     assert sha is not None
     return sha
