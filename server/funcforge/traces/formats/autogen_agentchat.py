@@ -62,8 +62,9 @@ _TEXT_TYPES = frozenset(
         "StructuredMessage",
     }
 )
-_HEAD = re.compile(
-    rb'"type"\s*:\s*"(TextMessage|ToolCallRequestEvent|AssistantAgentState|TeamState|UserMessage)"'
+_HEAD = re.compile(  # agentchat's own keys and type names, for a first line longer than the head
+    rb'"(models_usage|llm_context)"\s*:'
+    rb'|"type"\s*:\s*"(TextMessage|ToolCallRequestEvent|AssistantAgentState|TeamState|UserMessage)"'
 )
 
 
