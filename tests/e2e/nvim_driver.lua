@@ -112,6 +112,8 @@ local function run()
     command = 'funcforge.optimize',
     arguments = { { ['function'] = spec['function'] } },
   })
+  assert(out.optimize and out.optimize.proposals and #out.optimize.proposals > 0,
+    'funcforge.optimize proposed nothing: ' .. vim.inspect(out.optimize))
   local ready = wait_diagnostic(bufnr, 'proposal', 'the proposal-ready diagnostic')
   out.proposal_diagnostic = { message = ready.message, severity = ready.severity }
 
