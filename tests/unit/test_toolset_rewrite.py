@@ -200,6 +200,26 @@ def test_packages_and_stdlib_modules_used_without_import_are_imported() -> None:
     assert new.startswith("import os\nimport json\nimport requests\n\n\ndef z")
 
 
+def test_revise_imports_only_modules_the_new_code_starts_using() -> None:
+    # The file relies on `functools` without importing it: a revise that keeps
+    # using it changes nothing above the function; a new `json.dumps` is imported.
+    source = "@functools.cache\ndef z(t):\n    return t\n"
+    same = apply_action(source, revise("z", "@functools.cache\ndef z(t):\n    return [t]\n"))
+    assert same == "@functools.cache\ndef z(t):\n    return [t]\n"
+    new = apply_action(
+        source, revise("z", "@functools.cache\ndef z(t):\n    return json.dumps(t)\n")
+    )
+    assert new == "import json\n\n\n@functools.cache\ndef z(t):\n    return json.dumps(t)\n"
+
+
+def test_no_guessed_imports_when_the_file_has_a_star_import() -> None:
+    source = "from os.path import *\n"
+    new = apply_action(
+        source, add("z", "def z(p):\n    return shutil.which(p), numpy\n", packages=["numpy"])
+    )
+    assert new.startswith("from os.path import *\nimport numpy\n\n\ndef z")
+
+
 def test_no_import_for_names_the_file_already_binds() -> None:
     source = "import json\njson_mod = json\nrequests = None\n"
     code = "def z(t):\n    return requests.get(json.dumps(t))\n"

@@ -1,33 +1,35 @@
 """Tool functions out of Python source: every public top-level function -> `FunctionSpec`.
 
 A function's `code` is its exact text from its first decorator to the end of
-its last line, including comment lines indented inside its body; comment
-lines above it (and above its decorators) are not part of it. `toolset.rewrite`
-replaces exactly this span, so a function replaced by its own code leaves the
-file byte-identical.
+its last line, including indented comment lines that follow its body (before
+the next top-level statement); comment lines above it (and above its
+decorators) are not part of it. `toolset.rewrite` replaces exactly this
+span, so a function replaced by its own code leaves the file byte-identical.
+
+libcst parses every file (the tree the parameter schemas and docstrings are
+read from, and the guarantee that the file can be rewritten); positions and
+scopes come from the standard library's `ast` and `symtable`, which are one
+to two orders of magnitude faster than libcst's metadata providers.
 """
 
 from __future__ import annotations
 
+import ast
+import re
+import symtable
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import (
-    GlobalScope,
-    MetadataWrapper,
-    PositionProvider,
-    ScopeProvider,
-    WhitespaceInclusivePositionProvider,
-)
 
 from funcforge.toolset.schema import clean_docstring, parameters_schema, parse_docstring
 from funcforge.toolset.source import (
     LineIndex,
     ToolsetSyntaxError,
     is_blank,
-    parse_module,
+    parse_cst,
+    parse_python,
     split_lines,
 )
 from funcforge.toolset.spec import FunctionSpec, Location
@@ -38,10 +40,13 @@ __all__ = [
     "extract_functions",
     "function_spans",
     "is_third_party",
-    "module_spans",
+    "module_level",
+    "referenced_globals",
 ]
 
 _STDLIB = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {"__future__"}
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
 def is_third_party(module: str) -> bool:
@@ -58,7 +63,7 @@ class FunctionSpan:
     """
 
     name: str
-    node: cst.FunctionDef
+    node: FunctionNode
     start_line: int
     end_line: int
     start: int
@@ -67,108 +72,161 @@ class FunctionSpan:
     name_col: int
 
 
-def _spans(wrapper: MetadataWrapper, source: str) -> Iterator[FunctionSpan]:
-    positions = wrapper.resolve(PositionProvider)
-    inclusive = wrapper.resolve(WhitespaceInclusivePositionProvider)
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None)
+    return decorators[0].lineno if decorators else node.lineno
+
+
+def _is_indented_comment(line: str) -> bool:
+    stripped = line.lstrip(" \t\f")
+    return len(stripped) < len(line) and stripped.startswith("#")
+
+
+def function_spans(
+    source: str, file: str = "<string>", tree: ast.Module | None = None
+) -> list[FunctionSpan]:
+    """Every top-level function (public or not) with its exact span, in file order.
+
+    Raises `ToolsetSyntaxError` when the source does not compile.
+    """
+    if tree is None:
+        tree = parse_python(source, file)
     index = LineIndex(source)
     lines = split_lines(source)
-    for node in wrapper.module.body:
-        if not isinstance(node, cst.FunctionDef):
+    spans: list[FunctionSpan] = []
+    for i, node in enumerate(tree.body):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        first = node.decorators[0] if node.decorators else node
-        start_line = positions[first].start.line
-        end_line = positions[node].end.line
-        # Comment lines indented inside the body (block footers) belong to it.
-        incl_end = inclusive[node].end
-        last = incl_end.line if incl_end.column > 0 else incl_end.line - 1
-        for line in range(end_line + 1, min(last, len(lines)) + 1):
-            if not is_blank(lines[line - 1]):
-                end_line = line
-        name_pos = positions[node.name].start
-        yield FunctionSpan(
-            name=node.name.value,
-            node=node,
-            start_line=start_line,
-            end_line=end_line,
-            start=index.offset(start_line, 0),
-            end=index.line_end(end_line),
-            name_line=name_pos.line,
-            name_col=name_pos.column,
+        start_line = _first_line(node)
+        end_line = node.end_lineno or node.lineno
+        # Indented comment lines after the body belong to the function.
+        stop = _first_line(tree.body[i + 1]) if i + 1 < len(tree.body) else len(lines) + 1
+        for k in range(end_line + 1, stop):
+            line = lines[k - 1]
+            if _is_indented_comment(line):
+                end_line = k
+            elif not is_blank(line):
+                break
+        name_offset = _name_offset(source, index.offset(node.lineno, 0), node.name)
+        name_line = index.line_of(name_offset)
+        spans.append(
+            FunctionSpan(
+                name=node.name,
+                node=node,
+                start_line=start_line,
+                end_line=end_line,
+                start=index.offset(start_line, 0),
+                end=index.line_end(end_line),
+                name_line=name_line + 1,
+                name_col=name_offset - index.starts[name_line],
+            )
         )
+    return spans
 
 
-def module_spans(
-    source: str, file: str = "<string>"
-) -> tuple[cst.Module, list[FunctionSpan], MetadataWrapper]:
-    """Parse `source`; every top-level function (public or not) with its span, in file order.
-
-    Raises `ToolsetSyntaxError` when the source does not parse.
-    """
-    wrapper = MetadataWrapper(parse_module(source, file), unsafe_skip_copy=True)
-    return wrapper.module, list(_spans(wrapper, source)), wrapper
+def _name_offset(source: str, def_line_start: int, name: str) -> int:
+    pattern = re.compile(r"\bdef(?:[ \t\f]|\\(?:\r\n|\r|\n))+(" + re.escape(name) + r")(?!\w)")
+    m = pattern.search(source, def_line_start)
+    return m.start(1) if m else def_line_start
 
 
-def function_spans(source: str, file: str = "<string>") -> list[FunctionSpan]:
-    """Every top-level function (public or not) with its exact span, in file order."""
-    return module_spans(source, file)[1]
+# --- names and packages ------------------------------------------------------
 
 
-def _top_module(dotted: str) -> str:
-    return dotted.split(".", 1)[0]
+def module_level(tree: ast.Module) -> Iterator[ast.AST]:
+    """Nodes that run at module level: not inside a def, class or lambda (those are yielded)."""
+    stack: list[ast.AST] = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
 
 
-def _import_module(assignment: object) -> str | None:
-    """The top-level module a module-level import binding refers to (None: relative)."""
-    node = getattr(assignment, "node", None)
-    if isinstance(node, cst.Import):
-        index = getattr(assignment, "index", 0)
-        alias = node.names[index]
-        return _top_module(_EMPTY.code_for_node(alias.name))
-    if isinstance(node, cst.ImportFrom):
-        if node.relative or node.module is None:
-            return None
-        return _top_module(_EMPTY.code_for_node(node.module))
-    return None
+def _module_imports(tree: ast.Module) -> dict[str, set[str]]:
+    """Names bound by absolute imports at module level -> the top-level modules they come from."""
+    out: dict[str, set[str]] = {}
+    for node in module_level(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                out.setdefault(alias.asname or top, set()).add(top)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                if alias.name != "*":
+                    out.setdefault(alias.asname or alias.name, set()).add(node.module.split(".")[0])
+    return out
 
 
-_EMPTY = cst.Module(body=[])
-
-
-class _InnerImports(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.modules: set[str] = set()
-
-    def visit_Import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            self.modules.add(_top_module(_EMPTY.code_for_node(alias.name)))
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if not node.relative and node.module is not None:
-            self.modules.add(_top_module(_EMPTY.code_for_node(node.module)))
-
-
-def _packages(wrapper: MetadataWrapper, spans: list[FunctionSpan]) -> dict[int, set[str]]:
-    """Third-party top-level modules each function uses, by the span's first line."""
-    positions = wrapper.resolve(PositionProvider)
-    scopes = wrapper.resolve(ScopeProvider)
-    used: dict[int, set[str]] = {s.start_line: set() for s in spans}
-    bounds = [(s.start_line, s.end_line) for s in spans]
-    global_scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
-    if global_scope is not None:
-        for assignment in global_scope.assignments:
-            module = _import_module(assignment)
-            if module is None or not is_third_party(module):
+def _names_in(node: ast.AST | None) -> set[str]:
+    """Names read in an expression, including inside string annotations."""
+    out: set[str] = set()
+    if node is None:
+        return out
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            try:
+                inner = ast.parse(sub.value.strip(), mode="eval")
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
                 continue
-            for ref in assignment.references:
-                line = positions[ref.node].start.line
-                for lo, hi in bounds:
-                    if lo <= line <= hi:
-                        used[lo].add(module)
-    for span in spans:
-        inner = _InnerImports()
-        span.node.visit(inner)
-        used[span.start_line].update(m for m in inner.modules if is_third_party(m))
-    return used
+            out |= {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
+    return out
+
+
+def _signature_names(node: FunctionNode) -> set[str]:
+    """Names a def reads in module scope: decorators, defaults, annotations."""
+    args = node.args
+    parts: list[ast.AST | None] = [*node.decorator_list, *args.defaults, *args.kw_defaults]
+    parts.append(node.returns)
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if arg is not None:
+            parts.append(arg.annotation)
+    out: set[str] = set()
+    for part in parts:
+        out |= _names_in(part)
+    return out
+
+
+def _table_globals(table: symtable.SymbolTable) -> set[str]:
+    out = {s.get_name() for s in table.get_symbols() if s.is_global() and s.is_referenced()}
+    for child in table.get_children():
+        out |= _table_globals(child)
+    return out
+
+
+def referenced_globals(source: str, file: str, nodes: list[FunctionNode]) -> list[set[str]]:
+    """For each top-level def: the module-scope names it reads (signature and body, nested too).
+
+    Builtins are included when read; callers compare with what the module binds.
+    """
+    table = symtable.symtable(source, file, "exec")
+    children: dict[tuple[str, int], symtable.SymbolTable] = {}
+    for child in table.get_children():
+        children.setdefault((child.get_name(), child.get_lineno()), child)
+    out: list[set[str]] = []
+    for node in nodes:
+        names = _signature_names(node)
+        table_of = children.get((node.name, node.lineno))
+        if table_of is not None:
+            names |= _table_globals(table_of)
+        out.append(names)
+    return out
+
+
+def _inner_imports(node: FunctionNode) -> set[str]:
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Import):
+            out |= {alias.name.split(".")[0] for alias in sub.names}
+        elif isinstance(sub, ast.ImportFrom) and sub.level == 0 and sub.module:
+            out.add(sub.module.split(".")[0])
+    return out
+
+
+# --- extraction --------------------------------------------------------------
 
 
 def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]:
@@ -178,27 +236,35 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
     """
     bom = 1 if source.startswith("\ufeff") else 0
     text = source[bom:]
-    wrapper = MetadataWrapper(parse_module(text, file), unsafe_skip_copy=True)
-    spans = [s for s in _spans(wrapper, text) if not s.name.startswith("_")]
-    packages = _packages(wrapper, spans)
+    tree = parse_python(text, file)
+    module = parse_cst(text, file)
+    spans = function_spans(text, file, tree)
+    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    if [d.name.value for d in defs] != [s.name for s in spans]:
+        raise ToolsetSyntaxError(file, 1, 0, "libcst and Python disagree on the functions")
+    public = [
+        (span, d) for span, d in zip(spans, defs, strict=True) if not span.name.startswith("_")
+    ]
+    imports = _module_imports(tree)
+    used = referenced_globals(text, file, [span.node for span, _ in public])
     index = LineIndex(text)
+
+    def col(line: int, value: int) -> int:
+        return value + bom if line == 1 else value
+
     out: list[FunctionSpec] = []
-    for span in spans:
-        node = span.node
+    for (span, node), names in zip(public, used, strict=True):
+        modules = set().union(*(imports.get(n, set()) for n in names))
+        modules |= _inner_imports(span.node)
         raw_doc = node.get_docstring(clean=False)
-        docstring = clean_docstring(raw_doc) if raw_doc is not None else None
         doc = parse_docstring(raw_doc)
-
-        def col(line: int, value: int) -> int:
-            return value + bom if line == 1 else value
-
         end_col = span.end - index.starts[span.end_line - 1]
         out.append(
             FunctionSpec(
                 name=span.name,
                 description=doc.summary,
                 parameters=parameters_schema(node.params, doc.params),
-                packages=sorted(packages[span.start_line]),
+                packages=sorted(m for m in modules if is_third_party(m)),
                 code=text[span.start : span.end],
                 location=Location(
                     file=file,
@@ -210,7 +276,7 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
                     name_col=col(span.name_line, span.name_col),
                 ),
                 is_async=node.asynchronous is not None,
-                docstring=docstring,
+                docstring=clean_docstring(raw_doc) if raw_doc is not None else None,
             )
         )
     return out

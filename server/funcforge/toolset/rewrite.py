@@ -15,6 +15,8 @@ or of the file (add).
 
 from __future__ import annotations
 
+import ast
+import builtins
 import difflib
 import keyword
 import re
@@ -24,18 +26,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import libcst as cst
-from libcst.metadata import (
-    GlobalScope,
-    MetadataWrapper,
-    PositionProvider,
-    ScopeProvider,
-    WhitespaceInclusivePositionProvider,
-)
-
 from funcforge.errors import UserError
 from funcforge.toolset.action import ACTION_KINDS, Action
-from funcforge.toolset.extract import FunctionSpan, module_spans
+from funcforge.toolset.extract import (
+    FunctionNode,
+    FunctionSpan,
+    function_spans,
+    module_level,
+    referenced_globals,
+)
 from funcforge.toolset.source import (
     LineIndex,
     SourceDecodeError,
@@ -44,6 +43,8 @@ from funcforge.toolset.source import (
     encode_source,
     is_blank,
     newline_of,
+    parse_cst,
+    parse_python,
     split_lines,
     strip_newline,
     to_newline,
@@ -131,35 +132,11 @@ class _Import:
         return ("from", self.module, self.name)
 
 
-_EMPTY = cst.Module(body=[])
-
-
-def _dotted(node: cst.CSTNode) -> str:
-    return _EMPTY.code_for_node(node).replace(" ", "")
-
-
-def _imports_of(stmt: cst.Import | cst.ImportFrom) -> list[_Import]:
-    out: list[_Import] = []
-    if isinstance(stmt, cst.Import):
-        for alias in stmt.names:
-            asname = _dotted(alias.asname.name) if alias.asname else None
-            out.append(_Import(_dotted(alias.name), None, asname).normalized())
-        return out
-    module = "." * len(stmt.relative) + (_dotted(stmt.module) if stmt.module else "")
-    if isinstance(stmt.names, cst.ImportStar):
-        return [_Import(module, "*")]
-    for alias in stmt.names:
-        asname = _dotted(alias.asname.name) if alias.asname else None
-        out.append(_Import(module, _dotted(alias.name), asname).normalized())
-    return out
-
-
-def _import_only(stmt: cst.BaseStatement) -> list[cst.Import | cst.ImportFrom] | None:
-    """The import statements of a line that holds only imports, else None."""
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return None
-    out = [s for s in stmt.body if isinstance(s, (cst.Import, cst.ImportFrom))]
-    return out if len(out) == len(stmt.body) else None
+def _imports_of(stmt: ast.Import | ast.ImportFrom) -> list[_Import]:
+    if isinstance(stmt, ast.Import):
+        return [_Import(a.name, None, a.asname).normalized() for a in stmt.names]
+    module = "." * stmt.level + (stmt.module or "")
+    return [_Import(module, a.name, a.asname).normalized() for a in stmt.names]
 
 
 @dataclass
@@ -190,34 +167,34 @@ def _prepare(action: Action, file: str) -> _Code:
     code = "\n".join(lines) + "\n"
     if lines[0][:1] in (" ", "\t"):
         code = textwrap.dedent(code)
+    label = f"<code of {action.name}>"
     try:
-        module, spans, wrapper = module_spans(code, f"<code of {action.name}>")
+        tree = parse_python(code, label)
+        parse_cst(code, label)  # what extraction will need of the file afterwards
     except ToolsetSyntaxError as exc:
         raise RewriteError(
             f"{where}: the code does not parse: line {exc.line}, column {exc.col + 1}: "
             f"{exc.message}"
         ) from None
-    positions = wrapper.resolve(PositionProvider)
     imports: list[_Import] = []
     functions: list[str] = []
-    for stmt in module.body:
-        found = _import_only(stmt)
-        if found is not None:
-            for imp in found:
-                imports.extend(_imports_of(imp))
-            continue
-        if isinstance(stmt, cst.FunctionDef):
-            functions.append(stmt.name.value)
-            continue
-        line = positions[stmt].start.line
-        if isinstance(stmt, cst.ClassDef):
-            what = f"defines class '{stmt.name.value}'"
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            imports.extend(_imports_of(stmt))
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            functions.append(stmt.name)
         else:
-            what = f"has a top-level statement at line {line} that is neither an import nor the function"
-        raise RewriteError(
-            f"{where}: the code must define exactly the function '{action.name}' "
-            f"(imports before it are allowed), but it {what}"
-        )
+            if isinstance(stmt, ast.ClassDef):
+                what = f"defines class '{stmt.name}'"
+            else:
+                what = (
+                    f"has a top-level statement at line {stmt.lineno} "
+                    "that is neither an import nor the function"
+                )
+            raise RewriteError(
+                f"{where}: the code must define exactly the function '{action.name}' "
+                f"(imports before it are allowed), but it {what}"
+            )
     if functions != [action.name]:
         if not functions:
             got = "defines no function"
@@ -229,33 +206,52 @@ def _prepare(action: Action, file: str) -> _Code:
             f"{where}: the code must define exactly one top-level function '{action.name}', "
             f"but it {got}"
         )
-    span = spans[0]
-    free, bases = _free_names(wrapper, span.node)
-    return _Code(imports, code[span.start : span.end], free, bases)
+    (span,) = function_spans(code, label, tree)
+    free = _free_names(code, label, tree, span.node)
+    bases = {
+        n.value.id
+        for n in ast.walk(span.node)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+    }
+    return _Code(imports, code[span.start : span.end], free, bases & free)
 
 
-def _free_names(wrapper: MetadataWrapper, node: cst.FunctionDef) -> tuple[set[str], set[str]]:
-    """Names the function reads that nothing in its code binds, and those used as `x.attr`."""
-    scopes = wrapper.resolve(ScopeProvider)
-    inside: set[int] = set()
-    bases: set[str] = set()
+_BUILTINS = set(dir(builtins))
 
-    class Collect(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            inside.add(id(n))
 
-        def visit_Attribute(self, n: cst.Attribute) -> None:
-            if isinstance(n.value, cst.Name):
-                bases.add(n.value.value)
+def _free_names(code: str, file: str, tree: ast.Module, node: FunctionNode) -> set[str]:
+    """Module-scope names the function reads that its code does not bind, builtins aside."""
+    (read,) = referenced_globals(code, file, [node])
+    return read - _bound_names(tree).keys() - _BUILTINS
 
-    node.visit(Collect())
-    free: set[str] = set()
-    for scope in {s for s in scopes.values() if s is not None}:
-        for access in scope.accesses:
-            target = access.node
-            if isinstance(target, cst.Name) and id(target) in inside and not access.referents:
-                free.add(target.value)
-    return free, bases & free
+
+def _function_free_names(code: str, file: str) -> set[str]:
+    """Free names of one function's exact code (a top-level def)."""
+    try:
+        tree = parse_python(code, file)
+    except ToolsetSyntaxError:
+        return set()
+    nodes = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return _free_names(code, file, tree, nodes[0]) if nodes else set()
+
+
+def _bound_names(tree: ast.Module) -> dict[str, str]:
+    """Names bound at module level, each with what binds it ('import', 'function', ...)."""
+    out: dict[str, str] = {}
+    for node in module_level(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for imp in _imports_of(node):
+                if imp.bound:
+                    out.setdefault(imp.bound, "import")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            out.setdefault(node.name, "function")
+        elif isinstance(node, ast.ClassDef):
+            out.setdefault(node.name, "class")
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.setdefault(node.id, "assignment")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            out.setdefault(node.name, "assignment")
+    return out
 
 
 # --- module structure ----------------------------------------------------------
@@ -266,54 +262,23 @@ class _Module:
     """What the import logic needs to know about a module's text."""
 
     text: str
-    module: cst.Module
-    wrapper: MetadataWrapper
-    spans: list[FunctionSpan]
+    tree: ast.Module
 
     @classmethod
     def parse(cls, text: str, file: str) -> _Module:
-        module, spans, wrapper = module_spans(text, file)
-        return cls(text, module, wrapper, spans)
+        return cls(text, parse_python(text, file))
 
     def imports(self) -> list[_Import]:
         """Every import at module level (inside top-level `if`/`try` too, not in defs)."""
         found: list[_Import] = []
-
-        class Visit(cst.CSTVisitor):
-            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-                return False
-
-            def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-                return False
-
-            def visit_Import(self, node: cst.Import) -> None:
+        for node in module_level(self.tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
                 found.extend(_imports_of(node))
-
-            def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-                found.extend(_imports_of(node))
-
-        self.module.visit(Visit())
         return found
 
     def global_names(self) -> dict[str, str]:
-        """Names bound at module level, each with what binds it ('import', 'def', ...)."""
-        scopes = self.wrapper.resolve(ScopeProvider)
-        out: dict[str, str] = {}
-        scope = next((s for s in scopes.values() if isinstance(s, GlobalScope)), None)
-        if scope is None:
-            return out
-        for assignment in scope.assignments:
-            node = getattr(assignment, "node", None)
-            if isinstance(node, (cst.Import, cst.ImportFrom)):
-                kind = "import"
-            elif isinstance(node, cst.FunctionDef):
-                kind = "function"
-            elif isinstance(node, cst.ClassDef):
-                kind = "class"
-            else:
-                kind = "assignment"
-            out.setdefault(assignment.name, kind)
-        return out
+        """Names bound at module level, each with what binds it ('import', 'function', ...)."""
+        return _bound_names(self.tree)
 
 
 # --- the three actions ---------------------------------------------------------
@@ -337,13 +302,13 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
     if name.startswith("_"):
         raise RewriteError(f"{where}: tool names must not start with '_' (those are private)")
     try:
-        parsed = _Module.parse(text, file)
+        spans = function_spans(text, file)
     except ToolsetSyntaxError as exc:
         raise RewriteError(
             f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': "
             f"the file does not parse ({exc.message}); fix it first"
         ) from None
-    matches = [s for s in parsed.spans if s.name == name]
+    matches = [s for s in spans if s.name == name]
     if action.kind == "add_function" and matches:
         raise RewriteError(
             f"{where}: {file}:{matches[0].start_line} already defines '{name}' "
@@ -359,8 +324,10 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
     if action.kind == "remove_function":
         return bom + _remove(text, matches[0])
     code = _prepare(action, file)
+    old_free: set[str] | None = None
     if action.kind == "revise_function":
         span = matches[0]
+        old_free = _function_free_names(text[span.start : span.end], file)
         new = (
             text[: span.start]
             + to_newline(code.function, _span_newline(text, span))
@@ -368,7 +335,7 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
         )
     else:
         new = _append(text, to_newline(code.function, newline_of(text)))
-    return bom + _add_imports(new, file, code, action)
+    return bom + _add_imports(new, file, code, action, old_free)
 
 
 def _span_newline(text: str, span: FunctionSpan) -> str:
@@ -417,18 +384,21 @@ _NOT_IMPORTED = {"this", "antigravity", "__main__"}
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
 
-def _needed_imports(code: _Code, action: Action) -> tuple[list[_Import], list[_Import]]:
+def _needed_imports(
+    code: _Code, action: Action, guess_stdlib: bool
+) -> tuple[list[_Import], list[_Import]]:
     """The code's own imports, and `import x` for names it uses as modules without importing.
 
     A derived import is for a free name listed in the action's packages, or
-    a standard-library module the code uses as `name.attribute`.
+    (when `guess_stdlib`) a standard-library module the code uses as
+    `name.attribute`.
     """
     explicit = list(dict.fromkeys(code.imports))
     bound = {i.bound for i in explicit}
     packages = {
         p.strip().split(".")[0] for p in action.packages if _MODULE_NAME.match(p.strip() or "-")
     }
-    stdlib = set(sys.stdlib_module_names) - _NOT_IMPORTED
+    stdlib = (set(sys.stdlib_module_names) - _NOT_IMPORTED) if guess_stdlib else set()
     derived = [
         _Import(name)
         for name in sorted(code.free_names - bound)
@@ -453,14 +423,25 @@ def _render(imports: list[_Import]) -> list[str]:
     return [f"from {head} import {', '.join(names)}" if names else head for head, names in entries]
 
 
-def _add_imports(text: str, file: str, code: _Code, action: Action) -> str:
-    """`text` with the imports the new code needs and the module does not have yet."""
-    explicit, derived = _needed_imports(code, action)
+def _add_imports(
+    text: str, file: str, code: _Code, action: Action, old_free: set[str] | None = None
+) -> str:
+    """`text` with the imports the new code needs and the module does not have yet.
+
+    `old_free`: the free names of the function a revise replaces. A standard
+    library module it already used without an import is left alone (the file
+    may rely on a star import or on something funcforge cannot see), and so is
+    every guess when the module has a star import.
+    """
+    module = _Module.parse(text, file)
+    existing = module.imports()
+    star = any(i.name == "*" for i in existing)
+    explicit, derived = _needed_imports(code, action, guess_stdlib=not star)
+    packages = {p.strip().split(".")[0] for p in action.packages}
+    derived = [i for i in derived if i.module in packages or i.module not in (old_free or set())]
     if not explicit and not derived:
         return text
     where = _where(action, file)
-    module = _Module.parse(text, file)
-    existing = module.imports()
     present = set(existing)
     by_name = {i.bound: i for i in existing if i.bound}
     names = module.global_names()
@@ -498,27 +479,16 @@ def _add_imports(text: str, file: str, code: _Code, action: Action) -> str:
     return text
 
 
-def _docstring(stmt: cst.BaseStatement) -> bool:
+def _docstring(stmt: ast.stmt) -> bool:
     return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
     )
 
 
-def _is_future(stmt: cst.BaseStatement) -> bool:
-    found = _import_only(stmt) or []
-    return bool(found) and all(
-        isinstance(s, cst.ImportFrom)
-        and not s.relative
-        and s.module is not None
-        and _dotted(s.module) == "__future__"
-        for s in found
-    )
-
-
-_SPECIAL_HEADER = re.compile(r"^#!|^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+def _is_future(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module == "__future__"
 
 
 def _insert_imports(module: _Module, imports: list[_Import], *, future: bool) -> str:
@@ -526,10 +496,9 @@ def _insert_imports(module: _Module, imports: list[_Import], *, future: bool) ->
     text = module.text
     nl = newline_of(text)
     lines = split_lines(text)
-    positions = module.wrapper.resolve(PositionProvider)
-    body = list(module.module.body)
+    body = module.tree.body
     i = 0
-    anchor: cst.BaseStatement | None = None  # insert after this statement
+    anchor: ast.stmt | None = None  # insert after this statement's last line
     if body and _docstring(body[0]):
         anchor = body[0]
         i = 1
@@ -537,13 +506,13 @@ def _insert_imports(module: _Module, imports: list[_Import], *, future: bool) ->
         anchor = body[i]
         i += 1
     if not future:
-        while i < len(body) and _import_only(body[i]) is not None:
+        while i < len(body) and isinstance(body[i], (ast.Import, ast.ImportFrom)):
             anchor = body[i]
             i += 1
     new_lines = [line + nl for line in _render(imports)]
     if anchor is not None:
-        after = positions[anchor].end.line  # insert after this (1-based) line
-        directly = _import_only(anchor) is not None
+        after = anchor.end_lineno or anchor.lineno
+        directly = isinstance(anchor, (ast.Import, ast.ImportFrom))
     else:
         after = _header_end(module, lines)
         directly = False
@@ -571,17 +540,17 @@ def _starts_definition(line: str) -> bool:
     return bool(re.match(r"(@|def\b|async\s+def\b|class\b|#)", line))
 
 
+_SPECIAL_HEADER = re.compile(r"^#!|^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+")
+
+
 def _header_end(module: _Module, lines: list[str]) -> int:
     """How many leading lines come before the first statement's own comment block.
 
     Comments directly above the first statement stay attached to it; a
     shebang and an encoding declaration stay first.
     """
-    if module.module.body:
-        inclusive = module.wrapper.resolve(WhitespaceInclusivePositionProvider)
-        first = inclusive[module.module.body[0]].start.line - 1
-    else:
-        first = len(lines)
+    body = module.tree.body
+    first = _first_line(body[0]) - 1 if body else len(lines)
     cut = 0
     for k in range(first):
         if is_blank(lines[k]):
@@ -590,6 +559,11 @@ def _header_end(module: _Module, lines: list[str]) -> int:
         if _SPECIAL_HEADER.match(lines[k]) and cut < k + 1:
             cut = k + 1
     return cut
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", None)
+    return decorators[0].lineno if decorators else stmt.lineno
 
 
 # --- several actions across files ------------------------------------------------

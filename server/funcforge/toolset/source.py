@@ -7,6 +7,7 @@ computed against the exact text.
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 import tokenize
@@ -132,38 +133,45 @@ def encode_source(text: str, encoding: str = "utf-8") -> bytes:
     return text.encode(encoding)
 
 
-def check_compiles(source: str, file: str) -> None:
-    """Raise `ToolsetSyntaxError` unless Python compiles `source` (nothing is run)."""
+def _bom_check(source: str, file: str) -> None:
+    if source.startswith("\ufeff"):
+        raise ToolsetSyntaxError(file, 1, 0, "text starts with a byte order mark; decode it first")
+
+
+def parse_python(source: str, file: str) -> ast.Module:
+    """Python's own syntax tree of `source`, after a full compile check (nothing is run).
+
+    Compiling catches more than parsing (duplicate arguments, `return` outside
+    a function) and gives Python's clear messages. The tree gives positions
+    and, with `symtable`, scopes: both far faster than libcst's metadata.
+    """
+    _bom_check(source, file)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(source, file, "exec", dont_inherit=True)
+            tree = ast.parse(source, file)
+            compile(tree, file, "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = exc.lineno or 1
         col = max((exc.offset or 1) - 1, 0)
         raise ToolsetSyntaxError(file, line, col, exc.msg or "invalid syntax") from None
     except ValueError as exc:  # null bytes on older Pythons
-        pos = source.find("\0")
+        pos = max(source.find("\0"), 0)
         index = LineIndex(source)
-        line = index.line_of(max(pos, 0))
-        raise ToolsetSyntaxError(
-            file, line + 1, max(pos, 0) - index.starts[line], str(exc)
-        ) from None
+        line = index.line_of(pos)
+        raise ToolsetSyntaxError(file, line + 1, pos - index.starts[line], str(exc)) from None
     except (RecursionError, MemoryError):
         raise ToolsetSyntaxError(file, 1, 0, "too deeply nested to compile") from None
+    return tree
 
 
-def parse_module(source: str, file: str) -> cst.Module:
-    """Parse `source` with libcst after Python has accepted it.
+def parse_cst(source: str, file: str) -> cst.Module:
+    """libcst's concrete syntax tree of `source` (call `parse_python` first for its checks).
 
-    Python's compiler runs first for its clearer messages and its extra checks
-    (duplicate arguments, `return` outside a function). libcst does not keep
-    lone `\\r` line breaks exactly, so it parses a copy where they are `\\n`:
-    the same length, so every position matches `source`.
+    libcst does not keep lone `\r` line breaks exactly, so it parses a copy
+    where they are `\n`: the same length, so every position matches `source`.
     """
-    if source.startswith("\ufeff"):
-        raise ToolsetSyntaxError(file, 1, 0, "text starts with a byte order mark; decode it first")
-    check_compiles(source, file)
+    _bom_check(source, file)
     try:
         return cst.parse_module(re.sub(r"\r(?!\n)", "\n", source))
     except cst.ParserSyntaxError as exc:
