@@ -31,10 +31,14 @@ def run_git(
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> str:
-    """Run `git ARGS` in the work tree and return stdout (trailing newline kept)."""
+    """Run `git ARGS` in the work tree and return stdout (trailing newline kept).
+
+    `--no-optional-locks`: a read such as `git status` must not take the index
+    lock behind the user's back (the server runs while they use git).
+    """
     try:
         out = repo.git.execute(
-            ["git", *args],
+            ["git", "--no-optional-locks", *args],
             env=env,
             strip_newline_in_stdout=False,
             with_exceptions=True,
@@ -51,7 +55,7 @@ def run_git(
 def git_ok(repo: Repo, *args: str) -> bool:
     """True when `git ARGS` exits with status 0 (for predicates such as --is-ancestor)."""
     try:
-        repo.git.execute(["git", *args], with_exceptions=True)
+        repo.git.execute(["git", "--no-optional-locks", *args], with_exceptions=True)
     except GitCommandError:
         return False
     return True
