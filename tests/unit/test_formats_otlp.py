@@ -297,3 +297,19 @@ def test_detected_from_content_even_when_the_first_line_is_longer_than_the_head(
     fmt = detect(path, head)
     assert fmt is not None and fmt.name == "otlp"
     assert detect(path.with_suffix(".txt"), head) is None
+
+
+def test_resource_attributes_name_the_version_for_log_only_files(tmp_path: Path) -> None:
+    # OTEL_RESOURCE_ATTRIBUTES="funcforge.toolset_version=..." puts it on every record
+    def edit(obj: dict) -> dict:  # type: ignore[type-arg]
+        for rl in obj["resourceLogs"]:
+            rl["resource"]["attributes"].append(
+                {"key": "funcforge.toolset_version", "value": {"stringValue": "a1b2c3d"}}
+            )
+        return obj
+
+    path = _rewrite(FIXTURES / "otlp_genai_events_logs.jsonl", tmp_path / "logs.jsonl", edit)
+    traces, _ = parse(path)
+    assert [t.toolset_version for t in traces] == ["a1b2c3d"] * 3
+    plain, _ = parse(FIXTURES / "otlp_genai_events_logs.jsonl")
+    assert [t.toolset_version for t in plain] == [None] * 3
