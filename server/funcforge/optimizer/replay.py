@@ -12,6 +12,7 @@ given > baseline, see `expectations`), then a verdict:
 - `regression`: used to meet the expected (or presumed-correct) value and no
   longer does, returns a wrong value where it used to raise (a visible failure
   turned silent), or raises where it used to return;
+  (a new function that misses an expected value is `still_failing`: nothing regressed);
 - `signature_mismatch`: the logged arguments no longer fit the new signature;
 - `unchanged`: same result, and it still meets any expected value;
 - `flaky`: a version gave two different results for the same call.
@@ -63,6 +64,7 @@ VERDICTS: tuple[str, ...] = (
     "flaky",
 )
 MAX_TIMEOUTS = 3  # after this many timeouts, a version's remaining calls are not run
+ABSENT = "FunctionAbsent"  # the old "result" of a function that did not exist yet
 
 
 @dataclass
@@ -437,7 +439,7 @@ def _run_side(
 ) -> list[tuple[CallResult, CallResult | None]]:
     """Each case's result, and a second run's (None when not repeated)."""
     if sources is None:
-        missing = CallResult.failure("NameError", f"{function} did not exist in this version")
+        missing = CallResult.failure(ABSENT, f"{function} did not exist in the old version")
         return [(missing, missing) for _ in cases]
     out: list[tuple[CallResult, CallResult | None]] = []
     timeouts = 0
@@ -474,13 +476,13 @@ def _as_sources(source: str | Mapping[str, str] | None, name: str) -> dict[str, 
 # ---------------------------------------------------------------- verdicts
 
 
-def _desc(result: CallResult) -> str:
-    """`returns 2` / `raises KeyError: 'x'` for notes."""
+def _desc(result: CallResult, base: bool = False) -> str:
+    """`returns 2` / `raises KeyError: 'x'` (or `return 2` ... with `base`) for notes."""
     if result.ok:
-        return f"returns {result.short(60)}"
+        return f"{'return' if base else 'returns'} {result.short(60)}"
     if result.timed_out:
-        return "times out"
-    return f"raises {result.short(60)}"
+        return "time out" if base else "times out"
+    return f"{'raise' if base else 'raises'} {result.short(60)}"
 
 
 def _verdict(
@@ -492,11 +494,8 @@ def _verdict(
     if exp is not None and exp.source == "baseline" and not matches(exp, old):
         notes.append("the logged result of a passing run differs from the old code's; no baseline")
         exp = None
-    if (
-        not old.ok
-        and old.error_type == "NameError"
-        and "did not exist" in (old.error_message or "")
-    ):
+    absent = not old.ok and old.error_type == ABSENT
+    if absent:
         notes.append("new function")
     if new.signature_mismatch and not old.signature_mismatch:
         notes.append(f"the arguments no longer fit: {new.error_message}")
@@ -512,11 +511,11 @@ def _verdict(
                 notes.append(f"changed ({_desc(old)} -> {_desc(new)}), still as {want}")
         elif new_good:
             verdict = "verified_fix"
-            notes.append(f"was {_desc(old)}; now as {want}")
+            notes.append(f"used to {_desc(old, base=True)}; now as {want}")
         elif old_good:
             verdict = "regression"
             notes.append(f"now {_desc(new)}; {want}")
-        elif new.ok and not old.ok:
+        elif new.ok and not old.ok and not absent:
             verdict = "regression"
             notes.append(
                 f"a wrong value where it used to raise {old.error_type}: {_desc(new)}; {want}"

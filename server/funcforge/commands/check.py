@@ -1,0 +1,422 @@
+"""`funcforge replay-check | check | pin`: evidence for an edit, and expected results to check it by.
+
+- `replay-check --old FILE --new FILE --calls FILE.jsonl`: the replay check as
+  a plain tool over one function's two versions and a file of calls;
+- `check [PATH]`: each tool function changed in the working tree against its
+  committed version, on the logged calls, pins and doctests (a commit or CI gate);
+- `pin [PATH] --function F --args JSON (--expected JSON | --expected-error TYPE)`.
+
+Exit status: 1 when a regression (or signature mismatch) is found, 2 for bad
+input, 0 otherwise. Tool code runs only in the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from funcforge.config import Config, load_config
+from funcforge.errors import UserError
+
+if TYPE_CHECKING:
+    from funcforge.optimizer.expectations import Expectation
+
+# How entries are listed: the most important first.
+_ORDER = (
+    "regression",
+    "signature_mismatch",
+    "still_failing",
+    "verified_fix",
+    "unverified_change",
+    "flaky",
+    "unchanged",
+)
+
+
+def _bad_input(message: str) -> UserError:
+    return UserError(message, exit_code=2)
+
+
+def _config(path: str) -> Config:
+    root = Path(path)
+    if not root.is_dir():
+        raise _bad_input(f"{root}: no such folder (PATH is the workspace root)")
+    return load_config(root)
+
+
+def _read(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _bad_input(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise _bad_input(f"{path}: the {what} is not UTF-8 text: {exc.reason}") from None
+
+
+def _top_functions(source: str, file: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise _bad_input(f"{file}:{exc.lineno or 0}: does not parse: {exc.msg}") from None
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def _print_report(report: Any, show_all: bool, out: Any = sys.stdout) -> None:
+    print(f"{report.function}: {report.summary}", file=out)
+    entries = sorted(report.entries, key=lambda e: _ORDER.index(e.verdict))
+    hidden = 0
+    for e in entries:
+        if e.verdict == "unchanged" and not show_all:
+            hidden += 1
+            continue
+        print(f"  {e.verdict:<18} {e.call_text()}", file=out)
+        detail = [f"old: {e.old.short(50)}" if e.old else "old: -", f"new: {e.new.short(50)}"]
+        if e.expected_source:
+            detail.append(f"expected: {e.expected} ({e.expected_source})")
+        print(f"  {'':<18} " + " · ".join(detail), file=out)
+        if e.note:
+            print(f"  {'':<18} {e.note}", file=out)
+        if e.refs:
+            print(f"  {'':<18} at {', '.join(e.refs[:3])}", file=out)
+    if hidden:
+        print(f"  ({hidden} unchanged calls not shown; --all shows them)", file=out)
+    totals = ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
+    print(f"  totals: {totals or 'no calls'}", file=out)
+
+
+def _warn(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(f"funcforge: warning: {line}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- replay-check
+
+
+def _replay_check(args: argparse.Namespace) -> int:
+    from funcforge.optimizer.expectations import doctest_expectations
+    from funcforge.optimizer.replay import check_calls, loads_calls
+
+    old = _read(args.old, "old source")
+    new = _read(args.new, "new source")
+    calls, names, problems = loads_calls(_read(args.calls, "calls file"), args.calls)
+    _warn(problems)
+    function = args.function or _pick_function(names, old, new, args)
+    if function not in _top_functions(new, args.new):
+        raise _bad_input(f"{args.new}: defines no top-level function '{function}'")
+    old_source: str | None = old if function in _top_functions(old, args.old) else None
+    expectations: list[Expectation] = []
+    for file, text in ((args.old, old), (args.new, new)):
+        docs, doc_problems = doctest_expectations(text, function, file)
+        _warn(str(p) for p in doc_problems)
+        known = {(d.example, d.want, tuple(d.setup)) for d in expectations}
+        expectations.extend(d for d in docs if (d.example, d.want, tuple(d.setup)) not in known)
+    report = check_calls(
+        function,
+        old_source,
+        new,
+        calls,
+        expectations,
+        budget=args.budget,
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report, args.all)
+    return 1 if report.has_regression else 0
+
+
+def _pick_function(names: list[str], old: str, new: str, args: argparse.Namespace) -> str:
+    named = {n for n in names if n}
+    if len(named) == 1:
+        return named.pop()
+    if len(named) > 1:
+        raise _bad_input(f"{args.calls}: calls of several functions; pass --function NAME")
+    in_new = _top_functions(new, args.new)
+    if len(in_new) == 1:
+        return in_new[0]
+    common = [n for n in in_new if n in _top_functions(old, args.old)]
+    if len(common) == 1:
+        return common[0]
+    raise _bad_input(
+        f"{args.new}: defines {len(in_new)} functions ({', '.join(in_new) or 'none'}); "
+        "pass --function NAME"
+    )
+
+
+# ---------------------------------------------------------------- check
+
+
+def _head_texts(config: Config, files: Iterable[str]) -> dict[str, str | None]:
+    """The committed (HEAD) text of each tool file; None when HEAD does not have it."""
+    from funcforge.history.git import open_repo
+    from funcforge.toolset.source import SourceDecodeError, decode_source
+
+    out: dict[str, str | None] = {}
+    with open_repo(config) as repo:
+        top = Path(repo.working_tree_dir or config.root).resolve()
+        commit = repo.head.commit if repo.head.is_valid() else None
+        for rel in files:
+            out[rel] = None
+            if commit is None:
+                continue
+            in_repo = (config.root / rel).resolve().relative_to(top).as_posix()
+            try:
+                blob = commit.tree / in_repo
+            except KeyError:
+                continue
+            try:
+                out[rel] = decode_source(blob.data_stream.read(), rel)[0]
+            except SourceDecodeError:
+                continue
+    return out
+
+
+def _check(args: argparse.Namespace) -> int:
+    from funcforge.optimizer.replay import (
+        check_calls,
+        function_expectations,
+        logged_calls,
+        orphan_pin_problems,
+    )
+    from funcforge.toolset.extract import extract_functions
+    from funcforge.toolset.source import ToolsetSyntaxError
+    from funcforge.toolset.toolset import load_toolset
+    from funcforge.traces.store import TraceStore
+
+    config = _config(args.path)
+    toolset = load_toolset(config)
+    heads = _head_texts(config, toolset.files)
+    broken = [p for p in toolset.problems if toolset.files.get(p.file) != heads.get(p.file)]
+    changed: list[tuple[str, str]] = []  # (function, file)
+    removed: list[str] = []
+    for rel in sorted(toolset.files):
+        head = heads.get(rel)
+        old_specs = {}
+        if head is not None:
+            try:
+                old_specs = {s.name: s for s in extract_functions(head, rel)}
+            except ToolsetSyntaxError:
+                old_specs = {}
+        new_specs = {s.name: s for s in toolset.functions_in(rel)}
+        # Module-level code (constants, imports, helpers) affects the tools that use it.
+        affected = _affected(head, toolset.files[rel]) if head is not None else None
+        for name, spec in new_specs.items():
+            if args.function and name != args.function:
+                continue
+            old = old_specs.get(name)
+            if (
+                old is None
+                or old.code != spec.code
+                or affected is None
+                or name in affected
+                or args.function
+            ):
+                changed.append((name, rel))
+        if not any(p.file == rel for p in toolset.problems):
+            removed.extend(
+                n for n in old_specs if n not in new_specs and n not in toolset.functions
+            )
+    if args.function and args.function not in toolset.functions:
+        raise _bad_input(f"no tool function '{args.function}' in {config.root}")
+    notes = [str(p) for p in broken]
+    notes.extend(orphan_pin_problems(config, toolset.functions))
+    store = TraceStore(config)
+    store.refresh()
+    old_sources = {rel: head for rel, head in heads.items() if head is not None}
+    reports = []
+    for name, rel in changed:
+        head = heads.get(rel)
+        versions = [(rel, toolset.files[rel])] + ([(rel, head)] if head is not None else [])
+        expectations, doc_notes = function_expectations(config, name, versions)
+        notes.extend(doc_notes)
+        existed = head is not None and name in _top_names(head)
+        reports.append(
+            check_calls(
+                name,
+                old_sources if existed else None,
+                toolset.files,
+                logged_calls(store, name, limit=config.replay_budget * 5),
+                expectations,
+                config,
+            )
+        )
+    failed = any(r.has_regression for r in reports) or bool(broken)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "functions": {r.function: r.to_dict() for r in reports},
+                    "removed": removed,
+                    "problems": sorted(set(notes)),
+                    "has_regression": failed,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 1 if failed else 0
+    _warn(sorted(set(notes)))
+    if not changed and not removed:
+        print(f"no tool function changed since HEAD in {config.root}")
+    for name in removed:
+        print(f"{name}: removed since HEAD")
+    for report in reports:
+        _print_report(report, args.all)
+    if broken:
+        print("tool files that no longer load: " + "; ".join(str(p) for p in broken))
+    return 1 if failed else 0
+
+
+def _bindings(tree: ast.Module, text: str) -> tuple[dict[str, str], list[str]]:
+    """Top-level name -> the source of the statement binding it, and unbound statements."""
+    bound: dict[str, str] = {}
+    other: list[str] = []
+    for node in tree.body:
+        segment = ast.get_source_segment(text, node) or ast.dump(node)
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        if names:
+            for name in names:
+                bound[name] = bound.get(name, "") + segment
+        elif not (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            other.append(segment)
+    return bound, other
+
+
+def _affected(old_text: str, new_text: str) -> set[str] | None:
+    """Top-level names whose behaviour may differ between two versions of a module.
+
+    A name is affected when its own statement changed or when it refers to an
+    affected name (transitively). None means everything: module-level code
+    that binds no name changed, or a version does not parse.
+    """
+    try:
+        old_tree, new_tree = ast.parse(old_text), ast.parse(new_text)
+    except SyntaxError:
+        return None
+    (old_bound, old_other), (new_bound, new_other) = (
+        _bindings(old_tree, old_text),
+        _bindings(new_tree, new_text),
+    )
+    if old_other != new_other:
+        return None
+    affected = {n for n in set(old_bound) | set(new_bound) if old_bound.get(n) != new_bound.get(n)}
+    uses: dict[str, set[str]] = {}
+    for node in new_tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            uses[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    grew = True
+    while grew:
+        grew = False
+        for name, used in uses.items():
+            if name not in affected and used & affected:
+                affected.add(name)
+                grew = True
+    return affected
+
+
+def _top_names(source: str) -> set[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+# ---------------------------------------------------------------- pin
+
+
+def _json_arg(text: str, flag: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _bad_input(
+            f"{flag}: not valid JSON ({exc.msg} at column {exc.colno}): {text}"
+        ) from None
+
+
+def _pin(args: argparse.Namespace) -> int:
+    from funcforge.optimizer.expectations import add_pin
+    from funcforge.toolset.toolset import load_toolset
+
+    config = _config(args.path)
+    call_args = _json_arg(args.args, "--args")
+    if not isinstance(call_args, dict):
+        raise _bad_input("--args: must be a JSON object such as '{\"x\": 1}'")
+    functions = load_toolset(config).functions
+    if args.function not in functions:
+        known = ", ".join(sorted(functions)) or "none"
+        raise _bad_input(f"no tool function '{args.function}' in {config.root} (tools: {known})")
+    if args.expected is not None:
+        pin = add_pin(
+            config, args.function, call_args, expected=_json_arg(args.expected, "--expected")
+        )
+    else:
+        pin = add_pin(config, args.function, call_args, expected_error=args.expected_error)
+    if args.json:
+        print(json.dumps(pin.to_dict(), ensure_ascii=False))
+    else:
+        print(f"pinned {args.function}({json.dumps(call_args)}) -> {pin.describe()} at {pin.where}")
+    return 0
+
+
+# ---------------------------------------------------------------- registration
+
+
+def register(sub: Any) -> None:
+    r = sub.add_parser(
+        "replay-check",
+        help="re-run one function's calls on its old and new source; a verdict per call",
+    )
+    r.add_argument("--old", required=True, metavar="FILE", help="the old version's source")
+    r.add_argument("--new", required=True, metavar="FILE", help="the new version's source")
+    r.add_argument(
+        "--calls",
+        required=True,
+        metavar="FILE.jsonl",
+        help='one call per line: {"args": {...}, "result" or "error", "expected"?, "passed"?}',
+    )
+    r.add_argument("--function", metavar="NAME", help="the function (when not obvious)")
+    r.add_argument("--budget", type=int, default=200, help="most calls to run (default 200)")
+    r.add_argument("--timeout", type=float, default=5.0, help="seconds per call (default 5)")
+    r.add_argument("--memory-mb", type=int, default=512, help="memory limit (default 512)")
+    r.add_argument("--all", action="store_true", help="also list unchanged calls")
+    r.add_argument("--json", action="store_true", help="print the report as JSON")
+    r.set_defaults(func=_replay_check)
+
+    c = sub.add_parser(
+        "check",
+        help="check tool functions edited in the working tree against HEAD on logged calls",
+    )
+    c.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    c.add_argument("--function", metavar="NAME", help="check only this function (even unchanged)")
+    c.add_argument("--all", action="store_true", help="also list unchanged calls")
+    c.add_argument("--json", action="store_true", help="print the reports as JSON")
+    c.set_defaults(func=_check)
+
+    p = sub.add_parser("pin", help="pin a call's expected result in .funcforge/expectations.jsonl")
+    p.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    p.add_argument("--function", required=True, metavar="NAME", help="the tool function")
+    p.add_argument("--args", required=True, metavar="JSON", help="the call's arguments (object)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--expected", metavar="JSON", help="the expected result, as JSON")
+    what.add_argument("--expected-error", metavar="TYPE", help="the expected exception type")
+    p.add_argument("--json", action="store_true", help="print the pin as JSON")
+    p.set_defaults(func=_pin)
