@@ -304,3 +304,50 @@ def test_format_summary_wording():
     assert format_summary({"regression": 1, "signature_mismatch": 2}, 3, 5) == (
         "fixes 0 verified, 0 unverified; 3 regressions incl. 2 signature mismatches (3 of 5 calls)"
     )
+
+
+def test_replay_for_actions_uses_the_store_toolset_and_pins(tmp_path: Path):
+    from funcforge.optimizer.replay import replay_for_actions
+    from funcforge.toolset.action import Action
+    from funcforge.toolset.toolset import load_toolset
+    from funcforge.traces.store import TraceStore
+    from tests.unit.test_check_cli import make_workspace
+
+    root = make_workspace(tmp_path / "ws")
+    config = load_config(root)
+    toolset = load_toolset(config)
+    store = TraceStore(config)
+    store.refresh()
+    add_pin(
+        config, "convert_units", {"value": 1, "from_unit": "mile", "to_unit": "km"}, expected=1.6093
+    )
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    words = 'def word_count(text: str) -> int:\n    """Words."""\n    return len(text.split())\n'
+    units = (
+        "def convert_units(value: float, from_unit: str, to_unit: str) -> float:\n"
+        '    """Convert."""\n'
+        "    table = dict(_TO_METERS, mile=1609.344)\n"
+        "    return round(value * table[from_unit] / table[to_unit], 4)\n"
+    )
+    actions = [
+        Action("revise_function", "word_count", "Words", schema, [], words),
+        Action("revise_function", "convert_units", "Convert", {"type": "object"}, [], units),
+        Action("remove_function", "untouched"),
+    ]
+    replay = replay_for_actions(config, store, toolset, actions)
+    assert replay["summary"] == "fixes 2 verified, 0 unverified; 0 regressions (6 calls)"
+    assert not replay["has_expected_regression"] and not replay["has_regression"]
+    by_name = replay["functions"]
+    assert by_name["word_count"]["totals"]["verified_fix"] == 1
+    assert by_name["untouched"] == {"function": "untouched", "removed": True, "logged_calls": 0}
+    sources = {e["expected_source"] for e in by_name["convert_units"]["entries"]}
+    assert sources == {"pin", "task", "doctest"}  # passing runs with an answer give "task"
+
+    wrong = units.replace(
+        "table = dict(_TO_METERS, mile=1609.344)", 'table = {"mile": 1609.344, "km": 1000.0}'
+    )
+    replay = replay_for_actions(
+        config, store, toolset, [Action("revise_function", "convert_units", "C", {}, [], wrong)]
+    )
+    assert replay["has_expected_regression"]
+    assert replay["summary"] == "fixes 1 verified, 0 unverified; 3 regressions (4 calls)"
