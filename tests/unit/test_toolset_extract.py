@@ -378,6 +378,15 @@ def test_packages_are_third_party_modules_the_function_uses() -> None:
         @load
         def decorated():
             return 1
+
+        @functools.cache
+        async def decorated_body():
+            return [np.zeros(n) for n in range(3)]
+
+        def nested_shadow(np=None):
+            def inner():
+                return np
+            return inner
         """
     )
     specs = {s.name: s for s in extract_functions(source, "t.py")}
@@ -385,6 +394,8 @@ def test_packages_are_third_party_modules_the_function_uses() -> None:
     assert specs["shadows"].packages == []
     assert specs["stdlib_only"].packages == []
     assert specs["decorated"].packages == ["yaml"]
+    assert specs["decorated_body"].packages == ["numpy"]
+    assert specs["nested_shadow"].packages == []
 
 
 def test_packages_from_module_level_try_import() -> None:

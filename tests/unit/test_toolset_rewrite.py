@@ -359,10 +359,21 @@ def test_plan_adds_to_add_file_and_creates_it(tmp_path: Path) -> None:
     assert apply_edits("", change.edits) == change.new_text
 
 
-def test_plan_into_empty_workspace_uses_the_glob_folder(tmp_path: Path) -> None:
-    config = workspace(tmp_path, {})
+@pytest.mark.parametrize(
+    ("globs", "expected"),
+    [
+        (["tools/**/*.py"], "tools/tools.py"),
+        (["src/agent/*.py"], "src/agent/tools.py"),
+        (["*.py"], "tools.py"),
+        (["agent_tools.py"], "agent_tools.py"),
+    ],
+)
+def test_plan_into_empty_workspace_uses_the_globs(
+    tmp_path: Path, globs: list[str], expected: str
+) -> None:
+    config = workspace(tmp_path, {}, tools=globs)
     (change,) = plan_actions(config, load_toolset(config), [add("z", "def z(): pass")])
-    assert change.file == "tools/tools.py" and change.created
+    assert change.file == expected and change.created
 
 
 def test_plan_keeps_encoding_for_writing_back(tmp_path: Path) -> None:

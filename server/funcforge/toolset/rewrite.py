@@ -583,12 +583,16 @@ def _add_target(config: Config, toolset: Toolset) -> str:
     if toolset.files:
         return sorted(toolset.files)[0]
     for pattern in config.tools:
-        parts = []
-        for part in pattern.split("/"):
-            if any(ch in part for ch in "*?["):
-                break
-            parts.append(part)
-        candidate = "/".join([*parts[: len(pattern.split("/")) - 1], "tools.py"])
+        if not any(ch in pattern for ch in "*?["):
+            candidate = pattern  # a single named file
+        else:
+            parts = pattern.split("/")
+            literal = []
+            for part in parts[:-1]:
+                if any(ch in part for ch in "*?["):
+                    break
+                literal.append(part)
+            candidate = "/".join([*literal, "tools.py"])
         if matches_tools(config, candidate):
             return candidate
     raise RewriteError(
