@@ -7,18 +7,17 @@ import difflib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from funcforge.optimizer.llm import make_client
-from funcforge.optimizer.optimizer import OptimizerState
-from funcforge.optimizer.proposal import Proposal, list_proposals, load_proposal
-from funcforge.optimizer.step import StepContext, run_step
-from funcforge.toolset.rewrite import plan_actions
-from funcforge.workspace import Workspace
+if TYPE_CHECKING:  # imported in the commands: `funcforge --help` stays fast
+    from funcforge.optimizer.proposal import Proposal
+    from funcforge.workspace import Workspace
 
 
 def proposal_diff(ws: Workspace, proposal: Proposal) -> str:
     """The proposal as a unified diff against the current files."""
+    from funcforge.toolset.rewrite import plan_actions
+
     out: list[str] = []
     for change in plan_actions(ws.config, ws.toolset, proposal.actions):
         out.extend(
@@ -38,6 +37,11 @@ def replay_summary(proposal: Proposal) -> str:
 
 
 def _optimize(args: argparse.Namespace) -> int:
+    from funcforge.optimizer.llm import make_client
+    from funcforge.optimizer.optimizer import OptimizerState
+    from funcforge.optimizer.step import StepContext, run_step
+    from funcforge.workspace import Workspace
+
     ws = Workspace.open(args.path)
     for note in ws.notes:
         print(f"funcforge: warning: {note}", file=sys.stderr)
@@ -97,6 +101,8 @@ def _optimize(args: argparse.Namespace) -> int:
 
 
 def _proposals(args: argparse.Namespace) -> int:
+    from funcforge.optimizer.proposal import list_proposals
+
     ws_root = Path(args.path)
     from funcforge.config import load_config
 
@@ -115,6 +121,7 @@ def _proposals(args: argparse.Namespace) -> int:
 
 def _reject(args: argparse.Namespace) -> int:
     from funcforge.config import load_config
+    from funcforge.optimizer.proposal import load_proposal
 
     config = load_config(args.path)
     p = load_proposal(config.proposals_path, args.id)
