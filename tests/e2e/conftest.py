@@ -173,6 +173,8 @@ def report(ws: Workspace, stdout: str, stderr: str, *logs: Path) -> str:
 def check_session(ws: Workspace, run: Run, *logs: Path) -> dict[str, Any]:
     """The checks every editor shares: what it saw, and what ended up in git."""
     found = run.result
+    steps = ", ".join(f"{k} {v:.1f}" for k, v in (found.get("seconds") or {}).items() if v >= 0.05)
+    print(f"editor session {run.seconds:.1f} s (steps, s: {steps})")  # shown with -s
     assert run.returncode == 0 and found.get("ok") is True, report(
         ws, run.stdout, run.stderr, *logs
     )

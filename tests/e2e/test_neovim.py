@@ -9,7 +9,7 @@ from tests.e2e.conftest import HERE, Workspace, check_session, require, run_edit
 
 def test_neovim_diagnostic_optimize_code_action_commit(workspace: Workspace) -> None:
     nvim = require("nvim")
-    driver = f"luafile {HERE / 'nvim_driver.lua'}"
+    driver = "luafile " + str(HERE / "nvim_driver.lua").replace(" ", "\\ ")
     lsp_log = workspace.scratch / "home" / "cache" / "nvim" / "lsp.log"
     run = run_editor(
         workspace,
