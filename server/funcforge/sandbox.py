@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -250,6 +251,8 @@ class _Worker:
         )
         self._buf = b""
         self.dead = False
+        # A worker nobody closed (an exception, interpreter exit) is still killed and cleaned up.
+        self._finalizer = weakref.finalize(self, _reap, self.proc, self.workdir)
         init = {
             "op": "init",
             "sources": dict(sources),
@@ -331,17 +334,8 @@ class _Worker:
         if self.dead:
             return
         self.dead = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self._finalizer.detach()
+        _reap(self.proc, self.workdir)
 
     def close(self) -> None:
         """End the worker politely (EOF on stdin), then make sure it is gone."""
@@ -355,6 +349,21 @@ class _Worker:
         self.kill()
         with contextlib.suppress(OSError):
             self.stderr.close()
+
+
+def _reap(proc: subprocess.Popen[bytes], workdir: str) -> None:
+    """Kill a worker's process group, close its pipes, delete its working directory."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+    for stream in (proc.stdin, proc.stdout):
+        with contextlib.suppress(OSError):
+            if stream is not None:
+                stream.close()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the pool
@@ -483,14 +492,16 @@ class SandboxPool:
         return worker
 
     def _release(self, worker: _Worker) -> None:
+        retire = False
         with self._cond:
             if worker.dead or self._closed:
                 self._count -= 1
-                if not worker.dead:
-                    worker.close()
+                retire = not worker.dead
             else:
                 self._idle.append(worker)
             self._cond.notify_all()
+        if retire:
+            worker.close()
 
     def close(self) -> None:
         """Stop every worker and delete their working directories."""

@@ -334,8 +334,12 @@ def test_replay_for_actions_uses_the_store_toolset_and_pins(tmp_path: Path):
         Action("revise_function", "convert_units", "Convert", {"type": "object"}, [], units),
         Action("remove_function", "untouched"),
     ]
+    add_pin(config, "untouched", {"x": 1}, expected=1)
     replay = replay_for_actions(config, store, toolset, actions)
     assert replay["summary"] == "fixes 2 verified, 0 unverified; 0 regressions (6 calls)"
+    assert replay["problems"] == [
+        ".funcforge/expectations.jsonl:2: expectation for 'untouched', which no longer exists"
+    ]
     assert not replay["has_expected_regression"] and not replay["has_regression"]
     by_name = replay["functions"]
     assert by_name["word_count"]["totals"]["verified_fix"] == 1

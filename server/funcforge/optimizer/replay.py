@@ -741,6 +741,8 @@ def replay_for_actions(
         calls = logged_calls(store, name, limit=config.replay_budget * 5)
         if action.kind == "remove_function":
             functions[name] = {"function": name, "removed": True, "logged_calls": len(calls)}
+            remaining = set(toolset.functions) - {name}
+            problems.extend(p for p in orphan_pin_problems(config, remaining) if f"'{name}'" in p)
             continue
         doc_sources = []
         if spec is not None and spec.location is not None:
