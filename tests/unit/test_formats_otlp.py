@@ -41,6 +41,7 @@ EXPECTED_CALLS = [
         "otlp_genai.jsonl",
         "otlp_genai_agents.jsonl",
         "otlp_genai_openllmetry.jsonl",
+        "otlp_genai_openllmetry_legacy.jsonl",
         "otlp_genai_events_logs.jsonl",
         "otlp_genai_span_events.jsonl",
         "otlp_openinference.jsonl",
@@ -96,12 +97,16 @@ def test_tool_call_response_with_result_key_and_text_part_gives_one_tool_message
     assert traces[0].toolset_version is None  # nothing says which tools were offered
 
 
-def test_calls_come_from_messages_when_there_are_no_tool_spans() -> None:
-    path = FIXTURES / "otlp_genai_openllmetry.jsonl"
+@pytest.mark.parametrize(
+    "name", ["otlp_genai_openllmetry.jsonl", "otlp_genai_openllmetry_legacy.jsonl"]
+)
+def test_calls_come_from_messages_when_there_are_no_tool_spans(name: str) -> None:
+    path = FIXTURES / name
     assert "execute_tool" not in path.read_text()
     traces, _ = parse(path)
     assert traces[1].tool_calls[0].id == "call_003"
     assert [t.task.id for t in traces if t.task] == ["convert-1", "convert-2", "algebra-17"]
+    assert [m["role"] for m in traces[1].messages] == ["user", "assistant", "tool", "assistant"]
 
 
 def _without_version(src: Path, dest: Path) -> Path:
@@ -131,7 +136,11 @@ def test_version_falls_back_to_a_hash_of_the_offered_tool_definitions(tmp_path: 
     openinference, _ = parse(
         _without_version(FIXTURES / "otlp_openinference.jsonl", tmp_path / "b.jsonl")
     )
-    versions = {t.toolset_version for t in openllmetry + openinference}
+    legacy, _ = parse(
+        _without_version(FIXTURES / "otlp_genai_openllmetry_legacy.jsonl", tmp_path / "c.jsonl")
+    )
+    # llm.request.functions.{i} (older OpenLLMetry) names the same tools too
+    versions = {t.toolset_version for t in openllmetry + openinference + legacy}
     assert len(versions) == 1
     version = versions.pop()
     assert version is not None and version.startswith("tools-") and len(version) == 18

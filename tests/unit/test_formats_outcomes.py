@@ -142,6 +142,7 @@ EXPECTED = {
     "otlp_genai_events.jsonl": "otlp",
     "otlp_genai_events_logs.jsonl": "otlp",
     "otlp_genai_openllmetry.jsonl": "otlp",
+    "otlp_genai_openllmetry_legacy.jsonl": "otlp",
     "otlp_genai_span_events.jsonl": "otlp",
     "otlp_openinference.jsonl": "otlp",
     "otlp_openinference_agents.jsonl": "otlp",

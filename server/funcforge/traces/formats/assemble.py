@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ from funcforge.traces.formats.chat import (
 from funcforge.traces.model import Outcome, SourceRef, Task, ToolCall, Trace
 
 VERSION_PREFIX = "tools-"
+_INDEXED = re.compile(r"(\d+)\.(.+)")
 
 
 @dataclass
@@ -80,6 +82,19 @@ def error_details(
     if etype is not None:
         etype = etype.rsplit(".", 1)[-1] if etype.startswith("builtins.") else etype
     return etype, emsg
+
+
+def indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    """Flattened `prefix.{i}.rest` span attributes -> a list (by i) of {rest: value}."""
+    found: dict[int, dict[str, Any]] = {}
+    start = prefix + "."
+    for key, value in attrs.items():
+        if not key.startswith(start):
+            continue
+        m = _INDEXED.fullmatch(key[len(start) :])
+        if m is not None:
+            found.setdefault(int(m.group(1)), {})[m.group(2)] = value
+    return [found[i] for i in sorted(found)]
 
 
 def iso_time(value: datetime | float | int | None) -> str | None:

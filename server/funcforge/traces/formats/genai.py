@@ -8,6 +8,9 @@
   `gen_ai.system_instructions`; the older per-message events
   (`gen_ai.{system,user,assistant,tool}.message`, `gen_ai.choice`) as span
   events or log records; the oldest `gen_ai.content.prompt/completion` events.
+- The older OpenLLMetry attributes: `gen_ai.prompt.{i}.role/content/tool_call_id`,
+  `gen_ai.prompt.{i}.tool_calls.{j}.id/name/arguments`, the same under
+  `gen_ai.completion.{i}`, and `llm.request.functions.{i}.name/description/parameters`.
 - `gen_ai.evaluation.result` events -> the outcome; `gen_ai.tool.definitions`
   -> the tool definitions (for the toolset-version fallback).
 
@@ -20,7 +23,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from funcforge.traces.formats.assemble import ToolRun, arguments_text, render
+from funcforge.traces.formats.assemble import ToolRun, arguments_text, indexed, render
 from funcforge.traces.model import Outcome
 
 if TYPE_CHECKING:
@@ -218,13 +221,41 @@ def messages_from_events(events: Iterable[tuple[str, Any]]) -> list[dict[str, An
     return out
 
 
+def _indexed_message(flat: dict[str, Any]) -> dict[str, Any]:
+    """One `gen_ai.prompt.{i}.*` / `gen_ai.completion.{i}.*` attribute set -> a chat message."""
+    msg: dict[str, Any] = {"role": str(flat.get("role") or "assistant")}
+    content = flat.get("content")
+    msg["content"] = None if content is None else render(content)
+    calls = [
+        {
+            "id": str(tc.get("id") or ""),
+            "type": "function",
+            "function": {
+                "name": str(tc.get("name") or ""),
+                "arguments": arguments_text(tc.get("arguments")),
+            },
+        }
+        for tc in indexed(flat, "tool_calls")
+    ]
+    if calls:
+        msg["tool_calls"] = calls
+    elif msg["content"] is None:
+        msg["content"] = ""
+    if flat.get("tool_call_id") is not None:
+        msg["tool_call_id"] = str(flat["tool_call_id"])
+    return msg
+
+
 def span_messages(span: Span) -> list[dict[str, Any]]:
     """The conversation one span records (attributes first, else its events)."""
     attrs = span.attrs
     msgs: list[dict[str, Any]] = []
+    legacy = indexed(attrs, "gen_ai.prompt") + indexed(attrs, "gen_ai.completion")
     if "gen_ai.input.messages" in attrs or "gen_ai.output.messages" in attrs:
         msgs = chat_messages(attrs.get("gen_ai.input.messages"))
         msgs += chat_messages(attrs.get("gen_ai.output.messages"))
+    elif legacy:
+        msgs = [_indexed_message(m) for m in legacy if "role" in m or "content" in m]
     else:
         msgs = messages_from_events((e.name, e.attrs) for e in span.events)
     if msgs and not any(m.get("role") == "system" for m in msgs):
@@ -238,9 +269,15 @@ def span_messages(span: Span) -> list[dict[str, Any]]:
 
 
 def tool_definitions(span: Span) -> list[Any]:
-    """Tool definitions a span lists (`gen_ai.tool.definitions`)."""
+    """Tool definitions a span lists (`gen_ai.tool.definitions`, `llm.request.functions.{i}`)."""
     value = _json(span.attrs.get("gen_ai.tool.definitions"))
-    return list(value) if isinstance(value, list) else []
+    defs = list(value) if isinstance(value, list) else []
+    for fn in indexed(span.attrs, "llm.request.functions"):
+        if isinstance(fn.get("name"), str):
+            defs.append(
+                {k: fn[k] for k in ("name", "description", "parameters") if fn.get(k) is not None}
+            )
+    return defs
 
 
 def evaluation_outcome(evaluations: Iterable[dict[str, Any]]) -> Outcome | None:

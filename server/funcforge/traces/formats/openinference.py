@@ -16,34 +16,19 @@ Pure functions over `otlp.Span` (no file reading here).
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
-from funcforge.traces.formats.assemble import ToolRun, arguments_text, render
+from funcforge.traces.formats.assemble import ToolRun, arguments_text, indexed, render
 
 if TYPE_CHECKING:
     from funcforge.traces.formats.otlp import Span
 
 KIND = "openinference.span.kind"
-_INDEXED = re.compile(r"(\d+)\.(.+)")
 
 
 def kind(span: Span) -> str | None:
     value = span.attrs.get(KIND)
     return value.upper() if isinstance(value, str) else None
-
-
-def indexed(attrs: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
-    """`prefix.{i}.rest` attributes -> a list (by i) of {rest: value}."""
-    found: dict[int, dict[str, Any]] = {}
-    start = prefix + "."
-    for key, value in attrs.items():
-        if not key.startswith(start):
-            continue
-        m = _INDEXED.fullmatch(key[len(start) :])
-        if m is not None:
-            found.setdefault(int(m.group(1)), {})[m.group(2)] = value
-    return [found[i] for i in sorted(found)]
 
 
 def _message(flat: dict[str, Any]) -> dict[str, Any]:
