@@ -322,3 +322,17 @@ def test_resource_attributes_name_the_version_for_log_only_files(tmp_path: Path)
     assert [t.toolset_version for t in traces] == ["a1b2c3d"] * 3
     plain, _ = parse(FIXTURES / "otlp_genai_events_logs.jsonl")
     assert [t.toolset_version for t in plain] == [None] * 3
+
+
+def test_a_pretty_printed_tracesdata_document_is_read_whole(tmp_path: Path) -> None:
+    lines = (FIXTURES / "otlp_genai.jsonl").read_text().splitlines()
+    merged = json.loads(lines[0])
+    for line in lines[1:]:
+        merged["resourceSpans"] += json.loads(line)["resourceSpans"]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(merged, indent=2))
+    assert detect(path, path.read_bytes()[:300]) is OTLP
+    traces, bad = parse(path)
+    assert bad == []
+    assert [calls(t) for t in traces] == EXPECTED_CALLS
+    assert {t.source.line for t in traces if t.source} == {1}

@@ -14,7 +14,8 @@ the messages, tool spans give the tool runs with their errors. The run's
 `funcforge.toolset_version`, `funcforge.task.id` and `funcforge.split` come
 from span attributes, OpenInference `metadata`, or resource attributes; a
 `gen_ai.evaluation.result` event gives the outcome. A whole-file format:
-spans of one run may be spread over many lines.
+spans of one run may be spread over many lines. A file holding one
+pretty-printed TracesData document (a collector's `.json` export) is read whole.
 """
 
 from __future__ import annotations
@@ -184,6 +185,23 @@ def _status_code(value: Any) -> int:
     return 0
 
 
+def _single_document(data: bytes) -> Any:
+    """The file as one JSON object when it is one spread over several lines, else None."""
+    text = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first = text.split(b"\n", 1)[0]
+    if b"\n" not in text.rstrip() or not text.startswith(b"{"):
+        return None
+    try:
+        json.loads(first)
+        return None  # the first line stands alone: JSON Lines
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 class _Reader:
     """Decodes the lines of one file into spans and log events, noting what it skips."""
 
@@ -199,6 +217,13 @@ class _Reader:
 
     def read(self, path: Path) -> None:
         data = path.read_bytes()
+        whole = _single_document(data)
+        if whole is not None:  # one pretty-printed TracesData (a collector's .json export)
+            try:
+                self.record(whole, 1)
+            except MalformedTrace as exc:
+                self.bad(1, str(exc))
+            return
         lines = data.split(b"\n")
         unfinished = not data.endswith(b"\n")
         for n, raw in enumerate(lines, 1):
