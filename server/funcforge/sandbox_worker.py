@@ -210,6 +210,7 @@ _PATH_EVENTS: dict[str, tuple[int, ...]] = {
     "shutil.copyfile": (1,),
     "shutil.copytree": (1,),
     "shutil.move": (0, 1),
+    "sqlite3.connect": (0,),  # sqlite opens its files in C, past the "open" event
 }
 _PROCESS_EVENTS = frozenset(
     {

@@ -356,3 +356,14 @@ def test_pin_writes_replaces_and_validates(tmp_path: Path):
     out = run("pin", str(root), "--function", "word_count", "--args", "{}")
     assert out.returncode == 2  # argparse: one of --expected / --expected-error is required
     git(root, "status", "--porcelain")  # the repository is still usable
+
+
+def test_module_level_changes_affect_only_the_functions_that_use_them():
+    from funcforge.commands.check import _affected
+
+    old = "import math\nK = 2\n\ndef _h(x):\n    return x * K\n\ndef a(x):\n    return _h(x)\n\ndef b(x):\n    return math.sqrt(x)\n"
+    assert _affected(old, old) == set()
+    assert _affected(old, old.replace("K = 2", "K = 3")) == {"K", "_h", "a"}
+    assert _affected(old, old.replace("import math", "import cmath as math")) == {"math", "b"}
+    assert _affected(old, old + "\nprint('side effect')\n") is None
+    assert _affected(old, "def a(:\n") is None

@@ -83,6 +83,13 @@ def remove(path):
     os.remove(path)
 
 
+def database(path):
+    import sqlite3
+
+    sqlite3.connect(path).execute("create table t (x)")
+    return "created"
+
+
 def write_here():
     with open("inside.txt", "w") as fh:
         fh.write("ok")
@@ -206,6 +213,11 @@ def test_writes_outside_the_working_directory_are_refused(pool, tmp_path: Path):
     assert victim.read_text() == "keep"
     escape = pool.call("write_to", {"path": "../escape.txt"})
     assert escape.error_type == "PermissionError"
+    db = tmp_path / "x.db"
+    assert pool.call("database", {"path": str(db)}).error_type == "PermissionError"
+    assert not db.exists()
+    assert pool.call("database", {"path": "inside.db"}).value_json == "created"
+    assert pool.call("database", {"path": ":memory:"}).value_json == "created"
 
 
 def test_writes_inside_the_working_directory_work_and_it_is_removed_after(tmp_path: Path):
@@ -353,3 +365,17 @@ def test_closed_pool_refuses_calls():
 def test_worker_never_runs_in_this_process():
     r = run_calls("import os\ndef pid():\n    return os.getpid()\n", "pid", [{}])[0]
     assert r.ok and r.value_json != os.getpid()
+
+
+def test_a_pool_nobody_closed_still_reaps_its_worker():
+    import gc
+
+    p = SandboxPool({"t.py": TOOLS}, timeout=5)
+    workdir = Path(p.call("cwd", {}).value_json)
+    pid = p._idle[0].proc.pid
+    assert workdir.is_dir()
+    del p
+    gc.collect()
+    assert not workdir.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
