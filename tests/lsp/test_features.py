@@ -64,6 +64,7 @@ def full_caps() -> types.ClientCapabilities:
     return types.ClientCapabilities(
         workspace=types.WorkspaceClientCapabilities(
             configuration=True,
+            workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
             did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
                 dynamic_registration=True
             ),
@@ -360,3 +361,25 @@ async def test_decline_offers_roll_back(plain: LanguageClient) -> None:
     )
     assert out["commits"]
     assert "mile=1609.344" not in units.read_text()
+
+
+async def test_plain_edits_for_clients_without_document_changes(plain: LanguageClient) -> None:
+    root: Path = plain.root  # type: ignore[attr-defined]
+    units = root / "tools" / "units.py"
+    uri = open_doc(plain, units)
+    await diagnostics_for(plain, uri, "logged calls failed")
+    await plain.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="funcforge.optimize", arguments=[{}])
+    )
+    pos = convert_position(units)
+    actions = await plain.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=pos, end=pos),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    applies = [a for a in actions if a.title.startswith("Apply funcforge proposal")]
+    assert len(applies) == 1  # no refactor duplicate unless asked for
+    assert applies[0].edit.document_changes is None
+    assert any("mile=1609.344" in e.new_text for e in applies[0].edit.changes[uri])

@@ -44,6 +44,9 @@ async def start(client: LanguageClient, root: Path, options: dict) -> None:
         types.InitializeParams(
             capabilities=types.ClientCapabilities(
                 window=types.WindowClientCapabilities(work_done_progress=True),
+                workspace=types.WorkspaceClientCapabilities(
+                    workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True)
+                ),
             ),
             root_uri=root.as_uri(),
             initialization_options=options,

@@ -55,7 +55,13 @@ def proposal_edits(
     return []
 
 
-def apply_edit(uri: str, version: int | None, edits: list[types.TextEdit]) -> types.WorkspaceEdit:
+def apply_edit(
+    uri: str, version: int | None, edits: list[types.TextEdit], versioned: bool = True
+) -> types.WorkspaceEdit:
+    """The edit bound to the document's version, or plain `changes` for clients
+    that do not support `documentChanges`."""
+    if not versioned:
+        return types.WorkspaceEdit(changes={uri: list(edits)})
     return types.WorkspaceEdit(
         document_changes=[
             types.TextDocumentEdit(
@@ -69,8 +75,10 @@ def apply_edit(uri: str, version: int | None, edits: list[types.TextEdit]) -> ty
 
 
 def _wanted(only: list[str] | None, kind: str) -> bool:
+    """Is `kind` asked for? Without `only`, the refactor copy of Apply is left out,
+    so menus do not list the same action twice."""
     if not only:
-        return True
+        return kind != types.CodeActionKind.RefactorRewrite
     return any(kind == o or kind.startswith(o + ".") for o in only)
 
 
@@ -118,10 +126,12 @@ def code_actions(
                     is_preferred=preferred and kind == types.CodeActionKind.QuickFix,
                     command=command,
                     data=data if resolve else None,
-                    edit=None if resolve or edits is None else apply_edit(uri, version, edits),
+                    edit=None
+                    if resolve or edits is None
+                    else apply_edit(uri, version, edits, session.versioned_edits),
                 )
                 out.append(action)
-            if _wanted(only, types.CodeActionKind.Empty) or not only:
+            if _wanted(only, types.CodeActionKind.Empty):
                 out.append(
                     types.CodeAction(
                         title=f"Preview funcforge proposal: {p.title}",
@@ -144,23 +154,21 @@ def code_actions(
                         ),
                     )
                 )
-        break_after = rollback is not None
-        if (
-            break_after
-            and rollback is not None
-            and (not only or _wanted(only, types.CodeActionKind.QuickFix))
+    if rollback is not None and _wanted(only, types.CodeActionKind.QuickFix):
+        sha, title = rollback
+        if any(
+            s.location and overlaps(def_range(s.location, text), rng)
+            for s in session.functions_in(rel)
         ):
-            sha, title = rollback
-            if not any(a.title == title for a in out):
-                out.append(
-                    types.CodeAction(
-                        title=title,
-                        kind=types.CodeActionKind.QuickFix,
-                        command=types.Command(
-                            title=title, command="funcforge.rollback", arguments=[{"to": sha}]
-                        ),
-                    )
+            out.append(
+                types.CodeAction(
+                    title=title,
+                    kind=types.CodeActionKind.QuickFix,
+                    command=types.Command(
+                        title=title, command="funcforge.rollback", arguments=[{"to": sha}]
+                    ),
                 )
+            )
     return out
 
 
@@ -181,5 +189,5 @@ def resolve_action(session: Session, action: types.CodeAction, text_of: Any) -> 
         raise UserError(
             f"proposal {proposal.id} is stale: the function changed since it was proposed"
         )
-    action.edit = apply_edit(uri, version, edits)
+    action.edit = apply_edit(uri, version, edits, session.versioned_edits)
     return action

@@ -193,6 +193,8 @@ def initialize(ls: FuncforgeServer, params: types.InitializeParams) -> None:
     )
     ls.progress_supported = bool(caps.window and caps.window.work_done_progress)
     ls.session = Session(_root_of(params), Settings.from_client(params.initialization_options))
+    edit_caps = caps.workspace.workspace_edit if caps.workspace else None
+    ls.session.versioned_edits = bool(edit_caps and edit_caps.document_changes)
 
 
 @server.feature(types.INITIALIZED)

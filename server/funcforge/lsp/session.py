@@ -66,6 +66,7 @@ class Session:
         self.state_name = "indexing"
         self.state_message: str | None = None
         self.config_error: str | None = None
+        self.versioned_edits = True  # the client takes `documentChanges` in edits
 
     # -- loading ---------------------------------------------------------------
 

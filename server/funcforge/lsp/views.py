@@ -51,6 +51,8 @@ def decline(session: Session) -> dict[str, Any] | None:
     if found is None or not found.declined or found.best is None or not found.best.commit:
         return None
     best = found.best
+    commit = best.commit
+    assert commit is not None
     return {
         "message": found.message(),
         "best": {
@@ -59,7 +61,7 @@ def decline(session: Session) -> dict[str, Any] | None:
             "score": best.mean_score or 0.0,
             "n": best.scored,
         },
-        "functions": sorted(_changed_since(session, best.commit)),
+        "functions": sorted(_changed_since(session, commit)),
     }
 
 

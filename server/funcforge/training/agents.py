@@ -129,7 +129,7 @@ class CommandAgent:
 
 def parse_agent_output(task: TaskSpec, stdout: str) -> Trace:
     """The one native trace an agent printed, or a failed trace saying what was wrong."""
-    from funcforge.traces.formats.native import FORMAT as NATIVE
+    from funcforge.traces.formats.native import parse_record
     from funcforge.traces.model import SourceRef
 
     text = stdout.strip()
@@ -148,7 +148,7 @@ def parse_agent_output(task: TaskSpec, stdout: str) -> Trace:
     obj.setdefault("id", f"run-{uuid.uuid4().hex[:10]}")
     obj.setdefault("task", task.to_json())
     try:
-        traces = NATIVE.parse_record(obj, SourceRef("<agent>", 1))
+        traces = parse_record(obj, SourceRef("<agent>", 1))
     except Exception as exc:  # MalformedTrace and friends
         return failed_trace(task, f"agent output is not a valid trace: {exc}")
     if not traces:
