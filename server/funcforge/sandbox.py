@@ -61,6 +61,7 @@ WORKER_PATH = Path(__file__).with_name("sandbox_worker.py")
 Isolation = Literal["auto", "namespace", "hooks"]
 TIMEOUT = "Timeout"
 CRASH = "SandboxCrash"
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a worker flooding the protocol pipe is stopped
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
 
 
@@ -249,7 +250,7 @@ class _Worker:
             start_new_session=True,
             close_fds=True,
         )
-        self._buf = b""
+        self._buf = bytearray()
         self.dead = False
         # A worker nobody closed (an exception, interpreter exit) is still killed and cleaned up.
         self._finalizer = weakref.finalize(self, _reap, self.proc, self.workdir)
@@ -275,7 +276,7 @@ class _Worker:
         line = self._readline(time.monotonic() + timeout)
         try:
             reply = json.loads(line)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # not JSON, or not UTF-8
             self.kill()
             raise _WorkerDied("the worker answered something that is not JSON") from exc
         if not isinstance(reply, dict):
@@ -286,7 +287,14 @@ class _Worker:
     def _readline(self, deadline: float) -> bytes:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
+        scanned = 0  # bytes of the buffer known to hold no newline
+        while True:
+            newline = self._buf.find(b"\n", scanned)
+            scanned = len(self._buf)
+            if newline >= 0:
+                line = bytes(self._buf[:newline])
+                del self._buf[: newline + 1]
+                return line
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
@@ -294,13 +302,14 @@ class _Worker:
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 self.kill()
                 raise _WorkerDied(self._death_reason())
             self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return line
+            if len(self._buf) > MAX_ANSWER_BYTES:
+                self.kill()
+                raise _WorkerDied(f"the worker's answer exceeded {MAX_ANSWER_BYTES} bytes")
 
     def _death_reason(self) -> str:
         code = self.proc.poll()

@@ -138,7 +138,7 @@ class _Guard:
             real = os.path.realpath(os.fsdecode(path))
         except (TypeError, ValueError):
             return False
-        if real in ("/dev/null", "/dev/stdout", "/dev/stderr"):
+        if real == os.devnull:
             return True
         return any(real == r or real.startswith(r + os.sep) for r in self.write_roots)
 
@@ -590,10 +590,10 @@ def main() -> None:
 
     def send(obj: dict[str, Any]) -> None:
         try:
-            line = json.dumps(obj, ensure_ascii=False)
+            line = json.dumps(obj)  # ASCII: lone surrogates in results stay valid JSON
         except (TypeError, ValueError):  # pragma: no cover - describe_* keep it JSON
             line = json.dumps({"ok": False, "error_type": "ProtocolError", "error_message": "?"})
-        proto_out.write(line.encode("utf-8", "surrogatepass") + b"\n")
+        proto_out.write(line.encode("ascii") + b"\n")
         proto_out.flush()
 
     first = proto_in.readline()

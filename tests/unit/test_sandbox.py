@@ -126,6 +126,19 @@ async def later(x):
 
 def cwd():
     return os.getcwd()
+
+
+def surrogate():
+    return "a\\ud800b"
+
+
+def flood():
+    for fd in range(3, 10):
+        try:
+            os.write(fd, b"x" * (40 * 1024 * 1024))
+        except OSError:
+            pass
+    return "flooded"
 """
 
 
@@ -379,3 +392,16 @@ def test_a_pool_nobody_closed_still_reaps_its_worker():
     assert not workdir.exists()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_results_with_lone_surrogates_do_not_break_the_protocol(pool):
+    r = pool.call("surrogate", {})
+    assert r.ok and r.value_json == "a\ud800b"
+
+
+def test_a_worker_flooding_the_protocol_pipe_is_stopped():
+    with SandboxPool({"t.py": TOOLS}, timeout=60) as p:
+        r = p.call("flood", {})
+        assert not r.ok and r.crashed
+        assert "answer exceeded" in (r.error_message or "")
+        assert p.call("add", {"a": 1}).value_json == 2
