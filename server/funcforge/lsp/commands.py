@@ -122,6 +122,7 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         ls.show("funcforge: optimization cancelled")
         return {"proposals": [], "cancelled": True}
     finally:
+        session.proposals_changed()
         progress.end(outcome)
         session.state_name = "idle"
         ls.optimize_lock.release()
@@ -138,6 +139,7 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     with session.lock:
         for rel in result.files:
             session.buffers.pop(rel, None)
+    session.proposals_changed()
     ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
     ls.refresh_everything(traces=False, tools=True)
     return {"commit": result.commit, "files": list(result.files)}
@@ -148,6 +150,7 @@ def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
     proposal.status = "rejected"
     proposal.save(session.config.proposals_path)
+    session.proposals_changed()
     ls.refresh_everything(traces=False, tools=False)
     return {"id": proposal.id}
 
@@ -241,7 +244,7 @@ def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
 
 def tools(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     session = _session(ls)
-    stats_all = session.store.tool_stats() if session.store else {}
+    stats_all = session.tool_stats()
     out = []
     with session.lock:
         specs = list(session.toolset.functions.values())

@@ -42,8 +42,7 @@ def diagnostics_for(
     text = session.text_of(rel)
     if text is None:
         return []
-    store = session.store
-    stats_all = store.tool_stats() if store is not None else {}
+    stats_all = session.tool_stats()
     pending = session.pending_proposals()
     warn_at = session.config.error_rate_warning
     out: list[types.Diagnostic] = []

@@ -45,7 +45,17 @@ COMMANDS = [
 
 
 class Protocol(LanguageServerProtocol):
-    """Pins the position encoding to UTF-16, the unit every funcforge position uses."""
+    """Pins the position encoding to UTF-16 and serialises writes to the client.
+
+    pygls sends the results of threaded handlers from the worker thread, so
+    without the lock two messages could interleave on stdout.
+    """
+
+    _send_lock = threading.Lock()
+
+    def _send_data(self, data: Any) -> None:
+        with self._send_lock:
+            super()._send_data(data)
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):  # type: ignore[override]
@@ -70,6 +80,8 @@ class FuncforgeServer(LanguageServer):
         self.poller: Poller | None = None
         self._debounce: dict[str, threading.Timer] = {}
         self.decline: dict[str, Any] | None = None
+        self._decline_key: tuple[int, str] | None = None
+        self._published: dict[str, list[types.Diagnostic]] = {}
 
     # -- plumbing --------------------------------------------------------------
 
@@ -101,25 +113,37 @@ class FuncforgeServer(LanguageServer):
             return
         self.post(self.protocol.notify, "funcforge/status", views.status(self, session, message))
 
-    def publish_all(self) -> None:
-        """Push diagnostics of every tool file (or ask a pull client to refresh)."""
+    def publish_all(self, recompute_decline: bool = True) -> None:
+        """Push diagnostics of every tool file that changed (or ask a pull client to
+        refresh), then re-judge the decline rule and publish again if it changed."""
         session = self.session
         if session is None:
             return
-        self.decline = views.decline(session)
+        self._publish(session)
+        if recompute_decline:
+            key = (len(session.store) if session.store else 0, session.toolset.content_hash())
+            if key != self._decline_key:
+                self._decline_key = key
+                found = views.decline(session)
+                if found != self.decline:
+                    self.decline = found
+                    self._publish(session)
+
+    def _publish(self, session: Session) -> None:
         if self.pull_diagnostics:
-            refresh = (
-                getattr(self.client_capabilities.workspace, "diagnostics", None)
-                if self.client_capabilities.workspace
-                else None
-            )
+            ws = self.client_capabilities.workspace
+            refresh = getattr(ws, "diagnostics", None) if ws else None
             if refresh is not None and getattr(refresh, "refresh_support", False):
                 self.post(self.workspace_diagnostic_refresh, None)
             return
         files = set(session.tool_files()) | set(session.buffers)
+        decline = views.decline_tuple(self.decline)
         for rel in sorted(files):
-            diags = diagnostics_for(session, rel, views.decline_tuple(self.decline))
+            diags = diagnostics_for(session, rel, decline)
             uri = path_to_uri(session.root / rel)
+            if self._published.get(uri) == diags:
+                continue
+            self._published[uri] = diags
             doc = self.workspace.text_documents.get(uri)
             self.post(
                 self.text_document_publish_diagnostics,
@@ -287,6 +311,8 @@ def did_change_watched(ls: FuncforgeServer, params: types.DidChangeWatchedFilesP
     if "config" in kinds:
         ls.debounce("index", 0.2, lambda: index(ls))
     elif kinds & {"tool", "trace", "proposal", "state"}:
+        if "proposal" in kinds:
+            session.proposals_changed()
         ls.debounce(
             "refresh",
             0.1,

@@ -67,6 +67,8 @@ class Session:
         self.state_message: str | None = None
         self.config_error: str | None = None
         self.versioned_edits = True  # the client takes `documentChanges` in edits
+        self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
+        self._pending: list[Proposal] | None = None  # pending proposals, until they change
 
     # -- loading ---------------------------------------------------------------
 
@@ -91,14 +93,31 @@ class Session:
 
     def index(self) -> list[str]:
         """Read the tools and all traces (slow the first time); returns files that changed."""
-        store = self.store
-        changed = store.refresh() if store is not None else []
+        changed = self.refresh_traces(force=True)
         self.reload_tools()
+        self.proposals_changed()
         return changed
 
-    def refresh_traces(self) -> list[str]:
+    def refresh_traces(self, force: bool = False) -> list[str]:
+        """Read what the trace files gained; statistics are recomputed only then."""
         store = self.store
-        return store.refresh() if store is not None else []
+        if store is None:
+            return []
+        changed = store.refresh()
+        if changed or force:
+            stats = store.tool_stats()
+            with self.lock:
+                self._stats = stats
+        return changed
+
+    def tool_stats(self) -> dict[str, Any]:
+        """Per-tool statistics as of the last refresh (cheap: no recomputation)."""
+        with self.lock:
+            return self._stats
+
+    def proposals_changed(self) -> None:
+        with self.lock:
+            self._pending = None
 
     def reload_tools(self) -> Toolset:
         with self.lock:
@@ -137,7 +156,13 @@ class Session:
             return self.toolset.files.get(rel)
 
     def pending_proposals(self) -> list[Proposal]:
-        return list_proposals(self.config.proposals_path, "pending")
+        with self.lock:
+            cached = self._pending
+        if cached is None:
+            cached = list_proposals(self.config.proposals_path, "pending")
+            with self.lock:
+                self._pending = cached
+        return cached
 
     def proposals_for(self, name: str) -> list[Proposal]:
         return [p for p in self.pending_proposals() if any(a.name == name for a in p.actions)]

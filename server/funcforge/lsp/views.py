@@ -114,7 +114,7 @@ def code_lenses(ls: FuncforgeServer, uri: str) -> list[types.CodeLens]:
     text = session.text_of(rel)
     if text is None:
         return []
-    stats_all = session.store.tool_stats() if session.store else {}
+    stats_all = session.tool_stats()
     out: list[types.CodeLens] = []
     for spec in session.functions_in(rel):
         assert spec.location is not None
@@ -150,7 +150,7 @@ def hover(ls: FuncforgeServer, uri: str, pos: types.Position) -> types.Hover | N
     text = session.text_of(rel)
     if text is None:
         return None
-    stats_all = session.store.tool_stats() if session.store else {}
+    stats_all = session.tool_stats()
     for spec in session.functions_in(rel):
         assert spec.location is not None
         rng = name_range(spec.location, text, spec.name)

@@ -80,5 +80,7 @@ class Poller(threading.Thread):
                 self._seen = snap
             except Exception:  # a file vanished mid-scan: try again next round
                 continue
+            if others_changed:
+                session.proposals_changed()
             if traces_changed or others_changed:
                 self.ls.refresh_everything(traces=False, tools=others_changed)

@@ -64,7 +64,7 @@ class Candidate:
     """A trace the prompt may show: a key to load it, and what selection needs."""
 
     key: Any
-    sort_key: str
+    sort_key: Any  # a stable, sortable identity (ties broken in this order)
     failed: bool
     errors: list[tuple[str, str]] = field(default_factory=list)  # (tool, error type)
     tools: list[str] = field(default_factory=list)
@@ -190,7 +190,7 @@ def order_candidates(cands: list[Candidate], seed: int) -> tuple[list[Candidate]
         rng.shuffle(buckets[k])
     rng.shuffle(passing)
     failing: list[Candidate] = []
-    seen: set[str] = set()
+    seen: set[Any] = set()
     queues = [buckets[k] for k in sorted(buckets)]
     while any(queues):
         for q in queues:

@@ -108,11 +108,9 @@ def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
         summaries = store.summaries()
     out = []
     for s in summaries:
-        errors = sorted({(tool, etype) for tool, etype, _ in s.errors})
+        errors = sorted({(tool, etype) for tool, etype, _ in s.errors}) if s.errors else []
         failed = s.passed is False or (s.passed is None and bool(errors))
-        out.append(
-            Candidate(s, f"{s.file}:{s.line:09d}:{s.ordinal}", failed, errors, list(s.tools))
-        )
+        out.append(Candidate(s, (s.file, s.line, s.ordinal), failed, errors, list(s.tools)))
     return out
 
 
