@@ -359,7 +359,7 @@ def test_pin_writes_replaces_and_validates(tmp_path: Path):
 
 
 def test_module_level_changes_affect_only_the_functions_that_use_them():
-    from funcforge.commands.check import _affected
+    from funcforge.optimizer.handcheck import affected_names as _affected
 
     old = "import math\nK = 2\n\ndef _h(x):\n    return x * K\n\ndef a(x):\n    return _h(x)\n\ndef b(x):\n    return math.sqrt(x)\n"
     assert _affected(old, old) == set()

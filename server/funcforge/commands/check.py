@@ -153,101 +153,19 @@ def _pick_function(names: list[str], old: str, new: str, args: argparse.Namespac
 # ---------------------------------------------------------------- check
 
 
-def _head_texts(config: Config, files: Iterable[str]) -> dict[str, str | None]:
-    """The committed (HEAD) text of each tool file; None when HEAD does not have it."""
-    from funcforge.history.git import open_repo
-    from funcforge.toolset.source import SourceDecodeError, decode_source
-
-    out: dict[str, str | None] = {}
-    with open_repo(config) as repo:
-        top = Path(repo.working_tree_dir or config.root).resolve()
-        commit = repo.head.commit if repo.head.is_valid() else None
-        for rel in files:
-            out[rel] = None
-            if commit is None:
-                continue
-            in_repo = (config.root / rel).resolve().relative_to(top).as_posix()
-            try:
-                blob = commit.tree / in_repo
-            except KeyError:
-                continue
-            try:
-                out[rel] = decode_source(blob.data_stream.read(), rel)[0]
-            except SourceDecodeError:
-                continue
-    return out
-
-
 def _check(args: argparse.Namespace) -> int:
-    from funcforge.optimizer.replay import (
-        check_calls,
-        function_expectations,
-        logged_calls,
-        orphan_pin_problems,
-    )
-    from funcforge.toolset.extract import extract_functions
-    from funcforge.toolset.source import ToolsetSyntaxError
+    from funcforge.optimizer.handcheck import check_hand_edits
     from funcforge.toolset.toolset import load_toolset
     from funcforge.traces.store import TraceStore
 
     config = _config(args.path)
     toolset = load_toolset(config)
-    heads = _head_texts(config, toolset.files)
-    broken = [p for p in toolset.problems if toolset.files.get(p.file) != heads.get(p.file)]
-    changed: list[tuple[str, str]] = []  # (function, file)
-    removed: list[str] = []
-    for rel in sorted(toolset.files):
-        head = heads.get(rel)
-        old_specs = {}
-        if head is not None:
-            try:
-                old_specs = {s.name: s for s in extract_functions(head, rel)}
-            except ToolsetSyntaxError:
-                old_specs = {}
-        new_specs = {s.name: s for s in toolset.functions_in(rel)}
-        # Module-level code (constants, imports, helpers) affects the tools that use it.
-        affected = _affected(head, toolset.files[rel]) if head is not None else None
-        for name, spec in new_specs.items():
-            if args.function and name != args.function:
-                continue
-            old = old_specs.get(name)
-            if (
-                old is None
-                or old.code != spec.code
-                or affected is None
-                or name in affected
-                or args.function
-            ):
-                changed.append((name, rel))
-        if not any(p.file == rel for p in toolset.problems):
-            removed.extend(
-                n for n in old_specs if n not in new_specs and n not in toolset.functions
-            )
-    if args.function and args.function not in toolset.functions:
-        raise _bad_input(f"no tool function '{args.function}' in {config.root}")
-    notes = [str(p) for p in broken]
-    notes.extend(orphan_pin_problems(config, toolset.functions))
     store = TraceStore(config)
     store.refresh()
-    old_sources = {rel: head for rel, head in heads.items() if head is not None}
-    reports = []
-    for name, rel in changed:
-        head = heads.get(rel)
-        versions = [(rel, toolset.files[rel])] + ([(rel, head)] if head is not None else [])
-        expectations, doc_notes = function_expectations(config, name, versions)
-        notes.extend(doc_notes)
-        existed = head is not None and name in _top_names(head)
-        reports.append(
-            check_calls(
-                name,
-                old_sources if existed else None,
-                toolset.files,
-                logged_calls(store, name, limit=config.replay_budget * 5),
-                expectations,
-                config,
-            )
-        )
-    failed = any(r.has_regression for r in reports) or bool(broken)
+    result = check_hand_edits(config, toolset, store, args.function)
+    reports, removed, broken = result.reports, result.removed, result.broken
+    notes = result.notes
+    failed = result.failed
     if args.json:
         print(
             json.dumps(
@@ -263,7 +181,7 @@ def _check(args: argparse.Namespace) -> int:
         )
         return 1 if failed else 0
     _warn(sorted(set(notes)))
-    if not changed and not removed:
+    if not result.changed and not removed:
         print(f"no tool function changed since HEAD in {config.root}")
     for name in removed:
         print(f"{name}: removed since HEAD")
@@ -272,72 +190,6 @@ def _check(args: argparse.Namespace) -> int:
     if broken:
         print("tool files that no longer load: " + "; ".join(str(p) for p in broken))
     return 1 if failed else 0
-
-
-def _bindings(tree: ast.Module, text: str) -> tuple[dict[str, str], list[str]]:
-    """Top-level name -> the source of the statement binding it, and unbound statements."""
-    bound: dict[str, str] = {}
-    other: list[str] = []
-    for node in tree.body:
-        segment = ast.get_source_segment(text, node) or ast.dump(node)
-        names: list[str] = []
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names = [node.name]
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [(a.asname or a.name).split(".")[0] for a in node.names]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-        if names:
-            for name in names:
-                bound[name] = bound.get(name, "") + segment
-        elif not (
-            isinstance(node, ast.Expr)
-            and isinstance(node.value, ast.Constant)
-            and isinstance(node.value.value, str)
-        ):
-            other.append(segment)
-    return bound, other
-
-
-def _affected(old_text: str, new_text: str) -> set[str] | None:
-    """Top-level names whose behaviour may differ between two versions of a module.
-
-    A name is affected when its own statement changed or when it refers to an
-    affected name (transitively). None means everything: module-level code
-    that binds no name changed, or a version does not parse.
-    """
-    try:
-        old_tree, new_tree = ast.parse(old_text), ast.parse(new_text)
-    except SyntaxError:
-        return None
-    (old_bound, old_other), (new_bound, new_other) = (
-        _bindings(old_tree, old_text),
-        _bindings(new_tree, new_text),
-    )
-    if old_other != new_other:
-        return None
-    affected = {n for n in set(old_bound) | set(new_bound) if old_bound.get(n) != new_bound.get(n)}
-    uses: dict[str, set[str]] = {}
-    for node in new_tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            uses[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    grew = True
-    while grew:
-        grew = False
-        for name, used in uses.items():
-            if name not in affected and used & affected:
-                affected.add(name)
-                grew = True
-    return affected
-
-
-def _top_names(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 # ---------------------------------------------------------------- pin
