@@ -383,3 +383,45 @@ async def test_plain_edits_for_clients_without_document_changes(plain: LanguageC
     assert len(applies) == 1  # no refactor duplicate unless asked for
     assert applies[0].edit.document_changes is None
     assert any("mile=1609.344" in e.new_text for e in applies[0].edit.changes[uri])
+
+
+async def test_saving_a_hand_edit_that_breaks_logged_results_warns_and_offers_pins(
+    plain: LanguageClient,
+) -> None:
+    root: Path = plain.root  # type: ignore[attr-defined]
+    arith = root / "tools" / "arithmetic.py"
+    uri = open_doc(plain, arith)
+    await diagnostics_for(plain, uri, "")
+    # A careless edit: format_number now always rounds to whole numbers.
+    text = arith.read_text().replace(
+        "    if decimals is None:\n        if float(value).is_integer():",
+        "    return str(round(value))\n    if decimals is None:\n        if float(value).is_integer():",
+    )
+    arith.write_text(text)
+    plain.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+    plain.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    diags = await diagnostics_for(plain, uri, "this edit changes", timeout=90)
+    hand = next(d for d in diags if "this edit changes" in d.message)
+    assert hand.related_information and hand.related_information[0].location.uri.endswith(".jsonl")
+    assert "regression" in hand.message
+    actions = await plain.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=hand.range,
+            context=types.CodeActionContext(diagnostics=[hand]),
+        )
+    )
+    pin = next(a for a in actions if a.title.startswith("Pin this call's expected result"))
+    out = await plain.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=pin.command.command, arguments=pin.command.arguments)
+    )
+    assert out == {"pinned": True}
+    pins = (root / ".funcforge" / "expectations.jsonl").read_text().splitlines()
+    assert json.loads(pins[0])["function"] == "format_number"

@@ -140,6 +140,7 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         for rel in result.files:
             session.buffers.pop(rel, None)
     session.proposals_changed()
+    ls.hand_diags = {}
     ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
     ls.refresh_everything(traces=False, tools=True)
     return {"commit": result.commit, "files": list(result.files)}
@@ -273,13 +274,20 @@ def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     session = _session(ls)
     if "function" not in arg or "args" not in arg:
         raise UserError("pinCall needs `function` and `args`")
-    add_pin(
-        session.config,
-        function=str(arg["function"]),
-        args=dict(arg["args"]),
-        expected=arg.get("expected"),
-        expected_error=arg.get("expectedError"),
-    )
+    if "expected" in arg:
+        add_pin(session.config, str(arg["function"]), dict(arg["args"]), expected=arg["expected"])
+    elif arg.get("expectedError"):
+        add_pin(
+            session.config,
+            str(arg["function"]),
+            dict(arg["args"]),
+            expected_error=str(arg["expectedError"]),
+        )
+    else:
+        raise UserError("pinCall needs `expected` or `expectedError`")
+    from funcforge.lsp.server import schedule_hand_check
+
+    schedule_hand_check(ls)
     return {"pinned": True}
 
 

@@ -33,7 +33,10 @@ def _related(session: Session, stats: object) -> list[types.DiagnosticRelatedInf
 
 
 def diagnostics_for(
-    session: Session, rel: str, decline: tuple[str, set[str]] | None = None
+    session: Session,
+    rel: str,
+    decline: tuple[str, set[str]] | None = None,
+    extra: list[types.Diagnostic] | None = None,
 ) -> list[types.Diagnostic]:
     """All funcforge diagnostics of one tool file (by workspace-relative path).
 
@@ -104,4 +107,5 @@ def diagnostics_for(
                     code="score-decline",
                 )
             )
+    out.extend(extra or [])
     return out

@@ -82,6 +82,7 @@ class FuncforgeServer(LanguageServer):
         self.decline: dict[str, Any] | None = None
         self._decline_key: tuple[int, str] | None = None
         self._published: dict[str, list[types.Diagnostic]] = {}
+        self.hand_diags: dict[str, list[types.Diagnostic]] = {}
 
     # -- plumbing --------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class FuncforgeServer(LanguageServer):
         files = set(session.tool_files()) | set(session.buffers)
         decline = views.decline_tuple(self.decline)
         for rel in sorted(files):
-            diags = diagnostics_for(session, rel, decline)
+            diags = diagnostics_for(session, rel, decline, self.hand_diags.get(rel))
             uri = path_to_uri(session.root / rel)
             if self._published.get(uri) == diags:
                 continue
@@ -378,6 +379,26 @@ def did_change(ls: FuncforgeServer, params: types.DidChangeTextDocumentParams) -
 def did_save(ls: FuncforgeServer, params: types.DidSaveTextDocumentParams) -> None:
     doc = ls.workspace.get_text_document(params.text_document.uri)
     _document_changed(ls, params.text_document.uri, doc.source)
+    schedule_hand_check(ls)
+
+
+def schedule_hand_check(ls: FuncforgeServer) -> None:
+    """Check the saved edits against logged calls (debounced; only when execution is allowed)."""
+    session = ls.session
+    if session is None or not session.settings.allow_execution:
+        return
+
+    def run() -> None:
+        from funcforge.lsp.handcheck import hand_edit_diagnostics
+
+        try:
+            ls.hand_diags = hand_edit_diagnostics(session)
+        except UserError as exc:
+            ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
+            ls.hand_diags = {}
+        ls.publish_all(recompute_decline=False)
+
+    ls.debounce("hand-check", 0.5, run)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -400,7 +421,9 @@ def pull_diagnostics(
     rel = ls.rel_of(params.text_document.uri)
     items = []
     if ls.session is not None and rel is not None:
-        items = diagnostics_for(ls.session, rel, views.decline_tuple(ls.decline))
+        items = diagnostics_for(
+            ls.session, rel, views.decline_tuple(ls.decline), ls.hand_diags.get(rel)
+        )
     return types.RelatedFullDocumentDiagnosticReport(items=items)
 
 

@@ -171,7 +171,12 @@ def code_actions(ls: FuncforgeServer, params: types.CodeActionParams) -> list[ty
         return []
     version, text = _doc(ls, uri)
     only = [str(k) for k in params.context.only] if params.context.only else None
-    return ca.code_actions(
+    from funcforge.lsp.handcheck import pin_actions
+    from funcforge.lsp.positions import overlaps
+
+    hand = [d for d in ls.hand_diags.get(rel, []) if overlaps(d.range, params.range)]
+    pins = pin_actions(hand) if not only or "quickfix" in only else []
+    return pins + ca.code_actions(
         session,
         uri,
         rel,
