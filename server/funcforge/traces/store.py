@@ -13,22 +13,30 @@ server's threads) take a short lock and never see a half-applied refresh.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import glob
 import hashlib
 import json
 import os
-import sys
 import threading
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from funcforge.config import Config
 from funcforge.errors import UserError
-from funcforge.traces.formats import Malformed, TraceFormat, detect, get_format
+from funcforge.traces.formats import (
+    Malformed,
+    TraceFormat,
+    TraceSummary,
+    detect,
+    get_format,
+    summarize,
+)
 from funcforge.traces.model import MalformedTrace, SourceRef, ToolCall, Trace
 
 __all__ = [
@@ -49,42 +57,10 @@ HEAD_BYTES = 64 * 1024  # what format detection looks at
 FINGERPRINT_BYTES = 1024  # first/last KB that tell an append from a replacement
 EXAMPLES_PER_TYPE = 3
 RECENT_ERRORS = 20
-MESSAGE_CHARS = 300  # error messages are kept this short in summaries
-_EMPTY: dict[str, int] = {}  # shared by summaries without failed calls; never mutated
-_intern = sys.intern
 
 
 class StaleTraceError(UserError):
     """A trace changed on disk since it was indexed; refresh and try again."""
-
-
-@dataclass(slots=True)
-class TraceSummary:
-    """What the index keeps of one trace: where it is and what statistics need."""
-
-    id: str
-    file: str
-    line: int
-    offset: int  # byte offset of the line (line-based formats)
-    ordinal: int  # index of the trace in its record (line-based) or in its file
-    task_id: str | None
-    has_expected: bool
-    score: float | None
-    passed: bool | None
-    version: str | None
-    split: str | None
-    time: str | None
-    tools: dict[str, int]  # calls per tool name
-    tool_errors: dict[str, int]  # failed calls per tool name
-    errors: tuple[tuple[str, str, str], ...]  # (tool, error type, message) per failed call
-
-    @property
-    def ref(self) -> SourceRef:
-        return SourceRef(self.file, self.line, self.offset)
-
-    @property
-    def calls(self) -> int:
-        return sum(self.tools.values())
 
 
 @dataclass
@@ -174,11 +150,28 @@ class _Restart(Exception):
 
 
 class _ToolAgg:
-    __slots__ = ("stats", "task_ids")
+    """Running statistics of one tool (mutable; snapshots are handed out as `ToolStats`)."""
 
-    def __init__(self, name: str) -> None:
-        self.stats = ToolStats(name)
+    __slots__ = (
+        "calls",
+        "error_types",
+        "errors",
+        "examples",
+        "judged",
+        "last",
+        "passed",
+        "recent",
+        "task_ids",
+        "traces",
+    )
+
+    def __init__(self) -> None:
+        self.calls = self.traces = self.judged = self.passed = self.errors = 0
+        self.last: TraceSummary | None = None  # the last trace counted in `traces`
         self.task_ids: set[str] = set()
+        self.error_types: Counter[str] = Counter()
+        self.examples: dict[str, list[SourceRef]] = {}
+        self.recent: deque[tuple[SourceRef, str, str]] = deque(maxlen=RECENT_ERRORS)
 
 
 class _Aggregates:
@@ -187,105 +180,90 @@ class _Aggregates:
     def __init__(self) -> None:
         self.tools: dict[str, _ToolAgg] = {}
         self.versions: dict[str, VersionStats] = {}
-        self.recent: dict[str, deque[tuple[SourceRef, str, str]]] = {}
 
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         tools, versions = self.tools, self.versions
+        last_key: str | None = None
+        v = VersionStats(UNVERSIONED)
         for s in summaries:
             key = s.version or UNVERSIONED
-            v = versions.get(key)
-            if v is None:
-                v = versions[key] = VersionStats(key)
+            if key is not last_key:  # traces of one version come in runs
+                found = versions.get(key)
+                if found is None:
+                    found = versions[key] = VersionStats(key)
+                v, last_key = found, key
             v.n += 1
+            passed = s.passed
             if s.score is not None:
                 v.scored += 1
                 v.score_sum += s.score
-            if s.passed is not None:
+            if passed is not None:
                 v.judged += 1
-                v.passed += s.passed
-            if s.time is not None:
-                if v.first_time is None or s.time < v.first_time:
-                    v.first_time = s.time
-                if v.last_time is None or s.time > v.last_time:
-                    v.last_time = s.time
-            for name, n in s.tools.items():
+                v.passed += passed
+            when = s.time
+            if when is not None:
+                if v.first_time is None or when < v.first_time:
+                    v.first_time = when
+                if v.last_time is None or when > v.last_time:
+                    v.last_time = when
+            task_id = s.task_id
+            for name in s.tool_names:
                 agg = tools.get(name)
                 if agg is None:
-                    agg = tools[name] = _ToolAgg(name)
-                t = agg.stats
-                t.calls += n
-                t.traces += 1
-                if s.task_id is not None:
-                    agg.task_ids.add(s.task_id)
-                if s.passed is not None:
-                    t.judged += 1
-                    t.passed += s.passed
+                    agg = tools[name] = _ToolAgg()
+                agg.calls += 1
+                if agg.last is not s:  # the first call of this tool in this trace
+                    agg.last = s
+                    agg.traces += 1
+                    if task_id is not None:
+                        agg.task_ids.add(task_id)
+                    if passed is not None:
+                        agg.judged += 1
+                        agg.passed += passed
             if s.errors:
                 ref = s.ref
                 for name, etype, message in s.errors:
-                    t = tools[name].stats
-                    t.errors += 1
-                    t.error_types[etype] += 1
-                    examples = t.examples.setdefault(etype, [])
+                    agg = tools[name]
+                    agg.errors += 1
+                    agg.error_types[etype] += 1
+                    examples = agg.examples.setdefault(etype, [])
                     if len(examples) < EXAMPLES_PER_TYPE:
                         examples.append(ref)
-                    recent = self.recent.get(name)
-                    if recent is None:
-                        recent = self.recent[name] = deque(maxlen=RECENT_ERRORS)
-                    recent.append((ref, etype, message))
+                    agg.recent.append((ref, etype, message))
 
     def snapshot_tools(self) -> dict[str, ToolStats]:
-        out: dict[str, ToolStats] = {}
-        for name, agg in self.tools.items():
-            t = agg.stats
-            out[name] = ToolStats(
+        return {
+            name: ToolStats(
                 name=name,
-                calls=t.calls,
-                errors=t.errors,
-                error_types=Counter(t.error_types),
-                examples={k: list(v) for k, v in t.examples.items()},
-                traces=t.traces,
+                calls=agg.calls,
+                errors=agg.errors,
+                error_types=Counter(agg.error_types),
+                examples={k: list(v) for k, v in agg.examples.items()},
+                traces=agg.traces,
                 tasks=len(agg.task_ids),
-                passed=t.passed,
-                judged=t.judged,
-                recent_errors=list(self.recent.get(name, ())),
+                passed=agg.passed,
+                judged=agg.judged,
+                recent_errors=list(agg.recent),
             )
-        return out
+            for name, agg in self.tools.items()
+        }
 
 
-def summarize(trace: Trace, ref: SourceRef, ordinal: int) -> TraceSummary:
-    """The compact index entry of one parsed trace."""
-    tools: dict[str, int] = {}
-    tool_errors = _EMPTY
-    errors: list[tuple[str, str, str]] = []
-    for call in trace.tool_calls:
-        name = _intern(call.name)
-        tools[name] = tools.get(name, 0) + 1
-        if call.is_error:
-            if tool_errors is _EMPTY:
-                tool_errors = {}
-            tool_errors[name] = tool_errors.get(name, 0) + 1
-            etype = _intern(call.error_type or "Error")
-            errors.append((name, etype, (call.error_message or "")[:MESSAGE_CHARS]))
-    task = trace.task
-    outcome = trace.outcome
-    return TraceSummary(
-        id=trace.id,
-        file=ref.file,
-        line=ref.line,
-        offset=ref.offset,
-        ordinal=ordinal,
-        task_id=task.id if task is not None else None,
-        has_expected=task is not None and task.expected is not None,
-        score=outcome.score,
-        passed=outcome.passed,
-        version=_intern(trace.toolset_version) if trace.toolset_version else None,
-        split=_intern(trace.split) if trace.split else None,
-        time=trace.time,
-        tools=tools or _EMPTY,
-        tool_errors=tool_errors,
-        errors=tuple(errors),
-    )
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a refresh allocates many long-lived objects.
+
+    Every summary survives, so collections during a bulk load only re-scan
+    them (a large share of ingest time); reference counting still frees
+    everything else. The previous setting is restored.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _digest(data: bytes) -> bytes:
@@ -343,7 +321,7 @@ class TraceStore:
         already a complete JSON value. With `final=True` (one-shot commands) an
         unfinished last line is also listed in `malformed`.
         """
-        with self._refresh_lock:
+        with self._refresh_lock, _gc_paused():
             found = self.discover()
             changed: list[str] = []
             rebuild = False
@@ -483,48 +461,22 @@ class TraceStore:
     def _read_from(self, state: _FileState, final: bool) -> list[TraceSummary]:
         """Parse the complete lines after `state.offset`, add them to the state, return them.
 
-        Raises `_Restart` (state untouched) when the appended bytes continue a
-        line that was already indexed as complete.
+        Reads in chunks, so a line over `max_line_bytes` is skipped without
+        being held in memory. Raises `_Restart` (state untouched) when the
+        appended bytes continue a line that was already indexed as complete.
         """
         fmt = state.format
         assert fmt is not None
-        parse = fmt.index_record or fmt.parse_record
-        assert parse is not None
         rel, limit = state.rel, self.max_line_bytes
         out: list[TraceSummary] = []
         bad: list[Malformed] = []
-        pos = state.offset  # start of the line being assembled
+        record = _line_reader(fmt, rel, out, bad)
+        pos = state.offset  # where the line being assembled starts
         line_no = state.line
-        open_tail = state.open_tail
-        parts: list[bytes] = []
-        pending = 0  # bytes of the line being assembled
-        skipping = False  # that line is over the limit: drop its bytes
-        loads = json.loads
-
-        def record(line: bytes, start: int, number: int) -> None:
-            try:
-                obj = loads(line)
-            except UnicodeDecodeError:
-                bad.append(Malformed(rel, number, "invalid UTF-8"))
-                return
-            except ValueError as exc:
-                bad.append(Malformed(rel, number, f"bad JSON: {_json_reason(exc)}"))
-                return
-            except RecursionError:
-                bad.append(Malformed(rel, number, "bad JSON: nested too deeply"))
-                return
-            ref = SourceRef(rel, number, start)
-            try:
-                traces = parse(obj, ref)
-            except MalformedTrace as exc:
-                bad.append(Malformed(rel, number, str(exc)))
-                return
-            except Exception as exc:  # a format's bug must not stop the index
-                bad.append(Malformed(rel, number, f"{type(exc).__name__}: {exc}"))
-                return
-            for i, trace in enumerate(traces):
-                out.append(summarize(trace, ref, i))
-
+        open_tail = state.open_tail  # that line was already indexed (a complete value)
+        carry: list[bytes] = []  # its bytes so far (dropped while skipping)
+        carry_len = 0
+        skipping = False  # it is over the limit
         with open(state.path, "rb") as f:
             f.seek(pos)
             while True:
@@ -533,49 +485,52 @@ class TraceStore:
                     break
                 self.bytes_read += len(chunk)
                 pieces = chunk.split(b"\n")
-                last = len(pieces) - 1
-                for k, piece in enumerate(pieces):
-                    if k == last:  # no newline yet: part of the next line
-                        if skipping:
-                            pending += len(piece)
-                        elif piece:
-                            parts.append(piece)
-                            pending += len(piece)
-                            if pending > limit:
-                                skipping, parts = True, []
-                        break
-                    size = pending + len(piece)
-                    if skipping:
-                        bad.append(Malformed(rel, line_no, _too_long(size, limit)))
-                    elif open_tail:
-                        if (b"".join(parts) + piece).strip():
-                            raise _Restart
-                    elif size > limit:
-                        bad.append(Malformed(rel, line_no, _too_long(size, limit)))
-                    else:
-                        line = b"".join(parts) + piece if parts else piece
-                        if line.strip():
+                rest = pieces.pop()
+                if pieces:
+                    first = 0
+                    if carry_len or skipping or open_tail:  # finish the line in progress
+                        size = carry_len + len(pieces[0])
+                        line = b"".join(carry) + pieces[0]
+                        if open_tail:
+                            if skipping or line.strip():
+                                raise _Restart
+                        elif skipping or size > limit:
+                            bad.append(Malformed(rel, line_no, _too_long(size, limit)))
+                        elif line and not line.isspace():
                             record(line, pos, line_no)
-                    pos += size + 1
-                    line_no += 1
-                    parts, pending, skipping, open_tail = [], 0, False, False
+                        pos += size + 1
+                        line_no += 1
+                        carry, carry_len, skipping, open_tail = [], 0, False, False
+                        first = 1
+                    for k in range(first, len(pieces)):
+                        piece = pieces[k]
+                        size = len(piece)
+                        if size > limit:
+                            bad.append(Malformed(rel, line_no, _too_long(size, limit)))
+                        elif piece and not piece.isspace():
+                            record(piece, pos, line_no)
+                        pos += size + 1
+                        line_no += 1
+                if rest:
+                    carry_len += len(rest)
+                    if not skipping:
+                        carry.append(rest)
+                        if carry_len > limit and not open_tail:
+                            skipping, carry = True, []
             unfinished: Malformed | None = None
-            if parts and not skipping and not open_tail:
-                tail = b"".join(parts)
-                if tail.strip():
-                    try:
-                        loads(tail)
-                    except (ValueError, RecursionError):
-                        if final:
-                            unfinished = Malformed(
-                                rel, line_no, "unfinished last line (no newline at the end)"
-                            )
-                    else:  # a complete JSON value: index it now, remember the line is open
-                        record(tail, pos, line_no)
-                        pos += len(tail)
-                        open_tail = True
-            elif parts and open_tail and b"".join(parts).strip():
-                raise _Restart
+            tail = b"".join(carry)
+            if open_tail:
+                if skipping or tail.strip():
+                    raise _Restart  # the indexed line goes on: it was not complete
+            elif tail.strip() and not skipping:
+                if _complete_json(tail):  # index it now; the line stays open
+                    record(tail, pos, line_no)
+                    pos += len(tail)
+                    open_tail = True
+                elif final:
+                    unfinished = Malformed(
+                        rel, line_no, "unfinished last line (no newline at the end)"
+                    )
             with self._lock:
                 state.summaries.extend(out)
                 state.malformed.extend(bad)
@@ -633,7 +588,7 @@ class TraceStore:
                 for s in state.summaries:
                     if version is not None and (s.version or UNVERSIONED) != version:
                         continue
-                    if tool is not None and tool not in s.tools:
+                    if tool is not None and tool not in s.tool_names:
                         continue
                     out.append(s)
             return out
@@ -716,6 +671,71 @@ class _Loader:
         except (OSError, ValueError, MalformedTrace):
             return None
         return traces[summary.ordinal] if summary.ordinal < len(traces) else None
+
+
+_DECODER = json.JSONDecoder()
+# The C scanner behind `raw_decode`, without its Python-level wrappers (the hot path).
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(line: bytes) -> Any:
+    """One JSON line (UTF-8) to a value; `ValueError` (incl. invalid UTF-8) otherwise.
+
+    Calls the C scanner directly on the common shape (no surrounding space);
+    anything else goes through `JSONDecoder.decode` for its error messages.
+    """
+    text = line.decode("utf-8")
+    try:
+        obj, end = _SCAN(text, 0)
+    except StopIteration:
+        return _DECODER.decode(text.removeprefix("\ufeff"))
+    if end != len(text):
+        return _DECODER.decode(text)
+    return obj
+
+
+def _complete_json(data: bytes) -> bool:
+    try:
+        _decode(data)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _line_reader(
+    fmt: TraceFormat, rel: str, out: list[TraceSummary], bad: list[Malformed]
+) -> Callable[[bytes, int, int], None]:
+    """A function that decodes one line, indexes its traces into `out`, or notes it in `bad`."""
+    index, parse = fmt.index_record, fmt.parse_record
+    assert parse is not None
+    decode = _decode
+
+    def record(line: bytes, start: int, number: int) -> None:
+        try:
+            obj = decode(line)
+        except UnicodeDecodeError:
+            bad.append(Malformed(rel, number, "invalid UTF-8"))
+            return
+        except ValueError as exc:
+            bad.append(Malformed(rel, number, f"bad JSON: {_json_reason(exc)}"))
+            return
+        except RecursionError:
+            bad.append(Malformed(rel, number, "bad JSON: nested too deeply"))
+            return
+        try:
+            if index is not None:
+                out.extend(index(obj, rel, number, start))
+            else:
+                ref = SourceRef(rel, number, start)
+                for i, trace in enumerate(parse(obj, ref)):
+                    out.append(summarize(trace, ref, i))
+        except MalformedTrace as exc:
+            bad.append(Malformed(rel, number, str(exc)))
+        except Exception as exc:  # a format's bug must not stop the index
+            bad.append(Malformed(rel, number, f"{type(exc).__name__}: {exc}"))
+
+    return record
 
 
 def _json_reason(exc: ValueError) -> str:

@@ -15,6 +15,7 @@ import importlib
 import json
 import pkgutil
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -40,7 +41,128 @@ class Malformed:
         return f"{self.file}:{self.line}: {self.reason}"
 
 
+MESSAGE_CHARS = 300  # error messages are kept this short in summaries
+_intern = sys.intern
+
+# (tool name, error type, error message) of one failed call.
+ErrorDigest = tuple[str, str, str]
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """What the index keeps of one trace: where it is and what statistics need."""
+
+    id: str
+    file: str
+    line: int
+    offset: int  # byte offset of the line (line-based formats)
+    ordinal: int  # index of the trace in its record (line-based) or in its file
+    task_id: str | None
+    has_expected: bool
+    score: float | None
+    passed: bool | None
+    version: str | None
+    split: str | None
+    time: str | None
+    tool_names: tuple[str, ...]  # the tool of each call, in call order
+    errors: tuple[ErrorDigest, ...]  # (tool, error type, message) of each failed call
+
+    @property
+    def ref(self) -> SourceRef:
+        return SourceRef(self.file, self.line, self.offset)
+
+    @property
+    def calls(self) -> int:
+        return len(self.tool_names)
+
+    @property
+    def tools(self) -> dict[str, int]:
+        """Calls per tool name."""
+        out: dict[str, int] = {}
+        for name in self.tool_names:
+            out[name] = out.get(name, 0) + 1
+        return out
+
+    @property
+    def tool_errors(self) -> dict[str, int]:
+        """Failed calls per tool name."""
+        out: dict[str, int] = {}
+        for name, _, _ in self.errors:
+            out[name] = out.get(name, 0) + 1
+        return out
+
+
+def make_summary(
+    trace_id: str,
+    file: str,
+    line: int,
+    offset: int,
+    ordinal: int,
+    task_id: str | None,
+    has_expected: bool,
+    score: float | None,
+    passed: bool | None,
+    version: str | None,
+    split: str | None,
+    time: str | None,
+    tool_names: list[str],
+    errors: list[tuple[str, str | None, str | None]],
+) -> TraceSummary:
+    """A `TraceSummary` from plain values; repeated strings are interned to save memory.
+
+    `tool_names` should already be interned (`sys.intern`): the fast paths do it
+    while they read.
+    """
+    return TraceSummary(
+        trace_id,
+        file,
+        line,
+        offset,
+        ordinal,
+        _intern(task_id) if task_id else task_id,
+        has_expected,
+        score,
+        passed,
+        _intern(version) if version else None,
+        _intern(split) if split else None,
+        time,
+        tuple(tool_names),
+        error_digests(errors) if errors else (),
+    )
+
+
+def error_digests(errors: list[tuple[str, str | None, str | None]]) -> tuple[ErrorDigest, ...]:
+    """(tool, type, message) of failed calls as kept in a summary: interned, messages capped."""
+    return tuple(
+        (_intern(name), _intern(etype or "Error"), (message or "")[:MESSAGE_CHARS])
+        for name, etype, message in errors
+    )
+
+
+def summarize(trace: Trace, ref: SourceRef, ordinal: int) -> TraceSummary:
+    """The index entry of a parsed trace."""
+    task = trace.task
+    calls = trace.tool_calls
+    return make_summary(
+        trace.id,
+        ref.file,
+        ref.line,
+        ref.offset,
+        ordinal,
+        task.id if task is not None else None,
+        task is not None and task.expected is not None,
+        trace.outcome.score,
+        trace.outcome.passed,
+        trace.toolset_version,
+        trace.split,
+        trace.time,
+        [_intern(c.name) for c in calls],
+        [(c.name, c.error_type, c.error_message) for c in calls if c.is_error],
+    )
+
+
 ParseRecord = Callable[[Any, SourceRef], list[Trace]]
+IndexRecord = Callable[[Any, str, int, int], list[TraceSummary]]
 ParseFile = Callable[[Path, str], Iterator[Trace | Malformed]]
 
 
@@ -51,10 +173,11 @@ class TraceFormat:
     Exactly one of `parse_record` (line-based: one decoded JSON line -> traces;
     raises `MalformedTrace` with a reason) or `parse_file` (whole file ->
     traces and `Malformed` entries, each trace with its `source` set) is given.
-    `index_record` is an optional fast path for line-based formats: the same
-    traces, but it may leave out what statistics do not use (messages, parsed
-    arguments); the store indexes with it and loads full traces with
-    `parse_record`. `sniff(path, head)` says whether a file, given its first
+    `index_record(obj, file, line, offset)` is an optional fast path for
+    line-based formats: it returns the `TraceSummary` of each trace the record
+    holds (what `summarize(parse_record(...))` gives, same errors raised)
+    without building messages, parsed arguments or `Trace` objects; the store
+    indexes with it and loads full traces with `parse_record`. `sniff(path, head)` says whether a file, given its first
     bytes, is in this format; lower `priority` sniffs first.
     """
 
@@ -63,7 +186,7 @@ class TraceFormat:
     sniff: Callable[[Path, bytes], bool]
     parse_record: ParseRecord | None = None
     parse_file: ParseFile | None = None
-    index_record: ParseRecord | None = None
+    index_record: IndexRecord | None = None
     priority: int = 50
 
     def __post_init__(self) -> None:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import builtins
 import json
 import re
+import sys
+from functools import lru_cache
 from typing import Any
 
 from funcforge.traces.formats import kind_of
 from funcforge.traces.model import MalformedTrace, ToolCall
 
 TRACEBACK_MARK = "Traceback (most recent call last)"
-_EXC_LINE = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::\s*(.*))?", re.DOTALL)
+_ERROR_PREFIX = re.compile(r"\s*error:", re.IGNORECASE)
+_PREFIX_FIRST = frozenset("eE \t\r\n")  # first characters an `Error:` prefix can start with
 _BUILTIN_EXCEPTIONS = frozenset(
     name
     for name in dir(builtins)
@@ -28,39 +31,55 @@ _BUILTIN_EXCEPTIONS = frozenset(
     and issubclass(getattr(builtins, name), BaseException)
 )
 _EXC_SUFFIXES = ("Error", "Exception", "Warning", "Exit", "Interrupt", "Timeout")
+_NOT_ERROR: tuple[bool, str | None, str | None] = (False, None, None)
+_CACHE_CHARS = 2000  # results up to this long are classified through a small cache
 
 
 def split_exception(line: str) -> tuple[str, str] | None:
     """`"KeyError: 'mile'"` -> `("KeyError", "'mile'")`; None when `line` names no exception."""
-    m = _EXC_LINE.fullmatch(line.strip())
-    if m is None:
+    name, _, message = line.strip().partition(":")
+    if not name or not all(part.isidentifier() for part in name.split(".")):
         return None
-    name = m.group(1)
-    short = name.rsplit(".", 1)[-1]
+    short = name.rpartition(".")[2]
     if short not in _BUILTIN_EXCEPTIONS and not short.endswith(_EXC_SUFFIXES):
         return None
-    return name, (m.group(2) or "").strip()
+    return name, message.strip()
 
 
 def classify_result(content: str, is_error: Any = None) -> tuple[bool, str | None, str | None]:
-    """Whether a tool result is an error, and its type and message (first line only)."""
-    if is_error is False:
-        return False, None, None
+    """Whether a tool result is an error, and its type and message (first line only).
+
+    `is_error` is the tool message's flag: `True` and `False` decide, anything
+    else leaves it to the content.
+    """
+    flag = is_error if is_error is True or is_error is False else None
+    if flag is False:
+        return _NOT_ERROR
+    if len(content) <= _CACHE_CHARS:  # agents repeat the same errors: classify each once
+        return _classify_cached(content, flag)
+    return _classify(content, flag)
+
+
+def _classify(content: str, flag: bool | None) -> tuple[bool, str | None, str | None]:
     if TRACEBACK_MARK in content:
-        lines = [ln for ln in content.splitlines() if ln.strip()]
-        last = lines[-1].strip() if lines else ""
-        parsed = split_exception(last)
-        return True, *(parsed or ("Error", last))
-    stripped = content.lstrip()
-    if stripped[:6].lower() == "error:":
-        first = stripped[6:].strip().split("\n", 1)[0].strip()
-        parsed = split_exception(first)
-        return True, *(parsed or ("Error", first))
-    if is_error is True:
-        first = stripped.split("\n", 1)[0].strip()
-        parsed = split_exception(first)
-        return True, *(parsed or ("Error", first))
-    return False, None, None
+        body = content.rstrip()
+        return _error_from(body[body.rfind("\n") + 1 :])
+    prefix = _ERROR_PREFIX.match(content)
+    if prefix is not None:
+        return _error_from(content[prefix.end() :].strip().split("\n", 1)[0])
+    if flag is True:
+        return _error_from(content.strip().split("\n", 1)[0])
+    return _NOT_ERROR
+
+
+_classify_cached = lru_cache(maxsize=512)(_classify)
+
+
+def _error_from(line: str) -> tuple[bool, str | None, str | None]:
+    """An error's (True, type, message) from its text: `Type: message`, else type "Error"."""
+    line = line.strip()
+    parsed = split_exception(line)
+    return (True, parsed[0], parsed[1]) if parsed else (True, "Error", line)
 
 
 def content_text(content: Any) -> str:
@@ -102,11 +121,10 @@ def _function_of(tc: Any, where: str) -> tuple[str, str, Any]:
     args = fn.get("arguments", "")
     if type(args) is str:
         return name, args, None
-    if type(args) is dict:  # some loggers store the decoded object
-        return name, json.dumps(args, ensure_ascii=False), args
     if args is None:
         return name, "", None
-    raise MalformedTrace(f"{where}.function.arguments must be a string, got {kind_of(args)}")
+    # Some loggers store the decoded value: keep its JSON text; only an object is parsed.
+    return name, json.dumps(args, ensure_ascii=False), args if type(args) is dict else None
 
 
 def tool_calls_from_messages(
@@ -132,7 +150,7 @@ def tool_calls_from_messages(
                 for j, tc in enumerate(tcs):
                     name, raw, obj = _function_of(tc, f"{where}[{i}].tool_calls[{j}]")
                     cid = tc.get("id")
-                    if type(cid) is not str or not cid:
+                    if type(cid) is not str:
                         cid = f"call-{len(calls) + 1}"
                     if obj is None and parse_args:
                         obj = parse_arguments(raw)
@@ -173,3 +191,71 @@ def _answered(pending: dict[str, ToolCall], msg: dict[str, Any], role: str) -> T
         if (role == "tool" and cid is None) or (role == "function" and call.name == name):
             return pending.pop(key)
     return None
+
+
+def call_digests(
+    messages: list[Any],
+) -> tuple[list[str], list[tuple[str, str | None, str | None]]]:
+    """The indexing fast path: the tool of each call, and (tool, type, message) of failures.
+
+    Gives what `tool_calls_from_messages` gives for the same messages (and
+    raises the same errors): any shape off the common path (a missing key, a
+    wrong type, legacy function calls) is handed to it. Tool names come back
+    interned.
+    """
+    names: list[str] = []
+    failed: list[tuple[int, str | None, str | None]] = []  # (call index, type, message)
+    pending: dict[str, int] = {}
+    intern = sys.intern
+    prefix_first, traceback = _PREFIX_FIRST, TRACEBACK_MARK
+    try:
+        for msg in messages:
+            role = msg["role"]
+            if role == "assistant":
+                tcs = msg.get("tool_calls")
+                if tcs:
+                    if tcs.__class__ is not list:
+                        return _slow_digests(messages)
+                    for tc in tcs:
+                        cid = tc["id"]
+                        if cid.__class__ is not str:
+                            return _slow_digests(messages)
+                        pending[cid] = len(names)
+                        # intern() raises TypeError (-> the full parser) unless name is a str
+                        names.append(intern(tc["function"]["name"]))
+                if "function_call" in msg:
+                    return _slow_digests(messages)
+            elif role == "tool":
+                found = pending.pop(msg["tool_call_id"], None)
+                if found is None:
+                    continue
+                text = msg.get("content")
+                if text.__class__ is not str:
+                    text = content_text(text)
+                if (
+                    (not text or text[0] not in prefix_first)
+                    and traceback not in text
+                    and msg.get("is_error") is None
+                ):
+                    continue  # the common case, decided without a call
+                is_error, etype, message = classify_result(text, msg.get("is_error"))
+                if is_error:
+                    failed.append((found, etype, message))
+            elif role == "function" or role.__class__ is not str:
+                return _slow_digests(messages)
+    except (KeyError, TypeError, AttributeError):
+        return _slow_digests(messages)
+    if not failed:
+        return names, []
+    failed.sort(key=lambda f: f[0])  # in call order, as the full parser lists them
+    return names, [(names[i], etype, message) for i, etype, message in failed]
+
+
+def _slow_digests(
+    messages: list[Any],
+) -> tuple[list[str], list[tuple[str, str | None, str | None]]]:
+    calls = tool_calls_from_messages(messages, parse_args=False)
+    return (
+        [sys.intern(c.name) for c in calls],
+        [(c.name, c.error_type, c.error_message) for c in calls if c.is_error],
+    )

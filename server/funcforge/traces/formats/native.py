@@ -8,13 +8,23 @@ Optional: `task` {id, input, expected}, `outcome` {score 0..1, passed},
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from funcforge.traces.formats import INCOMPLETE, JSONL_SUFFIXES, TraceFormat, first_record, kind_of
-from funcforge.traces.formats.chat import tool_calls_from_messages
+from funcforge.traces.formats import (
+    INCOMPLETE,
+    JSONL_SUFFIXES,
+    TraceFormat,
+    TraceSummary,
+    error_digests,
+    first_record,
+    kind_of,
+)
+from funcforge.traces.formats.chat import call_digests, tool_calls_from_messages
 from funcforge.traces.model import MalformedTrace, Outcome, SourceRef, Task, Trace
 
+intern = sys.intern
 KNOWN_KEYS = frozenset({"id", "task", "messages", "outcome", "toolset_version", "split", "time"})
 
 
@@ -71,8 +81,8 @@ def parse_outcome(value: Any) -> Outcome:
     return Outcome(score, passed)
 
 
-def parse_record(obj: Any, ref: SourceRef, *, light: bool = False) -> list[Trace]:
-    """One native line -> one trace. `light` skips messages and argument parsing."""
+def parse_record(obj: Any, ref: SourceRef) -> list[Trace]:
+    """One native line -> one trace."""
     if type(obj) is not dict:
         raise MalformedTrace(f"expected a JSON object, got {kind_of(obj)}")
     trace_id = _ident(obj.get("id"), "id")
@@ -81,13 +91,13 @@ def parse_record(obj: Any, ref: SourceRef, *, light: bool = False) -> list[Trace
         raise MalformedTrace("missing field 'messages'")
     if type(messages) is not list:
         raise MalformedTrace(f"'messages' must be an array, got {kind_of(messages)}")
-    calls = tool_calls_from_messages(messages, parse_args=not light)
-    extra = {} if light else {k: v for k, v in obj.items() if k not in KNOWN_KEYS}
+    calls = tool_calls_from_messages(messages)
+    extra = {k: v for k, v in obj.items() if k not in KNOWN_KEYS}
     return [
         Trace(
             id=trace_id,
             task=parse_task(obj.get("task")),
-            messages=[] if light else messages,
+            messages=messages,
             tool_calls=calls,
             outcome=parse_outcome(obj.get("outcome")),
             toolset_version=_opt_str(obj, "toolset_version"),
@@ -99,9 +109,70 @@ def parse_record(obj: Any, ref: SourceRef, *, light: bool = False) -> list[Trace
     ]
 
 
-def index_record(obj: Any, ref: SourceRef) -> list[Trace]:
-    """The indexing fast path: what statistics need, without messages or parsed arguments."""
-    return parse_record(obj, ref, light=True)
+def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSummary]:
+    """The indexing fast path: `summarize(parse_record(...))` without building a `Trace`.
+
+    Well-formed values are taken directly; anything else goes through the same
+    validators as `parse_record`, so both raise the same `MalformedTrace`.
+    """
+    if type(obj) is not dict:
+        raise MalformedTrace(f"expected a JSON object, got {kind_of(obj)}")
+    trace_id = obj.get("id")
+    if type(trace_id) is not str:
+        trace_id = _ident(trace_id, "id")
+    messages = obj.get("messages")
+    if type(messages) is not list:
+        if messages is None:
+            raise MalformedTrace("missing field 'messages'")
+        raise MalformedTrace(f"'messages' must be an array, got {kind_of(messages)}")
+    tool_names, errors = call_digests(messages)
+    task = obj.get("task")
+    if task is None:
+        task_id, has_expected = None, False
+    elif type(task) is dict and type(task.get("id")) is str and type(task.get("input", "")) is str:
+        task_id, has_expected = intern(task["id"]), task.get("expected") is not None
+    else:
+        parsed = parse_task(task)
+        task_id = parsed.id if parsed else None
+        has_expected = parsed is not None and parsed.expected is not None
+    outcome = obj.get("outcome")
+    score = passed = None
+    if outcome is not None:
+        if type(outcome) is dict:
+            score, passed = outcome.get("score"), outcome.get("passed")
+        if not (
+            type(outcome) is dict
+            and (score is None or (type(score) is float and 0.0 <= score <= 1.0))
+            and (passed is None or type(passed) is bool)
+        ):
+            checked = parse_outcome(outcome)
+            score, passed = checked.score, checked.passed
+    version, split, time = obj.get("toolset_version"), obj.get("split"), obj.get("time")
+    if not (
+        (version is None or type(version) is str)
+        and (split is None or type(split) is str)
+        and (time is None or type(time) is str)
+    ):
+        for key in ("toolset_version", "split", "time"):
+            _opt_str(obj, key)
+    return [
+        TraceSummary(
+            trace_id,
+            file,
+            line,
+            offset,
+            0,
+            task_id,
+            has_expected,
+            score,
+            passed,
+            intern(version) if version else None,
+            intern(split) if split else None,
+            time,
+            tuple(tool_names),
+            error_digests(errors) if errors else (),
+        )
+    ]
 
 
 def sniff(path: Path, head: bytes) -> bool:

@@ -23,6 +23,7 @@ from funcforge.traces.formats import (
     JSONL_SUFFIXES,
     Malformed,
     TraceFormat,
+    TraceSummary,
     first_record,
     kind_of,
     native,
@@ -32,31 +33,34 @@ from funcforge.traces.model import MalformedTrace, SourceRef, Trace
 _WS = " \t\r\n"
 
 
-def conversation(obj: Any, ref: SourceRef, default_id: str, *, light: bool = False) -> Trace:
-    """One conversation (array of messages, or object with `messages`) -> a trace."""
+def _record(obj: Any, default_id: str) -> dict[str, Any]:
+    """The native record of one conversation (an array of messages, or an object)."""
     if type(obj) is list:
         if not obj:
             raise MalformedTrace("empty conversation (no messages)")
-        record: dict[str, Any] = {"id": default_id, "messages": obj}
-    elif type(obj) is dict:
+        return {"id": default_id, "messages": obj}
+    if type(obj) is dict:
         if "messages" not in obj:
             raise MalformedTrace("missing field 'messages'")
-        record = obj if obj.get("id") is not None else {**obj, "id": default_id}
-    else:
-        raise MalformedTrace(
-            f"expected an array of messages or an object with 'messages', got {kind_of(obj)}"
-        )
-    return native.parse_record(record, ref, light=light)[0]
+        return obj if obj.get("id") is not None else {**obj, "id": default_id}
+    raise MalformedTrace(
+        f"expected an array of messages or an object with 'messages', got {kind_of(obj)}"
+    )
 
 
-def parse_record(obj: Any, ref: SourceRef, *, light: bool = False) -> list[Trace]:
+def conversation(obj: Any, ref: SourceRef, default_id: str) -> Trace:
+    """One conversation (array of messages, or object with `messages`) -> a trace."""
+    return native.parse_record(_record(obj, default_id), ref)[0]
+
+
+def parse_record(obj: Any, ref: SourceRef) -> list[Trace]:
     """One JSON line -> one conversation."""
-    return [conversation(obj, ref, f"{ref.file}:{ref.line}", light=light)]
+    return [conversation(obj, ref, f"{ref.file}:{ref.line}")]
 
 
-def index_record(obj: Any, ref: SourceRef) -> list[Trace]:
-    """The indexing fast path (no messages, arguments unparsed)."""
-    return parse_record(obj, ref, light=True)
+def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSummary]:
+    """The indexing fast path (see `native.index_record`)."""
+    return native.index_record(_record(obj, f"{file}:{line}"), file, line, offset)
 
 
 def _is_message(value: Any) -> bool:
