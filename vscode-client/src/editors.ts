@@ -39,6 +39,9 @@ export async function syncEditorsWithDisk(
       moved = true;
       log.info(`reloaded ${uri.fsPath} from disk (it already held the applied proposal)`);
     } else {
+      log.info(
+        `${uri.fsPath}: the editor (${doc.getText().length} chars, version ${doc.version}) differs from disk (${disk.length} chars)`,
+      );
       void vscode.window.showWarningMessage(
         `${vscode.workspace.asRelativePath(uri)} has unsaved changes besides the applied proposal; ` +
           'the committed file on disk holds only the proposal. Save or revert the editor yourself.',

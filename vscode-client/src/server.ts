@@ -5,12 +5,15 @@
  * trust-gated settings, and wraps `workspace/executeCommand`.
  */
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
+  CloseAction,
+  ErrorAction,
+  type ErrorHandler,
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
@@ -18,7 +21,6 @@ import {
   RevealOutputChannelOn,
   type ServerOptions,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import {
   API_KEY_ENV,
@@ -27,6 +29,7 @@ import {
   SERVER_COMMANDS,
   STATUS_NOTIFICATION,
 } from './constants';
+import { exitMessage, RestartBudget, StderrTail } from './crashPolicy';
 import {
   chooseInterpreter,
   installCommand,
@@ -302,11 +305,58 @@ export class ServerManager implements vscode.Disposable {
       });
     }
 
-    const serverOptions: ServerOptions = {
-      command: choice.command,
-      args: ['-m', 'funcforge', 'serve'],
-      transport: TransportKind.stdio,
-      options: { cwd: folder.uri.fsPath, env },
+    // The process is spawned here, not by vscode-languageclient, to keep its exit
+    // status and the tail of its stderr for the message when it dies.
+    const proc: { stderr: StderrTail; exit?: { code: number | null; signal: string | null } } = {
+      stderr: new StderrTail(),
+    };
+    const serverOptions: ServerOptions = async () => {
+      proc.stderr = new StderrTail();
+      proc.exit = undefined;
+      const child = spawn(choice.command, ['-m', 'funcforge', 'serve'], {
+        cwd: folder.uri.fsPath,
+        env,
+        stdio: 'pipe',
+      });
+      child.stderr.on('data', (chunk: Buffer) => proc.stderr.push(chunk.toString('utf8')));
+      // 'close' comes after stderr is drained, so the tail is complete.
+      child.on('close', (code, signal) => {
+        proc.exit = { code, signal };
+        this.log.info(`the server process exited (code ${code ?? '-'}, signal ${signal ?? '-'})`);
+      });
+      child.on('error', (error) => this.log.error(`the server process: ${error.message}`));
+      return child;
+    };
+    let initialized = false;
+    const budget = new RestartBudget();
+    const errorHandler: ErrorHandler = {
+      error: (_error, _message, count) => ({
+        action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+      }),
+      closed: () => {
+        const message = exitMessage(
+          initialized ? 'running' : 'start-up',
+          proc.exit?.code,
+          proc.exit?.signal,
+          proc.stderr.lastLine(),
+        );
+        if (this.client !== client || this.stopping) {
+          return { action: CloseAction.DoNotRestart, handled: true };
+        }
+        if (!initialized) {
+          // start() fails and doStart reports it; no restart loop on a server that cannot start.
+          return { action: CloseAction.DoNotRestart, handled: true };
+        }
+        if (budget.allow(Date.now())) {
+          this.log.warn(`${message} Restarting it.`);
+          return { action: CloseAction.Restart, handled: true };
+        }
+        const failure = new ServerUnavailable(`${message} It crashed ${budget.max + 1} times in 3 minutes; not restarting it.`);
+        this.failureError = failure;
+        this.setState({ phase: 'failed', failure: failure.message });
+        void this.showFailure(failure);
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
@@ -316,6 +366,7 @@ export class ServerManager implements vscode.Disposable {
       traceOutputChannel: this.log,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       diagnosticCollectionName: 'funcforge',
+      errorHandler,
       initializationFailedHandler: (error) => {
         this.log.error(`the server failed to initialize: ${errorMessage(error)}`);
         return false;
@@ -369,7 +420,26 @@ export class ServerManager implements vscode.Disposable {
     this.client = client;
     this.progress = progress;
     this.log.info(`starting: ${choice.command} -m funcforge serve (in ${folder.uri.fsPath})`);
-    await client.start();
+    let startError: unknown;
+    try {
+      await client.start();
+    } catch (error) {
+      startError = error;
+    }
+    // vscode-languageclient 9 resolves start() without error when a failed
+    // initialize stops the client, so check the state as well.
+    if (startError !== undefined || !client.isRunning()) {
+      // The process usually died; wait for its exit status and stderr to say why.
+      for (let waited = 0; proc.exit === undefined && waited < 2000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      throw new ServerUnavailable(
+        proc.exit !== undefined
+          ? exitMessage('start-up', proc.exit.code, proc.exit.signal, proc.stderr.lastLine())
+          : `the funcforge server did not start: ${startError !== undefined ? errorMessage(startError) : 'it stopped during initialization'}`,
+      );
+    }
+    initialized = true;
     this.setState({ phase: 'running' });
   }
 
@@ -377,7 +447,9 @@ export class ServerManager implements vscode.Disposable {
   async showFailure(error: unknown): Promise<void> {
     const install = error instanceof ServerUnavailable ? error.install : undefined;
     const buttons = install !== undefined ? ['Install in terminal', 'Choose interpreter', 'Show logs'] : ['Show logs'];
-    const picked = await vscode.window.showErrorMessage(errorMessage(error), ...buttons);
+    const message = errorMessage(error);
+    const sentence = message.charAt(0).toUpperCase() + message.slice(1);
+    const picked = await vscode.window.showErrorMessage(sentence, ...buttons);
     if (picked === 'Show logs') {
       this.log.show();
     } else if (picked === 'Choose interpreter') {

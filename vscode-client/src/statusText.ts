@@ -65,10 +65,17 @@ export function formatStatus(inputs: StatusInputs): StatusView {
     };
   }
   const status = inputs.status;
-  if (inputs.phase === 'starting' || status === undefined) {
+  if (inputs.phase === 'starting') {
     return {
       text: `${ICONS.starting} funcforge: starting`,
       tooltip: 'The funcforge language server is starting.',
+      severity: 'normal',
+    };
+  }
+  if (status === undefined) {
+    return {
+      text: `${ICONS.idle} funcforge: running`,
+      tooltip: 'The funcforge language server is running; it has not reported its state yet.',
       severity: 'normal',
     };
   }

@@ -171,18 +171,16 @@ export function historyDocument(history: History): string {
     return lines.join('\n') + '\n';
   }
   const rows = history.versions.map((v) => [
-    (v.isHead ? '*' : ' ') + (v.isBest ? '★' : ' '),
+    [v.isHead ? 'HEAD' : '', v.isBest ? 'best' : ''].filter((m) => m.length > 0).join(','),
     v.short,
     v.step === undefined ? '' : `step ${v.step}`,
     formatScoreN(v.score, v.n) ?? '-',
     v.subject,
   ]);
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c].length)));
+  const columns = [0, 1, 2, 3].filter((c) => widths[c] > 0);
   for (const r of rows) {
-    lines.push(
-      [0, 1, 2, 3].map((c) => r[c].padEnd(widths[c])).join('  ') + '  ' + r[4],
-    );
+    lines.push([...columns.map((c) => r[c].padEnd(widths[c])), r[4]].join('  '));
   }
-  lines.push('', '* HEAD   ★ best version');
   return lines.join('\n') + '\n';
 }

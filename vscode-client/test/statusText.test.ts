@@ -34,7 +34,7 @@ describe('status bar text', () => {
 
   it('shows starting, failed and error states', () => {
     assert.equal(formatStatus({ phase: 'starting' }).text, '$(sync~spin) funcforge: starting');
-    assert.equal(formatStatus({ phase: 'running' }).text, '$(sync~spin) funcforge: starting');
+    assert.equal(formatStatus({ phase: 'running' }).text, '$(beaker) funcforge: running');
     const failed = formatStatus({ phase: 'failed', failure: 'funcforge is not importable by python3' });
     assert.equal(failed.text, '$(error) funcforge: not running');
     assert.equal(failed.severity, 'error');

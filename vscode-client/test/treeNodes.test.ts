@@ -104,11 +104,12 @@ describe('history items and document', () => {
     assert.match(text, /^best: bbb 0\.78 \(n=120\)$/m);
     const rows = text.split('\n').slice(4, 7);
     assert.deepEqual(rows, [
-      '*   ccc  step 4  0.60 (n=40)   funcforge: revise convert_units',
-      ' ★  bbb  step 3  0.78 (n=120)  funcforge: revise convert_units',
-      '    aaa          -             initial tools',
+      'HEAD  ccc  step 4  0.60 (n=40)   funcforge: revise convert_units',
+      'best  bbb  step 3  0.78 (n=120)  funcforge: revise convert_units',
+      '      aaa          -             initial tools',
     ]);
-    assert.match(text, /^\* HEAD   ★ best version$/m);
+    const both = historyDocument({ versions: [v({ short: 'x', isHead: true, isBest: true, score: 1, n: 2 })], best: null });
+    assert.match(both, /^HEAD,best  x  1\.00 \(n=2\)  funcforge: revise convert_units$/m);
     assert.match(historyDocument({ versions: [], best: null }), /No versions yet/);
   });
 
