@@ -40,7 +40,7 @@ def assistant(*calls: dict[str, Any]) -> dict[str, Any]:
     return {"role": "assistant", "content": None, "tool_calls": list(calls)}
 
 
-def tool(cid: str | None, content: Any, **extra: Any) -> dict[str, Any]:
+def tool(cid: Any, content: Any, **extra: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "tool", "content": content, **extra}
     if cid is not None:
         msg["tool_call_id"] = cid

@@ -534,9 +534,9 @@ def test_readers_in_threads_while_refreshing(ws: Path) -> None:
     def reader() -> None:
         while not stop.is_set():
             try:
-                for s in store.tool_stats().values():
-                    if s.errors > s.calls or s.traces > s.calls:
-                        problems.append(f"inconsistent {s}")
+                for t in store.tool_stats().values():
+                    if t.errors > t.calls or t.traces > t.calls:
+                        problems.append(f"inconsistent {t}")
                 summaries = store.summaries()
                 ids = [int(s.id.split("-")[1]) for s in summaries]
                 if ids != sorted(ids) or len(set(ids)) != len(ids):
