@@ -154,7 +154,7 @@ def _matches(value: Any, tp: Any) -> bool:
 
 def _line_of(text: str, key: str) -> int:
     """Best-effort 1-based line of `key = ...` in a TOML text (0 when unknown)."""
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    pattern = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE)
     m = pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else 0
 
