@@ -234,16 +234,18 @@ async function run(page) {
 
   await apply.click();
   found.commit_message = await waitForNotification(page, 'funcforge: committed');
+  done('applied: commit notification');
   // The editor holds the committed text: Find (Ctrl+F) counts the new line once, the old one never.
   found.find_new = await findCount(page, P.expect_new_line, (c) => c === '1 of 1');
   found.find_old = await findCount(page, P.expect_old_line, (c) => /no results/i.test(c));
   await findCount(page, P.expect_new_line, (c) => c === '1 of 1'); // in view for the screenshot
   found.tab_dirty = await page.locator('.tabs-container .tab.dirty').count();
+  done('editor holds the committed text');
   found.status_after_apply = await until('the status bar to drop the proposal count', async () => {
     const text = await statusBarText(page);
     return !/proposal/.test(text) && /funcforge: idle/.test(text) && text;
   });
-  done('applied and committed');
+  done('status bar: no pending proposal');
   await screenshot(page, 'applied');
   found.ok = true;
 }
