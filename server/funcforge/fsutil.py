@@ -27,3 +27,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def ensure_state_dir(state_dir: Path) -> Path:
+    """Create the state folder with a `.gitignore` of `*`, so git never sees it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ignore = state_dir / ".gitignore"
+    if not ignore.exists():
+        write_atomic(ignore, "# funcforge's state: proposals, optimizer state, training runs\n*\n")
+    return state_dir

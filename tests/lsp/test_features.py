@@ -15,6 +15,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import git
 from tests.lsp.test_server import (
+    actions_at,
     convert_position,
     diagnostics_for,
     fix_code_action_union,
@@ -132,15 +133,7 @@ async def test_pull_diagnostics_watchers_and_resolve(rich: LanguageClient) -> No
     assert result["proposals"]
     assert any("replay check is off" in m for m in messages(rich))
     pos = convert_position(units)
-    actions = await rich.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=pos, end=pos),
-            context=types.CodeActionContext(
-                diagnostics=[], only=[types.CodeActionKind.RefactorRewrite]
-            ),
-        )
-    )
+    actions = await actions_at(rich, uri, pos, only=[types.CodeActionKind.RefactorRewrite])
     assert [a.kind for a in actions] == [types.CodeActionKind.RefactorRewrite]
     assert actions[0].edit is None and actions[0].data is not None
     assert "not replay-checked" in actions[0].title
@@ -347,13 +340,7 @@ async def test_decline_offers_roll_back(plain: LanguageClient) -> None:
     (root / "traces" / "later.jsonl").write_text("\n".join(lines) + "\n")
     await diagnostics_for(plain, uri, "score fell from 1.00")
     pos = convert_position(units)
-    actions = await plain.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=pos, end=pos),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
+    actions = await actions_at(plain, uri, pos)
     roll = next(a for a in actions if a.title.startswith("Roll back to"))
     assert roll.title == f"Roll back to {base[:7]} (1.00, n=30)"
     out = await plain.workspace_execute_command_async(
@@ -372,13 +359,7 @@ async def test_plain_edits_for_clients_without_document_changes(plain: LanguageC
         types.ExecuteCommandParams(command="funcforge.optimize", arguments=[{}])
     )
     pos = convert_position(units)
-    actions = await plain.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=pos, end=pos),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
+    actions = await actions_at(plain, uri, pos)
     applies = [a for a in actions if a.title.startswith("Apply funcforge proposal")]
     assert len(applies) == 1  # no refactor duplicate unless asked for
     assert applies[0].edit.document_changes is None
@@ -411,13 +392,7 @@ async def test_saving_a_hand_edit_that_breaks_logged_results_warns_and_offers_pi
     hand = next(d for d in diags if "this edit changes" in d.message)
     assert hand.related_information and hand.related_information[0].location.uri.endswith(".jsonl")
     assert "regression" in hand.message
-    actions = await plain.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=hand.range,
-            context=types.CodeActionContext(diagnostics=[hand]),
-        )
-    )
+    actions = await actions_at(plain, uri, hand.range, diagnostics=[hand])
     pin = next(a for a in actions if a.title.startswith("Pin this call's expected result"))
     out = await plain.workspace_execute_command_async(
         types.ExecuteCommandParams(command=pin.command.command, arguments=pin.command.arguments)

@@ -89,6 +89,24 @@ async def diagnostics_for(client: LanguageClient, uri: str, needle: str, timeout
     raise AssertionError(f"no diagnostic with {needle!r}: {client.diagnostics.get(uri)}")
 
 
+async def actions_at(
+    client: LanguageClient,
+    uri: str,
+    where: types.Position | types.Range,
+    only: list[str] | None = None,
+    diagnostics: list[types.Diagnostic] | None = None,
+) -> list:
+    """textDocument/codeAction at a position or range."""
+    rng = where if isinstance(where, types.Range) else types.Range(start=where, end=where)
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=rng,
+            context=types.CodeActionContext(diagnostics=diagnostics or [], only=only),
+        )
+    )
+
+
 def convert_position(path: Path) -> types.Position:
     for i, line in enumerate(path.read_text().splitlines()):
         if line.startswith("def convert_units"):
@@ -150,13 +168,7 @@ async def test_optimize_then_code_action_then_commit(client: LanguageClient) -> 
     assert preview["files"][0]["oldText"] == units.read_text()
 
     pos = convert_position(units)
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=pos, end=pos),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
+    actions = await actions_at(client, uri, pos)
     titles = [a.title for a in actions]
     apply = next(
         a for a in actions if a.title.startswith("Apply funcforge proposal: revise convert_units")
@@ -202,11 +214,5 @@ async def test_stale_document_drops_the_apply_action(client: LanguageClient) -> 
     )
     await asyncio.sleep(0.6)
     pos = convert_position(units)
-    actions = await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=pos, end=pos),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
+    actions = await actions_at(client, uri, pos)
     assert not any(a.title.startswith("Apply funcforge proposal") for a in actions)

@@ -10,6 +10,10 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     if args.log_file:
         logging.basicConfig(filename=args.log_file, level=logging.INFO)
+    else:
+        # stderr is the editor's log: keep pygls' routine notices (late cancels) out of it.
+        logging.basicConfig(level=logging.WARNING)
+        logging.getLogger("pygls").setLevel(logging.ERROR)
     from funcforge.lsp.server import serve
 
     serve()

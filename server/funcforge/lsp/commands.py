@@ -141,6 +141,7 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
             session.buffers.pop(rel, None)
     session.proposals_changed()
     ls.hand_diags = {}
+    ls.send_status()  # the proposal count drops now, before the slower refresh
     ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
     ls.refresh_everything(traces=False, tools=True)
     return {"commit": result.commit, "files": list(result.files)}

@@ -331,6 +331,7 @@ def did_change_configuration(
     settings = params.settings
     if isinstance(settings, dict) and settings:
         session.settings = Settings.from_client(settings)
+        session.load_config()  # cheap; commands see the new values at once (index() reports)
         ls.debounce("index", 0.2, lambda: index(ls))
         return
 

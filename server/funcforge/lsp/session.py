@@ -87,8 +87,15 @@ class Session:
             self.config_error = str(exc)
             messages.append(f"{exc}; using defaults")
         with self.lock:
+            old = self.config
+            same_traces = (old.traces, old.formats, old.state_dir) == (
+                config.traces,
+                config.formats,
+                config.state_dir,
+            )
             self.config = config
-            self.store = TraceStore(config)
+            if self.store is None or not same_traces:
+                self.store = TraceStore(config)  # read afresh by the next index()
         return messages
 
     def index(self) -> list[str]:

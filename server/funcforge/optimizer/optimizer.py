@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from funcforge.errors import UserError
-from funcforge.fsutil import write_json_atomic
+from funcforge.fsutil import ensure_state_dir, write_json_atomic
 
 Decision = Literal["initial", "improved", "tie", "rollback", "unchanged"]
 
@@ -149,7 +149,7 @@ class OptimizerState:
         )
 
     def save(self, state_dir: Path) -> None:
-        write_json_atomic(state_dir / "state.json", self.to_dict())
+        write_json_atomic(ensure_state_dir(state_dir) / "state.json", self.to_dict())
 
     @classmethod
     def load(cls, state_dir: Path) -> OptimizerState:

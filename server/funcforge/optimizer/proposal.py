@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from funcforge.fsutil import write_json_atomic
+from funcforge.fsutil import ensure_state_dir, write_json_atomic
 from funcforge.toolset.action import Action
 
 ProposalStatus = Literal["pending", "applied", "rejected"]
@@ -97,6 +97,7 @@ class Proposal:
         )
 
     def save(self, proposals_dir: Path) -> Path:
+        ensure_state_dir(proposals_dir.parent)
         path = proposals_dir / f"{self.id}.json"
         write_json_atomic(path, self.to_dict())
         return path

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from funcforge.config import Config, load_config
 from funcforge.errors import UserError
-from funcforge.fsutil import write_atomic, write_json_atomic
+from funcforge.fsutil import ensure_state_dir, write_atomic, write_json_atomic
 from funcforge.judge import get_judge
 from funcforge.optimizer.llm import ChatClient, LLMError, make_client
 from funcforge.optimizer.optimizer import OptimizerState
@@ -194,11 +194,8 @@ class Trainer:
         return path
 
     def _train_dir(self) -> Path:
-        d = self.config.state_path / "train"
+        d = ensure_state_dir(self.config.state_path) / "train"
         d.mkdir(parents=True, exist_ok=True)
-        ignore = self.config.state_path / ".gitignore"
-        if not ignore.exists():
-            write_atomic(ignore, "*\n")
         return d
 
     def _find_resumable(self) -> Path | None:
