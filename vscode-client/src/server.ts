@@ -15,16 +15,21 @@ import {
   ErrorAction,
   type ErrorHandler,
   ExecuteCommandRequest,
+  type FeatureState,
   LanguageClient,
   type LanguageClientOptions,
   ResponseError,
   RevealOutputChannelOn,
+  type ServerCapabilities,
   type ServerOptions,
+  type StaticFeature,
   State,
 } from 'vscode-languageclient/node';
+import { splitServerCommands } from './commandFilter';
 import {
   API_KEY_ENV,
   API_KEY_SECRET,
+  COMMANDS,
   CONFIG_SECTION,
   SERVER_COMMANDS,
   STATUS_NOTIFICATION,
@@ -132,6 +137,36 @@ export function errorMessage(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/**
+ * Before any feature initializes, removes from the server's command list the
+ * ids this extension registers itself (see commandFilter.ts).
+ */
+class ClientCommandsGuard implements StaticFeature {
+  constructor(private readonly log: vscode.LogOutputChannel) {}
+
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+
+  fillClientCapabilities(): void {}
+
+  preInitialize(capabilities: ServerCapabilities): void {
+    const provider = capabilities.executeCommandProvider;
+    if (provider === undefined) {
+      return;
+    }
+    const { keep, dropped } = splitServerCommands(provider.commands, Object.values(COMMANDS));
+    if (dropped.length > 0) {
+      this.log.warn(`the server lists commands the client handles itself; ignoring them: ${dropped.join(', ')}`);
+      provider.commands = keep;
+    }
+  }
+
+  initialize(): void {}
+
+  clear(): void {}
 }
 
 export class ServerManager implements vscode.Disposable {
@@ -398,6 +433,7 @@ export class ServerManager implements vscode.Disposable {
     const client = new LanguageClient('funcforge', 'funcforge', serverOptions, clientOptions);
     const progress = new NotificationProgressFeature(client, this.log);
     client.registerFeature(progress);
+    client.registerFeature(new ClientCommandsGuard(this.log));
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       try {
         const status = parseStatus(params);
