@@ -190,7 +190,11 @@ def measure_memory(config: Config) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--repeat", type=int, default=5, help="best of N for full ingest")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="best of N for the timings (default: 5 at 100k, more for smaller files)",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="appends timed per size")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -203,7 +207,8 @@ def main() -> int:
         config, path = workspace(size)
         mb = path.stat().st_size / 1e6
         bases, ingests = [], []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
+        repeat = args.repeat or max(5, 200_000 // size)
+        for _ in range(repeat):  # interleaved, so both see the same machine load
             bases.append(plain_json(path))
             ingests.append(full_ingest(config, size))
         base, ingest = min(bases), min(ingests)
