@@ -62,11 +62,17 @@ interface ProposalItem extends vscode.QuickPickItem {
 }
 
 /** Asks for a proposal; pending ones only unless `all`. */
-async function pickProposal(server: ServerManager, placeHolder: string, all = false): Promise<ProposalEntry | undefined> {
+async function pickProposal(
+  server: ServerManager,
+  placeHolder: string,
+  all = false,
+): Promise<ProposalEntry | undefined> {
   const proposals = (await listProposals(server)).filter((p) => all || p.status === 'pending');
   if (proposals.length === 0) {
     void vscode.window.showInformationMessage(
-      all ? 'funcforge: no proposals yet. Run "funcforge: Optimize workspace".' : 'funcforge: no pending proposals.',
+      all
+        ? 'funcforge: no proposals yet. Run "funcforge: Optimize workspace".'
+        : 'funcforge: no pending proposals.',
     );
     return undefined;
   }
@@ -77,11 +83,16 @@ async function pickProposal(server: ServerManager, placeHolder: string, all = fa
     detail: p.summary || undefined,
     proposal: p,
   }));
-  return (await vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true }))
-    ?.proposal;
+  return (
+    await vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true })
+  )?.proposal;
 }
 
-async function proposalId(server: ServerManager, arg: unknown, placeHolder: string): Promise<string | undefined> {
+async function proposalId(
+  server: ServerManager,
+  arg: unknown,
+  placeHolder: string,
+): Promise<string | undefined> {
   return proposalIdOf(arg) ?? (await pickProposal(server, placeHolder))?.id;
 }
 
@@ -125,7 +136,9 @@ async function functionFromEditor(server: ServerManager): Promise<string | undef
     }
   }
   if (tools.length === 0) {
-    void vscode.window.showInformationMessage('funcforge: the server found no tool functions in this workspace.');
+    void vscode.window.showInformationMessage(
+      'funcforge: the server found no tool functions in this workspace.',
+    );
     return undefined;
   }
   const picked = await vscode.window.showQuickPick(
@@ -158,7 +171,11 @@ async function rollBack(deps: Deps, arg: unknown): Promise<void> {
     }
     for (const v of history.versions) {
       if (!v.isHead) {
-        items.push({ label: `${v.short} ${v.subject}`, description: versionDescription(v), target: { to: v.commit } });
+        items.push({
+          label: `${v.short} ${v.subject}`,
+          description: versionDescription(v),
+          target: { to: v.commit },
+        });
       }
     }
     if (items.length === 0) {
@@ -198,7 +215,9 @@ async function showProposals(deps: Deps): Promise<void> {
     return;
   }
   const actions = proposal.status === 'pending' ? ['Preview', 'Apply', 'Reject'] : ['Preview'];
-  const action = await vscode.window.showQuickPick(actions, { placeHolder: `${proposal.title} (${proposal.id})` });
+  const action = await vscode.window.showQuickPick(actions, {
+    placeHolder: `${proposal.title} (${proposal.id})`,
+  });
   if (action === 'Preview') {
     await deps.previews.open(proposal.id);
   } else if (action === 'Apply') {
@@ -267,7 +286,9 @@ export function registerCommands(deps: Deps, subscriptions: vscode.Disposable[])
     },
     [COMMANDS.clearApiKey]: async () => {
       await secrets.delete(API_KEY_SECRET);
-      void vscode.window.showInformationMessage('funcforge: API key removed; the server restarts without it.');
+      void vscode.window.showInformationMessage(
+        'funcforge: API key removed; the server restarts without it.',
+      );
     },
     [COMMANDS.refreshViews]: async () => deps.refreshViews(),
     [COMMANDS.openTool]: async (uri, line) => {

@@ -52,7 +52,11 @@ export function exitMessage(
   stderrLine: string,
 ): string {
   const how =
-    code !== null && code !== undefined ? `with code ${code}` : signal ? `on signal ${signal}` : 'unexpectedly';
+    code !== null && code !== undefined
+      ? `with code ${code}`
+      : signal
+        ? `on signal ${signal}`
+        : 'unexpectedly';
   const when = phase === 'start-up' ? 'during start-up' : 'while running';
   return `the funcforge server exited ${how} ${when}${stderrLine ? `: ${stderrLine}` : ''}. See "funcforge: Show logs".`;
 }

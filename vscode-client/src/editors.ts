@@ -48,7 +48,11 @@ export async function syncEditorsWithDisk(
       );
     }
   }
-  if (moved && previous !== undefined && previous.document.uri.toString() !== vscode.window.activeTextEditor?.document.uri.toString()) {
+  if (
+    moved &&
+    previous !== undefined &&
+    previous.document.uri.toString() !== vscode.window.activeTextEditor?.document.uri.toString()
+  ) {
     await vscode.window.showTextDocument(previous.document, previous.viewColumn);
   }
 }

@@ -7,7 +7,13 @@
 import * as vscode from 'vscode';
 import { shouldAutoStart, type WorkspaceSigns } from './autostart';
 import { registerCommands } from './commands';
-import { API_KEY_SECRET, CONFIG_SECTION, HISTORY_SCHEME, PROPOSAL_SCHEME, SERVER_COMMANDS } from './constants';
+import {
+  API_KEY_SECRET,
+  CONFIG_SECTION,
+  HISTORY_SCHEME,
+  PROPOSAL_SCHEME,
+  SERVER_COMMANDS,
+} from './constants';
 import { debounce } from './debounce';
 import { afterApply } from './editors';
 import { ProposalPreviewProvider } from './proposalPreview';
@@ -64,7 +70,11 @@ async function workspaceSigns(folder: vscode.WorkspaceFolder): Promise<Workspace
     const inspected = config.inspect(key);
     return inspected?.workspaceValue !== undefined || inspected?.workspaceFolderValue !== undefined;
   });
-  const traces = await vscode.workspace.findFiles(new vscode.RelativePattern(folder, 'traces/**/*.jsonl'), null, 1);
+  const traces = await vscode.workspace.findFiles(
+    new vscode.RelativePattern(folder, 'traces/**/*.jsonl'),
+    null,
+    1,
+  );
   return {
     hasFuncforgeToml: await exists(at('funcforge.toml')),
     hasStateDir: await exists(at('.funcforge')),
@@ -98,7 +108,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     previews.invalidate();
     history.invalidate();
   }, 300);
-  subs.push(manager.onDidReceiveStatus(() => onStatus()), { dispose: () => onStatus.cancel() });
+  subs.push(
+    manager.onDidReceiveStatus(() => onStatus()),
+    { dispose: () => onStatus.cancel() },
+  );
 
   // Restarts: settings, the API key, the Python extension's interpreter, trust.
   let reason = '';

@@ -33,7 +33,8 @@ export function sameUri(a: string, b: string): boolean {
  * is no tool); else nothing.
  */
 export function functionAtCursor(tools: readonly ToolEntry[], cursor: CursorContext): string | undefined {
-  const word = cursor.word !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(cursor.word) ? cursor.word : undefined;
+  const word =
+    cursor.word !== undefined && /^[A-Za-z_][A-Za-z0-9_]*$/.test(cursor.word) ? cursor.word : undefined;
   if (word !== undefined && tools.some((t) => t.name === word)) {
     return word;
   }

@@ -115,6 +115,9 @@ export function notImportableMessage(
 
 /** Last non-empty line of a process's stderr (the exception of a failed import). */
 export function lastLine(text: string): string {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0);
   return lines.length > 0 ? lines[lines.length - 1] : '';
 }

@@ -5,46 +5,28 @@
  * trust-gated settings, and wraps `workspace/executeCommand`.
  */
 
-import { execFile, spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';
 import {
   CloseAction,
   ErrorAction,
   type ErrorHandler,
   ExecuteCommandRequest,
-  type FeatureState,
   LanguageClient,
   type LanguageClientOptions,
   ResponseError,
   RevealOutputChannelOn,
-  type ServerCapabilities,
   type ServerOptions,
-  type StaticFeature,
   State,
 } from 'vscode-languageclient/node';
-import { splitServerCommands } from './commandFilter';
-import {
-  API_KEY_ENV,
-  API_KEY_SECRET,
-  COMMANDS,
-  CONFIG_SECTION,
-  SERVER_COMMANDS,
-  STATUS_NOTIFICATION,
-} from './constants';
+import { ClientCommandsGuard } from './commandsGuard';
+import { API_KEY_ENV, API_KEY_SECRET, SERVER_COMMANDS, STATUS_NOTIFICATION } from './constants';
 import { exitMessage, RestartBudget, StderrTail } from './crashPolicy';
-import {
-  chooseInterpreter,
-  installCommand,
-  isFuncforgePyproject,
-  lastLine,
-  notImportableMessage,
-} from './interpreter';
+import { chooseInterpreter, installCommand, notImportableMessage } from './interpreter';
 import { activeInterpreter } from './pythonExtension';
 import { NotificationProgressFeature } from './progressFeature';
 import { newProgressToken } from './progressMath';
+import { funcforgeCheckout, importProblem } from './pythonCheck';
 import {
   type ApplyResult,
   parseApplyResult,
@@ -52,18 +34,11 @@ import {
   parseStatus,
   type Status,
 } from './protocol';
-import {
-  configurationItem,
-  executionState,
-  type RawSettings,
-  resolveSettings,
-  type ResolvedSettings,
-  SETTING_KEYS,
-  serverSettings,
-} from './settings';
+import { configurationItem, executionState, serverSettings } from './settings';
 import type { ClientPhase } from './statusText';
+import { currentSettings } from './workspaceSettings';
 
-/** A failure the user can act on; `actions` become message buttons. */
+/** Why the server cannot run; with `install`, the message offers to run that install. */
 export class ServerUnavailable extends Error {
   constructor(
     message: string,
@@ -72,60 +47,6 @@ export class ServerUnavailable extends Error {
     super(message);
     this.name = 'ServerUnavailable';
   }
-}
-
-/** Reads `funcforge.*` for `folder` as VS Code resolves it (trust already applied). */
-export function readRawSettings(folder: vscode.WorkspaceFolder | undefined): RawSettings {
-  const config = vscode.workspace.getConfiguration(CONFIG_SECTION, folder?.uri);
-  const raw: RawSettings = {};
-  for (const key of SETTING_KEYS) {
-    raw[key] = config.get<unknown>(key);
-  }
-  return raw;
-}
-
-export function currentSettings(folder: vscode.WorkspaceFolder | undefined): ResolvedSettings {
-  return resolveSettings(readRawSettings(folder), {
-    workspaceFolder: folder?.uri.fsPath,
-    userHome: os.homedir(),
-    env: process.env,
-  });
-}
-
-/** The funcforge checkout that contains `folder`, if any (for `pip install -e`). */
-async function funcforgeCheckout(folder: string): Promise<string | undefined> {
-  let dir = folder;
-  for (let depth = 0; depth < 12; depth++) {
-    try {
-      const text = await fs.readFile(path.join(dir, 'pyproject.toml'), 'utf8');
-      if (isFuncforgePyproject(text)) {
-        return dir;
-      }
-    } catch {
-      // no pyproject.toml here: keep walking up
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      break;
-    }
-    dir = parent;
-  }
-  return undefined;
-}
-
-/** Runs `python -c "import funcforge"`; resolves to an error text, or `undefined` when it works. */
-function importProblem(python: string, cwd: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(python, ['-c', 'import funcforge'], { cwd, env, timeout: 60_000 }, (error, _stdout, stderr) => {
-      if (error === null) {
-        resolve(undefined);
-      } else if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve(`${python} was not found`);
-      } else {
-        resolve(lastLine(String(stderr)) || error.message);
-      }
-    });
-  });
 }
 
 /** The message of an error from the server or the connection, without a stack. */
@@ -137,36 +58,6 @@ export function errorMessage(error: unknown): string {
     return error.message;
   }
   return String(error);
-}
-
-/**
- * Before any feature initializes, removes from the server's command list the
- * ids this extension registers itself (see commandFilter.ts).
- */
-class ClientCommandsGuard implements StaticFeature {
-  constructor(private readonly log: vscode.LogOutputChannel) {}
-
-  getState(): FeatureState {
-    return { kind: 'static' };
-  }
-
-  fillClientCapabilities(): void {}
-
-  preInitialize(capabilities: ServerCapabilities): void {
-    const provider = capabilities.executeCommandProvider;
-    if (provider === undefined) {
-      return;
-    }
-    const { keep, dropped } = splitServerCommands(provider.commands, Object.values(COMMANDS));
-    if (dropped.length > 0) {
-      this.log.warn(`the server lists commands the client handles itself; ignoring them: ${dropped.join(', ')}`);
-      provider.commands = keep;
-    }
-  }
-
-  initialize(): void {}
-
-  clear(): void {}
 }
 
 export class ServerManager implements vscode.Disposable {
@@ -310,7 +201,8 @@ export class ServerManager implements vscode.Disposable {
 
     const choice = chooseInterpreter({
       setting: settings.python,
-      pythonExtension: settings.python === undefined ? await activeInterpreter(folder.uri, this.log) : undefined,
+      pythonExtension:
+        settings.python === undefined ? await activeInterpreter(folder.uri, this.log) : undefined,
       trusted,
       workspaceFolders: (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
     });
@@ -330,7 +222,7 @@ export class ServerManager implements vscode.Disposable {
       );
     }
 
-    const problem = await importProblem(choice.command, folder.uri.fsPath, env);
+    const problem = await importProblem(choice.command, 'funcforge', folder.uri.fsPath, env);
     if (problem !== undefined) {
       const checkout = await funcforgeCheckout(folder.uri.fsPath);
       const command = installCommand(choice.command, checkout, process.platform === 'win32');
@@ -386,7 +278,9 @@ export class ServerManager implements vscode.Disposable {
           this.log.warn(`${message} Restarting it.`);
           return { action: CloseAction.Restart, handled: true };
         }
-        const failure = new ServerUnavailable(`${message} It crashed ${budget.max + 1} times in 3 minutes; not restarting it.`);
+        const failure = new ServerUnavailable(
+          `${message} It crashed ${budget.max + 1} times in 3 minutes; not restarting it.`,
+        );
         this.failureError = failure;
         this.setState({ phase: 'failed', failure: failure.message });
         void this.showFailure(failure);
@@ -482,7 +376,8 @@ export class ServerManager implements vscode.Disposable {
   /** Shows why the server cannot run, with buttons to install funcforge or pick an interpreter. */
   async showFailure(error: unknown): Promise<void> {
     const install = error instanceof ServerUnavailable ? error.install : undefined;
-    const buttons = install !== undefined ? ['Install in terminal', 'Choose interpreter', 'Show logs'] : ['Show logs'];
+    const buttons =
+      install !== undefined ? ['Install in terminal', 'Choose interpreter', 'Show logs'] : ['Show logs'];
     const message = errorMessage(error);
     const sentence = message.charAt(0).toUpperCase() + message.slice(1);
     const picked = await vscode.window.showErrorMessage(sentence, ...buttons);

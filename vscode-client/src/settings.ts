@@ -109,11 +109,7 @@ export function relativeGlob(glob: string, workspaceFolder: string | undefined):
   return glob;
 }
 
-function optionalString(
-  raw: unknown,
-  key: SettingKey,
-  problems: string[],
-): string | undefined {
+function optionalString(raw: unknown, key: SettingKey, problems: string[]): string | undefined {
   if (raw === undefined || raw === null) {
     return undefined;
   }

@@ -25,7 +25,9 @@ export function registerStatusBar(server: ServerManager, subscriptions: vscode.D
     item.text = view.text;
     item.tooltip = view.tooltip;
     item.backgroundColor =
-      view.severity === 'normal' ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+      view.severity === 'normal'
+        ? undefined
+        : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
     item.command =
       server.phase === 'failed' || server.phase === 'stopped'
         ? COMMANDS.showLogs

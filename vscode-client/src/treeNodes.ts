@@ -93,9 +93,7 @@ export function proposalNodes(proposals: readonly ProposalEntry[]): NodeSpec[] {
   const rank = (p: ProposalEntry): number => (p.status === 'pending' ? 0 : 1);
   const sorted = [...proposals].sort(
     (a, b) =>
-      rank(a) - rank(b) ||
-      (b.created ?? '').localeCompare(a.created ?? '') ||
-      a.id.localeCompare(b.id),
+      rank(a) - rank(b) || (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id),
   );
   return sorted.map((p) => {
     const pending = p.status === 'pending';
@@ -131,7 +129,8 @@ export function historyNodes(history: History): NodeSpec[] {
     const tooltip = [`**${v.short}** ${v.subject}`, `commit ${v.commit}`];
     if (v.step !== undefined) tooltip.push(`optimizer step ${v.step}`);
     tooltip.push(`score ${formatScoreN(v.score, v.n) ?? 'not measured yet'}`);
-    if (!v.isHead) tooltip.push('Right-click: roll back to here (git revert of the optimizer commits after it).');
+    if (!v.isHead)
+      tooltip.push('Right-click: roll back to here (git revert of the optimizer commits after it).');
     let icon: NodeSpec['icon'];
     if (v.isBest) icon = { id: 'star-full', color: 'charts.yellow' };
     else if (v.optimizer) icon = { id: 'beaker' };
@@ -164,7 +163,10 @@ export function messageNode(key: string, text: string, command?: NodeCommand): N
 export function historyDocument(history: History): string {
   const lines = ['funcforge history (optimizer commits and per-version scores)', ''];
   if (history.best !== null) {
-    lines.push(`best: ${history.best.short} ${formatScoreN(history.best.score, history.best.n) ?? ''}`.trimEnd(), '');
+    lines.push(
+      `best: ${history.best.short} ${formatScoreN(history.best.score, history.best.n) ?? ''}`.trimEnd(),
+      '',
+    );
   }
   if (history.versions.length === 0) {
     lines.push('No versions yet: accept a proposal to make the first optimizer commit.');

@@ -25,7 +25,11 @@ function toTreeItem(node: NodeSpec): vscode.TreeItem {
   }
   item.contextValue = node.contextValue;
   if (node.command !== undefined) {
-    item.command = { command: node.command.command, title: node.command.title, arguments: node.command.arguments };
+    item.command = {
+      command: node.command.command,
+      title: node.command.title,
+      arguments: node.command.arguments,
+    };
   }
   return item;
 }
@@ -88,14 +92,14 @@ class HistoryView extends ServerView {
 }
 
 /** Registers the three views; the returned function refreshes all of them. */
-export function registerViews(
-  server: ServerManager,
-  subscriptions: vscode.Disposable[],
-): () => void {
+export function registerViews(server: ServerManager, subscriptions: vscode.Disposable[]): () => void {
   const views: ServerView[] = [new ToolsView(server), new ProposalsView(server), new HistoryView(server)];
   const ids = [VIEWS.tools, VIEWS.proposals, VIEWS.history];
   views.forEach((view, i) => {
-    subscriptions.push(view, vscode.window.createTreeView(ids[i], { treeDataProvider: view, showCollapseAll: false }));
+    subscriptions.push(
+      view,
+      vscode.window.createTreeView(ids[i], { treeDataProvider: view, showCollapseAll: false }),
+    );
   });
   return () => views.forEach((v) => v.refresh());
 }

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pyprojectUsesFuncforge, shouldAutoStart, type WorkspaceSigns } from '../src/autostart';
 
-const none: WorkspaceSigns = { hasFuncforgeToml: false, hasStateDir: false, hasDefaultLayout: false, hasSettings: false };
+const none: WorkspaceSigns = {
+  hasFuncforgeToml: false,
+  hasStateDir: false,
+  hasDefaultLayout: false,
+  hasSettings: false,
+};
 
 describe('starting the server on activation', () => {
   it('starts only in a workspace that uses funcforge', () => {
@@ -12,7 +17,10 @@ describe('starting the server on activation', () => {
     assert.equal(shouldAutoStart({ ...none, hasStateDir: true }), true);
     assert.equal(shouldAutoStart({ ...none, hasDefaultLayout: true }), true);
     assert.equal(shouldAutoStart({ ...none, hasSettings: true }), true);
-    assert.equal(shouldAutoStart({ ...none, pyproject: '[project]\nname = "x"\n\n[tool.funcforge]\nmodel = "m"\n' }), true);
+    assert.equal(
+      shouldAutoStart({ ...none, pyproject: '[project]\nname = "x"\n\n[tool.funcforge]\nmodel = "m"\n' }),
+      true,
+    );
   });
 
   it('reads [tool.funcforge] tables, not mentions', () => {

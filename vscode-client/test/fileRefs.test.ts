@@ -4,7 +4,10 @@ import { resolveFileRef } from '../src/fileRefs';
 
 describe('file references from the server', () => {
   it('keeps URIs and absolute paths, and resolves relative paths against the root', () => {
-    assert.deepEqual(resolveFileRef('file:///w/tools/u.py', '/w'), { kind: 'uri', uri: 'file:///w/tools/u.py' });
+    assert.deepEqual(resolveFileRef('file:///w/tools/u.py', '/w'), {
+      kind: 'uri',
+      uri: 'file:///w/tools/u.py',
+    });
     assert.deepEqual(resolveFileRef('/w/tools/u.py', '/w'), { kind: 'path', path: '/w/tools/u.py' });
     assert.deepEqual(resolveFileRef('C:\\w\\u.py', 'C:\\w'), { kind: 'path', path: 'C:\\w\\u.py' });
     assert.deepEqual(resolveFileRef('tools/u.py', '/w/'), { kind: 'path', path: '/w/tools/u.py' });

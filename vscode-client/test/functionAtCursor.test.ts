@@ -3,9 +3,20 @@ import { describe, it } from 'node:test';
 import { functionAtCursor, sameUri } from '../src/functionAtCursor';
 import type { ToolEntry } from '../src/protocol';
 
-const at = (name: string, uri: string, line: number): ToolEntry => ({ name, uri, line, calls: 1, errors: 0, errorRate: 0 });
+const at = (name: string, uri: string, line: number): ToolEntry => ({
+  name,
+  uri,
+  line,
+  calls: 1,
+  errors: 0,
+  errorRate: 0,
+});
 const units = 'file:///w/tools/units.py';
-const tools = [at('convert_units', units, 5), at('parse_unit', units, 20), at('evaluate', 'file:///w/tools/math.py', 1)];
+const tools = [
+  at('convert_units', units, 5),
+  at('parse_unit', units, 20),
+  at('evaluate', 'file:///w/tools/math.py', 1),
+];
 
 describe('the function under the cursor', () => {
   it('prefers a tool named by the word at the cursor', () => {

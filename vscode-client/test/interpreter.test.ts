@@ -16,7 +16,12 @@ describe('chooseInterpreter', () => {
 
   it('prefers the setting, then the Python extension, then python3', () => {
     assert.deepEqual(
-      chooseInterpreter({ setting: '/opt/py', pythonExtension: '/usr/bin/python3.11', trusted: true, workspaceFolders: folders }),
+      chooseInterpreter({
+        setting: '/opt/py',
+        pythonExtension: '/usr/bin/python3.11',
+        trusted: true,
+        workspaceFolders: folders,
+      }),
       { command: '/opt/py', source: 'setting' },
     );
     assert.deepEqual(
@@ -27,7 +32,10 @@ describe('chooseInterpreter', () => {
       command: DEFAULT_PYTHON,
       source: 'default',
     });
-    assert.equal(chooseInterpreter({ setting: '', trusted: true, workspaceFolders: folders }).source, 'default');
+    assert.equal(
+      chooseInterpreter({ setting: '', trusted: true, workspaceFolders: folders }).source,
+      'default',
+    );
   });
 
   it('passes over an interpreter inside an untrusted workspace', () => {
@@ -39,13 +47,19 @@ describe('chooseInterpreter', () => {
     assert.equal(choice.command, DEFAULT_PYTHON);
     assert.match(choice.note ?? '', /untrusted/);
     assert.equal(
-      chooseInterpreter({ pythonExtension: '/work/agent/.venv/bin/python', trusted: true, workspaceFolders: folders })
-        .command,
+      chooseInterpreter({
+        pythonExtension: '/work/agent/.venv/bin/python',
+        trusted: true,
+        workspaceFolders: folders,
+      }).command,
       '/work/agent/.venv/bin/python',
     );
     assert.equal(
-      chooseInterpreter({ pythonExtension: '/work/agent2/bin/python', trusted: false, workspaceFolders: folders })
-        .command,
+      chooseInterpreter({
+        pythonExtension: '/work/agent2/bin/python',
+        trusted: false,
+        workspaceFolders: folders,
+      }).command,
       '/work/agent2/bin/python',
     );
   });
@@ -68,7 +82,10 @@ describe('install command', () => {
 
   it('installs from PyPI, or the checkout in editable mode', () => {
     assert.equal(installCommand('python3'), 'python3 -m pip install funcforge');
-    assert.equal(installCommand('/opt/my py/python', '/src/funcforge'), "'/opt/my py/python' -m pip install -e /src/funcforge");
+    assert.equal(
+      installCommand('/opt/my py/python', '/src/funcforge'),
+      "'/opt/my py/python' -m pip install -e /src/funcforge",
+    );
     assert.equal(
       installCommand('C:\\Program Files\\Python\\python.exe', undefined, true),
       "& 'C:\\Program Files\\Python\\python.exe' -m pip install funcforge",
@@ -84,7 +101,12 @@ describe('install command', () => {
 
   it('says exactly what to run', () => {
     assert.equal(
-      notImportableMessage('/opt/py', 'setting', "ModuleNotFoundError: No module named 'funcforge'", '/opt/py -m pip install funcforge'),
+      notImportableMessage(
+        '/opt/py',
+        'setting',
+        "ModuleNotFoundError: No module named 'funcforge'",
+        '/opt/py -m pip install funcforge',
+      ),
       "funcforge is not importable by /opt/py (from the setting funcforge.python): ModuleNotFoundError: No module named 'funcforge'. Run: /opt/py -m pip install funcforge",
     );
     assert.equal(

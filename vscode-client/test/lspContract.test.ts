@@ -33,7 +33,14 @@ describe('docs/lsp.md', () => {
     assert.deepEqual(documented, sent);
     const all = serverSettings(
       resolveSettings(
-        { model: 'm', baseUrl: 'http://127.0.0.1:1', tools: ['t'], traces: ['r'], llm: 'replay:f', errorRateWarning: 0.1 },
+        {
+          model: 'm',
+          baseUrl: 'http://127.0.0.1:1',
+          tools: ['t'],
+          traces: ['r'],
+          llm: 'replay:f',
+          errorRateWarning: 0.1,
+        },
         { env: {} },
       ),
       true,

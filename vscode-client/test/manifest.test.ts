@@ -16,9 +16,27 @@ import {
 import { SETTING_KEYS } from '../src/settings';
 
 const root = path.join(__dirname, '..', '..');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as any;
-const contributed: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+interface MenuEntry {
+  command: string;
+  when?: string;
+}
+interface Manifest {
+  main: string;
+  engines: { vscode: string };
+  devDependencies: Record<string, string>;
+  capabilities: {
+    untrustedWorkspaces: { supported: string; restrictedConfigurations: string[]; description: string };
+  };
+  contributes: {
+    commands: { command: string; category?: string }[];
+    menus: Record<string, MenuEntry[]>;
+    configuration: { properties: Record<string, { default?: unknown }> };
+    viewsContainers: { activitybar: { id: string; icon: string }[] };
+    views: Record<string, { id: string }[]>;
+  };
+}
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest;
+const contributed = pkg.contributes.commands.map((c) => c.command);
 
 describe('package.json', () => {
   it('contributes exactly the commands the extension registers', () => {
@@ -37,8 +55,8 @@ describe('package.json', () => {
 
   it('hides internal commands from the palette', () => {
     const hidden = pkg.contributes.menus.commandPalette
-      .filter((m: { when?: string }) => m.when === 'false')
-      .map((m: { command: string }) => m.command);
+      .filter((m) => m.when === 'false')
+      .map((m) => m.command);
     assert.deepEqual(hidden.sort(), [...INTERNAL_COMMANDS].sort());
   });
 
@@ -46,7 +64,7 @@ describe('package.json', () => {
     const contexts = new Set<string>(Object.values(CONTEXT_VALUES));
     const views = new Set<string>(Object.values(VIEWS));
     for (const [where, entries] of Object.entries(pkg.contributes.menus)) {
-      for (const entry of entries as { command: string; when?: string }[]) {
+      for (const entry of entries) {
         assert.ok(contributed.includes(entry.command), `${where}: ${entry.command} is contributed`);
         for (const m of (entry.when ?? '').matchAll(/viewItem == ([\w.]+)/g)) {
           assert.ok(contexts.has(m[1]), `${where}: context value ${m[1]} exists`);
@@ -59,9 +77,12 @@ describe('package.json', () => {
   });
 
   it('declares the container and views the code uses', () => {
-    assert.deepEqual(pkg.contributes.viewsContainers.activitybar.map((c: { id: string }) => c.id), [VIEW_CONTAINER]);
     assert.deepEqual(
-      pkg.contributes.views[VIEW_CONTAINER].map((v: { id: string }) => v.id),
+      pkg.contributes.viewsContainers.activitybar.map((c) => c.id),
+      [VIEW_CONTAINER],
+    );
+    assert.deepEqual(
+      pkg.contributes.views[VIEW_CONTAINER].map((v) => v.id),
       [VIEWS.tools, VIEWS.proposals, VIEWS.history],
     );
   });
@@ -77,7 +98,12 @@ describe('package.json', () => {
   it('restricts the settings that could run or redirect things in an untrusted workspace', () => {
     const trust = pkg.capabilities.untrustedWorkspaces;
     assert.equal(trust.supported, 'limited');
-    for (const key of ['funcforge.python', 'funcforge.allowExecution', 'funcforge.baseUrl', 'funcforge.llm']) {
+    for (const key of [
+      'funcforge.python',
+      'funcforge.allowExecution',
+      'funcforge.baseUrl',
+      'funcforge.llm',
+    ]) {
       assert.ok(trust.restrictedConfigurations.includes(key), `${key} is restricted`);
     }
     assert.ok(trust.description.length > 20);

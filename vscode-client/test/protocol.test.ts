@@ -33,10 +33,13 @@ describe('parseStatus', () => {
   });
 
   it('keeps only well-typed optional fields', () => {
-    assert.deepEqual(parseStatus({ state: 'optimizing', message: 'step 2', bestScore: null, proposals: '1' }), {
-      state: 'optimizing',
-      message: 'step 2',
-    });
+    assert.deepEqual(
+      parseStatus({ state: 'optimizing', message: 'step 2', bestScore: null, proposals: '1' }),
+      {
+        state: 'optimizing',
+        message: 'step 2',
+      },
+    );
   });
 
   it('rejects unknown states and non-objects with a clear message', () => {
@@ -52,10 +55,28 @@ describe('parseStatus', () => {
 describe('command results', () => {
   it('parses funcforge.tools and names a bad field', () => {
     const tools = parseTools({
-      tools: [{ name: 'convert_units', uri: 'file:///w/tools/u.py', line: 12, calls: 40, errors: 12, errorRate: 0.3, passRate: 0.7 }],
+      tools: [
+        {
+          name: 'convert_units',
+          uri: 'file:///w/tools/u.py',
+          line: 12,
+          calls: 40,
+          errors: 12,
+          errorRate: 0.3,
+          passRate: 0.7,
+        },
+      ],
     });
     assert.deepEqual(tools, [
-      { name: 'convert_units', uri: 'file:///w/tools/u.py', line: 12, calls: 40, errors: 12, errorRate: 0.3, passRate: 0.7 },
+      {
+        name: 'convert_units',
+        uri: 'file:///w/tools/u.py',
+        line: 12,
+        calls: 40,
+        errors: 12,
+        errorRate: 0.3,
+        passRate: 0.7,
+      },
     ]);
     assert.throws(
       () => parseTools({ tools: [{ name: 'a', uri: 'u', line: '3', calls: 0, errors: 0, errorRate: 0 }] }),
@@ -65,9 +86,10 @@ describe('command results', () => {
   });
 
   it('parses funcforge.proposals with optional fields defaulted', () => {
-    assert.deepEqual(parseProposals({ proposals: [{ id: '2f1c9e', title: 'revise convert_units', status: 'pending' }] }), [
-      { id: '2f1c9e', title: 'revise convert_units', status: 'pending', summary: '', functions: [] },
-    ]);
+    assert.deepEqual(
+      parseProposals({ proposals: [{ id: '2f1c9e', title: 'revise convert_units', status: 'pending' }] }),
+      [{ id: '2f1c9e', title: 'revise convert_units', status: 'pending', summary: '', functions: [] }],
+    );
     assert.throws(
       () => parseProposals({ proposals: [{ id: 'a', title: 't', status: 'pending', functions: [1] }] }),
       /proposals\[0\]\.functions\[0\] is not a string/,
@@ -89,7 +111,16 @@ describe('command results', () => {
     assert.deepEqual(parseHistory({ versions: [v], best: v }), { versions: [v], best: v });
     const bare = parseHistory({ versions: [{ commit: 'ffffffffff', score: null }], best: null });
     assert.deepEqual(bare, {
-      versions: [{ commit: 'ffffffffff', short: 'fffffff', subject: '', optimizer: false, isBest: false, isHead: false }],
+      versions: [
+        {
+          commit: 'ffffffffff',
+          short: 'fffffff',
+          subject: '',
+          optimizer: false,
+          isBest: false,
+          isHead: false,
+        },
+      ],
       best: null,
     });
   });
@@ -102,8 +133,14 @@ describe('command results', () => {
       summary: 's',
       files: [file],
     });
-    assert.throws(() => parsePreview({ id: 'p1', files: [{ ...file, newText: undefined }] }), /files\[0\]\.newText/);
-    assert.deepEqual(parseApplyResult({ commit: 'abc', files: ['tools/u.py'] }), { commit: 'abc', files: ['tools/u.py'] });
+    assert.throws(
+      () => parsePreview({ id: 'p1', files: [{ ...file, newText: undefined }] }),
+      /files\[0\]\.newText/,
+    );
+    assert.deepEqual(parseApplyResult({ commit: 'abc', files: ['tools/u.py'] }), {
+      commit: 'abc',
+      files: ['tools/u.py'],
+    });
     assert.deepEqual(parseOptimizeResult({ proposals: ['p1', 'p2'] }), ['p1', 'p2']);
     assert.deepEqual(parseRollbackResult({ commits: [] }), []);
     assert.throws(() => parseOptimizeResult(null), /result is not an object/);

@@ -18,7 +18,10 @@ const ctx: VariableContext = {
 
 describe('substituteVariables', () => {
   it('expands the workspace folder, its basename, the home folder and env variables', () => {
-    assert.equal(substituteVariables('${workspaceFolder}/.venv/bin/python', ctx), '/home/ada/agent/.venv/bin/python');
+    assert.equal(
+      substituteVariables('${workspaceFolder}/.venv/bin/python', ctx),
+      '/home/ada/agent/.venv/bin/python',
+    );
     assert.equal(substituteVariables('${workspaceFolderBasename}', ctx), 'agent');
     assert.equal(substituteVariables('${userHome}/py', ctx), '/home/ada/py');
     assert.equal(substituteVariables('${env:VENV}/bin/python', ctx), '/opt/venv/bin/python');
@@ -34,7 +37,12 @@ describe('substituteVariables', () => {
 
   it('keeps and reports variables it cannot expand', () => {
     const problems: string[] = [];
-    const out = substituteVariables('${config:x}/${workspaceFolder}', { env: {} }, problems, 'funcforge.python');
+    const out = substituteVariables(
+      '${config:x}/${workspaceFolder}',
+      { env: {} },
+      problems,
+      'funcforge.python',
+    );
     assert.equal(out, '${config:x}/${workspaceFolder}');
     assert.deepEqual(problems, [
       'funcforge.python: cannot expand ${config:x}',
@@ -97,7 +105,13 @@ describe('resolveSettings', () => {
 
   it('drops values of the wrong type and says which setting', () => {
     const s = resolveSettings(
-      { python: 3, allowExecution: 'yes', tools: 'tools/*.py', traces: ['ok/*.jsonl', 7, ''], errorRateWarning: 2 },
+      {
+        python: 3,
+        allowExecution: 'yes',
+        tools: 'tools/*.py',
+        traces: ['ok/*.jsonl', 7, ''],
+        errorRateWarning: 2,
+      },
       ctx,
     );
     assert.equal(s.python, undefined);

@@ -15,7 +15,10 @@ describe('status bar text', () => {
   });
 
   it('leaves out what the server did not send', () => {
-    const view = formatStatus({ phase: 'running', status: { state: 'optimizing', message: 'asking the model' } });
+    const view = formatStatus({
+      phase: 'running',
+      status: { state: 'optimizing', message: 'asking the model' },
+    });
     assert.equal(view.text, '$(loading~spin) funcforge: optimizing');
     assert.match(view.tooltip, /^funcforge is optimizing: asking the model/);
   });

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { COMMANDS, CONTEXT_VALUES } from '../src/constants';
 import type { ToolEntry, VersionEntry } from '../src/protocol';
-import { formatPercent, historyDocument, historyNodes, messageNode, proposalNodes, toolNodes } from '../src/treeNodes';
+import {
+  formatPercent,
+  historyDocument,
+  historyNodes,
+  messageNode,
+  proposalNodes,
+  toolNodes,
+} from '../src/treeNodes';
 
 const tool = (name: string, calls: number, errors: number, line = 1): ToolEntry => ({
   name,
@@ -15,7 +22,12 @@ const tool = (name: string, calls: number, errors: number, line = 1): ToolEntry 
 
 describe('tool items', () => {
   it('sorts by error rate and shows calls and error rate', () => {
-    const nodes = toolNodes([tool('ok', 50, 0), tool('convert_units', 40, 12, 7), tool('unused', 0, 0), tool('flaky', 100, 5)]);
+    const nodes = toolNodes([
+      tool('ok', 50, 0),
+      tool('convert_units', 40, 12, 7),
+      tool('unused', 0, 0),
+      tool('flaky', 100, 5),
+    ]);
     assert.deepEqual(
       nodes.map((n) => [n.label, n.description, n.icon?.id]),
       [
@@ -51,9 +63,30 @@ describe('tool items', () => {
 describe('proposal items', () => {
   it('puts pending proposals first, newest first, and previews on click', () => {
     const nodes = proposalNodes([
-      { id: 'old', title: 'revise a', status: 'applied', summary: '', functions: ['a'], created: '2026-11-20T10:00:00Z' },
-      { id: 'p1', title: 'revise b', status: 'pending', summary: 'fixes 11/12', functions: ['b'], created: '2026-11-21T10:00:00Z' },
-      { id: 'p2', title: 'add c', status: 'pending', summary: '', functions: ['c', 'd'], created: '2026-11-22T10:00:00Z' },
+      {
+        id: 'old',
+        title: 'revise a',
+        status: 'applied',
+        summary: '',
+        functions: ['a'],
+        created: '2026-11-20T10:00:00Z',
+      },
+      {
+        id: 'p1',
+        title: 'revise b',
+        status: 'pending',
+        summary: 'fixes 11/12',
+        functions: ['b'],
+        created: '2026-11-21T10:00:00Z',
+      },
+      {
+        id: 'p2',
+        title: 'add c',
+        status: 'pending',
+        summary: '',
+        functions: ['c', 'd'],
+        created: '2026-11-22T10:00:00Z',
+      },
     ]);
     assert.deepEqual(
       nodes.map((n) => [n.label, n.description, n.contextValue, n.proposalId]),
@@ -63,7 +96,11 @@ describe('proposal items', () => {
         ['revise a', 'applied · a', CONTEXT_VALUES.proposalOther, 'old'],
       ],
     );
-    assert.deepEqual(nodes[1].command, { command: COMMANDS.previewProposal, title: 'Preview proposal', arguments: [{ id: 'p1' }] });
+    assert.deepEqual(nodes[1].command, {
+      command: COMMANDS.previewProposal,
+      title: 'Preview proposal',
+      arguments: [{ id: 'p1' }],
+    });
     assert.match(nodes[1].tooltip ?? '', /fixes 11\/12/);
   });
 });
@@ -92,8 +129,20 @@ describe('history items and document', () => {
     assert.deepEqual(
       nodes.map((n) => [n.label, n.description, n.contextValue, n.icon?.id, n.commit]),
       [
-        ['ccc funcforge: revise convert_units', '0.60 (n=40) · HEAD', CONTEXT_VALUES.versionHead, 'beaker', 'ccc'],
-        ['bbb funcforge: revise convert_units', '0.78 (n=120) · best', CONTEXT_VALUES.version, 'star-full', 'bbb'],
+        [
+          'ccc funcforge: revise convert_units',
+          '0.60 (n=40) · HEAD',
+          CONTEXT_VALUES.versionHead,
+          'beaker',
+          'ccc',
+        ],
+        [
+          'bbb funcforge: revise convert_units',
+          '0.78 (n=120) · best',
+          CONTEXT_VALUES.version,
+          'star-full',
+          'bbb',
+        ],
         ['aaa initial tools', 'no score yet', CONTEXT_VALUES.version, 'git-commit', 'aaa'],
       ],
     );
@@ -108,13 +157,20 @@ describe('history items and document', () => {
       'best  bbb  step 3  0.78 (n=120)  funcforge: revise convert_units',
       '      aaa          -             initial tools',
     ]);
-    const both = historyDocument({ versions: [v({ short: 'x', isHead: true, isBest: true, score: 1, n: 2 })], best: null });
+    const both = historyDocument({
+      versions: [v({ short: 'x', isHead: true, isBest: true, score: 1, n: 2 })],
+      best: null,
+    });
     assert.match(both, /^HEAD,best  x  1\.00 \(n=2\)  funcforge: revise convert_units$/m);
     assert.match(historyDocument({ versions: [], best: null }), /No versions yet/);
   });
 
   it('builds message items', () => {
-    const node = messageNode('error', 'server not running', { command: COMMANDS.showLogs, title: 'Show logs', arguments: [] });
+    const node = messageNode('error', 'server not running', {
+      command: COMMANDS.showLogs,
+      title: 'Show logs',
+      arguments: [],
+    });
     assert.equal(node.key, 'message:error');
     assert.equal(node.contextValue, CONTEXT_VALUES.message);
     assert.equal(node.command?.command, COMMANDS.showLogs);
