@@ -55,6 +55,7 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 HEAD_BYTES = 64 * 1024  # what format detection looks at
 FINGERPRINT_BYTES = 1024  # first/last KB that tell an append from a replacement
+REBUILD_AT = 5000  # a batch this big (and bigger than the index) is aggregated afresh
 EXAMPLES_PER_TYPE = 3
 RECENT_ERRORS = 20
 
@@ -375,13 +376,18 @@ class TraceStore:
                     rebuild = True  # its old traces are counted in the aggregates
                 else:
                     appended.extend(fresh.summaries)
-            with self._lock:
-                if rebuild:
-                    agg = _Aggregates()
-                    for state in self._files.values():
-                        agg.add(state.summaries)
+            total = sum(len(state.summaries) for state in list(self._files.values()))
+            if rebuild or len(appended) > max(REBUILD_AT, total - len(appended)):
+                # Old traces left the index, or more arrived than were there: aggregate afresh
+                # outside the lock (only this thread changes `_files`), so readers wait only
+                # for the swap.
+                agg = _Aggregates()
+                for state in list(self._files.values()):
+                    agg.add(state.summaries)
+                with self._lock:
                     self._agg = agg
-                else:
+            elif appended:
+                with self._lock:
                     self._agg.add(appended)
             return changed
 
@@ -492,7 +498,7 @@ class TraceStore:
                         size = carry_len + len(pieces[0])
                         line = b"".join(carry) + pieces[0]
                         if open_tail:
-                            if skipping or line.strip():
+                            if line.strip():
                                 raise _Restart
                         elif skipping or size > limit:
                             bad.append(Malformed(rel, line_no, _too_long(size, limit)))
@@ -513,16 +519,16 @@ class TraceStore:
                         line_no += 1
                 if rest:
                     carry_len += len(rest)
-                    if not skipping:
+                    if open_tail:  # only whitespace may follow an indexed line
+                        if rest.strip():
+                            raise _Restart
+                    elif not skipping:
                         carry.append(rest)
-                        if carry_len > limit and not open_tail:
+                        if carry_len > limit:
                             skipping, carry = True, []
             unfinished: Malformed | None = None
             tail = b"".join(carry)
-            if open_tail:
-                if skipping or tail.strip():
-                    raise _Restart  # the indexed line goes on: it was not complete
-            elif tail.strip() and not skipping:
+            if not open_tail and tail.strip() and not skipping:
                 if _complete_json(tail):  # index it now; the line stays open
                     record(tail, pos, line_no)
                     pos += len(tail)
