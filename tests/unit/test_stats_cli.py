@@ -179,7 +179,7 @@ def test_no_configuration_uses_defaults_and_says_so(tmp_path: Path) -> None:
 
 
 def test_one_trace_file_as_path(workspace: Path) -> None:
-    other = workspace / "elsewhere.jsonl"
+    other = workspace / "else[where].jsonl"  # glob characters in the name are literal
     other.write_text(call_line(9, [("format_number", "Error: ValueError: nan")], False) + "\n")
     out = stats(str(other), "--json", cwd=workspace)
     assert out.returncode == 0, out.stderr

@@ -9,6 +9,7 @@ Malformed trace lines are listed (file:line and reason) and never fatal.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import sys
 from dataclasses import dataclass, replace
@@ -39,7 +40,8 @@ def _workspace(path: str) -> Config:
         return load_config(target)
     if target.is_file():  # one trace file, with the configuration of the current folder
         config = load_config(Path.cwd())
-        return replace(config, traces=[str(target.resolve())], formats=dict(config.formats))
+        only = glob.escape(str(target.resolve()))  # a literal path, even with [ or * in it
+        return replace(config, traces=[only], formats=dict(config.formats))
     raise UserError(f"{path}: no such folder or file (PATH is the workspace root or a trace file)")
 
 
