@@ -152,10 +152,26 @@ def _matches(value: Any, tp: Any) -> bool:
     return False
 
 
-def _line_of(text: str, key: str) -> int:
-    """Best-effort 1-based line of `key = ...` in a TOML text (0 when unknown)."""
+def _line_of(text: str, key: str, section: str = "") -> int:
+    """Best-effort 1-based line of `key = ...` in a TOML text (0 when unknown).
+
+    The search starts at the funcforge table (`[tool.funcforge]`, or
+    `[tool.funcforge.train]` / `[train]` for `section="train"`), so a key of
+    the same name in another table (`[project]`) is not taken for ours.
+    """
+    headers = (
+        [r"\[\s*tool\.funcforge\.train\s*\]", r"\[\s*train\s*\]"]
+        if section == "train"
+        else [r"\[\s*tool\.funcforge\s*\]"]
+    )
+    start = 0
+    for header in headers:
+        h = re.search(rf"^[ \t]*{header}", text, re.MULTILINE)
+        if h:
+            start = h.end()
+            break
     pattern = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.MULTILINE)
-    m = pattern.search(text)
+    m = pattern.search(text, start) or pattern.search(text)
     return text.count("\n", 0, m.start()) + 1 if m else 0
 
 
@@ -165,7 +181,7 @@ def _apply(
     hints = get_type_hints(type(target))
     names = {f.name for f in dataclasses.fields(target)} - _META_FIELDS
     for key, value in table.items():
-        line = _line_of(text, key)
+        line = _line_of(text, key, prefix.rstrip("."))
         where = f"{file}:{line}" if line else str(file)
         if key not in names:
             warnings.append(f"{where}: unknown key '{prefix}{key}' ignored")

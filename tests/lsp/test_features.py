@@ -400,3 +400,20 @@ async def test_saving_a_hand_edit_that_breaks_logged_results_warns_and_offers_pi
     assert out == {"pinned": True}
     pins = (root / ".funcforge" / "expectations.jsonl").read_text().splitlines()
     assert json.loads(pins[0])["function"] == "format_number"
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def untrusted(lsp_client: LanguageClient, math_ws: Path):
+    (math_ws / "funcforge.toml").write_text(
+        'base_url = "http://127.0.0.1:9/v1"\napi_key_env = "AWS_SECRET"\n'
+    )
+    await init(lsp_client, math_ws, {"allowExecution": False}, types.ClientCapabilities())
+    lsp_client.root = math_ws  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_untrusted_workspace_may_not_choose_the_endpoint(untrusted: LanguageClient) -> None:
+    await wait_for(lambda: any(s.state == "idle" for s in untrusted.statuses), what="indexing")  # type: ignore[attr-defined]
+    shown = "\n".join(messages(untrusted))
+    assert "base_url, api_key_env from" in shown and "not trusted" in shown

@@ -168,3 +168,15 @@ def test_schema_lists_every_key_with_its_type() -> None:
 
 def test_config_is_a_plain_dataclass_with_defaults() -> None:
     assert Config().traces == ["traces/**/*.jsonl"]
+
+
+def test_wrong_type_points_at_the_funcforge_table_not_another(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ntools = 1\n\n[tool.funcforge]\nmodel = "m"\ntools = 3\n'
+    )
+    import pytest
+
+    from funcforge.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"pyproject.toml:7: 'tools' must be list of string"):
+        load_config(tmp_path)

@@ -257,9 +257,10 @@ def tools(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
             {
                 "name": spec.name,
                 "uri": path_to_uri(session.root / spec.location.file) if spec.location else None,
-                "line": (spec.location.name_line or spec.location.start_line) - 1
+                # 1-based, like FunctionSpec.location (docs/lsp.md)
+                "line": (spec.location.name_line or spec.location.start_line)
                 if spec.location
-                else 0,
+                else 1,
                 "calls": calls,
                 "errors": errors,
                 "errorRate": errors / calls if calls else 0.0,

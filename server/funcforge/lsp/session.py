@@ -82,6 +82,7 @@ class Session:
             config = load_config(self.root, overrides)
             self.config_error = None
             messages.extend(config.warnings)
+            messages.extend(self._untrusted_endpoint(config, file_keys, found))
         except UserError as exc:
             config = Config(root=self.root)
             self.config_error = str(exc)
@@ -97,6 +98,26 @@ class Session:
             if self.store is None or not same_traces:
                 self.store = TraceStore(config)  # read afresh by the next index()
         return messages
+
+    def _untrusted_endpoint(self, config: Config, file_keys: set[str], found: Any) -> list[str]:
+        """Where workspace code may not run, the workspace's files may not choose where
+        the API key goes either: their endpoint settings are ignored."""
+        if self.settings.allow_execution:
+            return []
+        dropped = []
+        defaults = Config(root=self.root)
+        for key in ("base_url", "api_key_env", "api_version"):
+            if key in file_keys and key not in self.settings.overrides:
+                setattr(config, key, getattr(defaults, key))
+                dropped.append(key)
+        if not dropped:
+            return []
+        where = found[0] if found else "the workspace configuration"
+        return [
+            f"{', '.join(dropped)} from {where} ignored: this workspace is not trusted "
+            "(execution not allowed), so it may not choose where the API key is sent; "
+            "set them in the editor's settings or trust the workspace"
+        ]
 
     def index(self) -> list[str]:
         """Read the tools and all traces (slow the first time); returns files that changed."""

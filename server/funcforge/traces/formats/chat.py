@@ -112,6 +112,14 @@ def _function_of(tc: Any, where: str) -> tuple[str, str, Any]:
     """(name, raw arguments, parsed-or-None marker) of one `tool_calls` entry."""
     if type(tc) is not dict:
         raise MalformedTrace(f"{where} must be an object, got {kind_of(tc)}")
+    custom = tc.get("custom")
+    if tc.get("type") == "custom" and type(custom) is dict:
+        # A custom (free-form) tool: its input is text, not JSON arguments.
+        name = custom.get("name")
+        if type(name) is not str:
+            raise MalformedTrace(f"{where}.custom.name must be a string, got {kind_of(name)}")
+        text = custom.get("input", "")
+        return name, text if type(text) is str else json.dumps(text, ensure_ascii=False), None
     fn = tc.get("function")
     if type(fn) is not dict:
         raise MalformedTrace(f"{where}.function must be an object, got {kind_of(fn)}")
@@ -174,6 +182,9 @@ def tool_calls_from_messages(
             answered.is_error, answered.error_type, answered.error_message = classify_result(
                 text, msg.get("is_error")
             )
+            logged_type = msg.get("error_type")
+            if answered.is_error and type(logged_type) is str and logged_type:
+                answered.error_type = logged_type  # the logger knew the exception's type
         elif type(role) is not str:
             raise MalformedTrace(f"{where}[{i}].role must be a string, got {kind_of(role)}")
     return calls
@@ -240,6 +251,9 @@ def call_digests(
                     continue  # the common case, decided without a call
                 is_error, etype, message = classify_result(text, msg.get("is_error"))
                 if is_error:
+                    logged_type = msg.get("error_type")
+                    if logged_type.__class__ is str and logged_type:
+                        etype = logged_type
                     failed.append((found, etype, message))
             elif role == "function" or role.__class__ is not str:
                 return _slow_digests(messages)
