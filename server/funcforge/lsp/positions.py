@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -59,7 +60,13 @@ def uri_to_path(uri: str) -> Path:
 
 
 def path_to_uri(path: Path) -> str:
-    return path.resolve().as_uri()
+    """`file:` URI of an absolute path (no filesystem access: the root is already resolved)."""
+    return _uri(str(path))
+
+
+@lru_cache(maxsize=4096)
+def _uri(path: str) -> str:
+    return Path(path).as_uri()
 
 
 def contains(outer: types.Range, pos: types.Position) -> bool:

@@ -9,6 +9,7 @@ event loop (`_post`), so the single stdout writer is never used concurrently.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -114,23 +115,28 @@ class FuncforgeServer(LanguageServer):
             return
         self.post(self.protocol.notify, "funcforge/status", views.status(self, session, message))
 
-    def publish_all(self, recompute_decline: bool = True) -> None:
-        """Push diagnostics of every tool file that changed (or ask a pull client to
-        refresh), then re-judge the decline rule and publish again if it changed."""
+    def publish_all(self, recompute_decline: bool = True, only: set[str] | None = None) -> None:
+        """Push diagnostics of the tool files that changed (`only`: just these files),
+        or ask a pull client to refresh; then, debounced, re-judge the decline rule."""
         session = self.session
         if session is None:
             return
-        self._publish(session)
+        self._publish(session, only)
         if recompute_decline:
-            key = (len(session.store) if session.store else 0, session.toolset.content_hash())
-            if key != self._decline_key:
-                self._decline_key = key
-                found = views.decline(session)
-                if found != self.decline:
-                    self.decline = found
-                    self._publish(session)
+            self.debounce("decline", 2.0, lambda: self._judge_decline(session))
 
-    def _publish(self, session: Session) -> None:
+    def _judge_decline(self, session: Session) -> None:
+        """The decline rule reads git and every version's score: run it off the hot path."""
+        key = (len(session.store) if session.store else 0, session.toolset.content_hash())
+        if key == self._decline_key:
+            return
+        self._decline_key = key
+        found = views.decline(session)
+        if found != self.decline:
+            self.decline = found
+            self._publish(session)
+
+    def _publish(self, session: Session, only: set[str] | None = None) -> None:
         if self.pull_diagnostics:
             ws = self.client_capabilities.workspace
             refresh = getattr(ws, "diagnostics", None) if ws else None
@@ -138,6 +144,8 @@ class FuncforgeServer(LanguageServer):
                 self.post(self.workspace_diagnostic_refresh, None)
             return
         files = set(session.tool_files()) | set(session.buffers)
+        if only is not None:
+            files &= only
         decline = views.decline_tuple(self.decline)
         for rel in sorted(files):
             diags = diagnostics_for(session, rel, decline, self.hand_diags.get(rel))
@@ -153,8 +161,14 @@ class FuncforgeServer(LanguageServer):
                 ),
             )
 
-    def refresh_everything(self, traces: bool = True, tools: bool = True) -> None:
-        """Re-read what changed, then diagnostics and status (worker thread)."""
+    def refresh_everything(
+        self, traces: bool = True, tools: bool = True, only_tools: set[str] | None = None
+    ) -> None:
+        """Re-read what changed, then diagnostics and status (worker thread).
+
+        `only_tools`: just these tools' statistics changed (a trace append), so
+        only their files need new diagnostics.
+        """
         session = self.session
         if session is None:
             return
@@ -165,7 +179,8 @@ class FuncforgeServer(LanguageServer):
                 session.reload_tools()
         except UserError as exc:
             self.show(str(exc), types.MessageType.Warning)
-        self.publish_all()
+        only = session.files_of(only_tools) if only_tools is not None and not tools else None
+        self.publish_all(only=only)
         self.send_status()
 
     def debounce(self, key: str, delay: float, fn: Callable[[], None]) -> None:
@@ -271,6 +286,9 @@ def index(ls: FuncforgeServer) -> None:
             f"(first: {first.file}:{first.line}: {first.reason})"
         )
     session.state_name = "converged" if session.optimizer_state().converged else "idle"
+    # The index is long-lived: keep the cyclic GC from re-scanning it (pauses of
+    # hundreds of ms at 100k traces otherwise).
+    gc.freeze()
     ls.publish_all()
     ls.send_status()
 

@@ -69,6 +69,8 @@ class Session:
         self.versioned_edits = True  # the client takes `documentChanges` in edits
         self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
         self._pending: list[Proposal] | None = None  # pending proposals, until they change
+        self._by_file: tuple[Toolset, dict[str, list[FunctionSpec]]] | None = None
+        self.changed_tools: set[str] | None = None  # tools whose statistics the last refresh changed
 
     # -- loading ---------------------------------------------------------------
 
@@ -135,7 +137,14 @@ class Session:
         if changed or force:
             stats = store.tool_stats()
             with self.lock:
-                self._stats = stats
+                before, self._stats = self._stats, stats
+                self.changed_tools = None if force else {
+                    name
+                    for name, s in stats.items()
+                    if (old := before.get(name)) is None
+                    or (old.calls, old.errors, old.passed, old.traces)
+                    != (s.calls, s.errors, s.passed, s.traces)
+                }
         return changed
 
     def tool_stats(self) -> dict[str, Any]:
@@ -166,12 +175,28 @@ class Session:
             return None
 
     def functions_in(self, rel: str) -> list[FunctionSpec]:
+        """The tools defined in `rel`, in source order (indexed once per toolset)."""
         with self.lock:
-            specs = list(self.toolset.functions.values())
-        return sorted(
-            (s for s in specs if s.location and s.location.file == rel),
-            key=lambda s: s.location.start_line if s.location else 0,
-        )
+            toolset, index = self.toolset, self._by_file
+            if index is None or index[0] is not toolset:
+                by_file: dict[str, list[FunctionSpec]] = {}
+                for spec in toolset.functions.values():
+                    if spec.location is not None:
+                        by_file.setdefault(spec.location.file, []).append(spec)
+                for specs in by_file.values():
+                    specs.sort(key=lambda s: s.location.start_line if s.location else 0)
+                index = self._by_file = (toolset, by_file)
+        return list(index[1].get(rel, []))
+
+    def files_of(self, names: set[str]) -> set[str]:
+        """The tool files that define any of `names`."""
+        with self.lock:
+            functions = self.toolset.functions
+        return {
+            spec.location.file
+            for name in names
+            if (spec := functions.get(name)) is not None and spec.location is not None
+        }
 
     def tool_files(self) -> list[str]:
         with self.lock:

@@ -44,7 +44,7 @@ def classify(session: Session, path: Path) -> str | None:
 class Poller(threading.Thread):
     """Polls traces always, and tools/proposals/state when the client cannot watch."""
 
-    def __init__(self, ls: FuncforgeServer, poll_tools: bool, interval: float = 0.15) -> None:
+    def __init__(self, ls: FuncforgeServer, poll_tools: bool, interval: float = 0.05) -> None:
         super().__init__(name="funcforge-poller", daemon=True)
         self.ls, self.poll_tools, self.interval = ls, poll_tools, interval
         self.stop_event = threading.Event()
@@ -69,18 +69,25 @@ class Poller(threading.Thread):
         return out
 
     def run(self) -> None:
+        rounds = 0
         while not self.stop_event.wait(self.interval):
             session = self.ls.session
             if session is None or session.store is None or session.state_name == "indexing":
                 continue
+            rounds += 1
+            others_changed = False
             try:
                 traces_changed = bool(session.refresh_traces())
-                snap = self._snapshot(session)
-                others_changed = self._seen is not None and snap != self._seen
-                self._seen = snap
+                if rounds % 10 == 1:  # tools, proposals, state: a slower beat (globs, stats)
+                    snap = self._snapshot(session)
+                    others_changed = self._seen is not None and snap != self._seen
+                    self._seen = snap
             except Exception:  # a file vanished mid-scan: try again next round
                 continue
             if others_changed:
                 session.proposals_changed()
-            if traces_changed or others_changed:
-                self.ls.refresh_everything(traces=False, tools=others_changed)
+            if others_changed:
+                self.ls.refresh_everything(traces=False, tools=True)
+            elif traces_changed:
+                changed = session.changed_tools
+                self.ls.refresh_everything(traces=False, tools=False, only_tools=changed)
