@@ -66,7 +66,7 @@ def _markdown(data: dict[str, Any]) -> str:
     lines += [
         "## Epochs (train split)",
         "",
-        "| epoch | commit | score | n | decision | actions | rolled back | tokens |",
+        "| epoch | commit | score | n | decision | then proposed | rolled back | tokens |",
         "| ---: | --- | ---: | ---: | --- | --- | --- | ---: |",
     ]
     for e in data["epochs"]:
