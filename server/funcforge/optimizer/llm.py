@@ -21,6 +21,7 @@ import os
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -229,7 +230,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return delay * (1 - 0.25 * rng.random())
 
 
-class ChatClient:
+class ChatClient(ABC):
     """What the optimizer talks to: a live endpoint, a replay, or a recorder.
 
     Subclasses implement `complete`. Usage accumulates across calls until
@@ -267,6 +268,7 @@ class ChatClient:
         """The request this client sends (or would send) for these arguments."""
         return build_request(self.model, messages, tools, tool_choice, self.temperature)
 
+    @abstractmethod
     def complete(
         self,
         messages: list[dict[str, Any]],
@@ -274,7 +276,6 @@ class ChatClient:
         tool_choice: Any = "auto",
     ) -> LLMReply:
         """Ask the model; returns its reply or raises `LLMError`."""
-        raise NotImplementedError
 
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never be written anywhere (the API key)."""
@@ -284,7 +285,7 @@ class ChatClient:
         """A short, secret-free description for notes and messages."""
         return f"model {self.model}"
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most clients hold nothing
         """Release connections or files."""
 
     def __enter__(self) -> ChatClient:
