@@ -293,6 +293,9 @@ class TraceStore:
         self._agg = _Aggregates()
         self._lock = threading.RLock()  # guards _files' summaries and _agg for readers
         self._refresh_lock = threading.Lock()  # one refresh at a time
+        # Outcome sidecars (`outcomes.jsonl`) by folder, and what each was when read.
+        self._sidecars: dict[str, Any] = {}
+        self._sidecar_stamps: dict[str, tuple[int, int, int]] = {}
 
     # -- discovery -------------------------------------------------------------
 
@@ -327,6 +330,7 @@ class TraceStore:
             changed: list[str] = []
             rebuild = False
             appended: list[TraceSummary] = []
+            stale_dirs = self._load_sidecars(found)
             for rel in [r for r in self._files if r not in found]:
                 with self._lock:
                     del self._files[rel]
@@ -344,6 +348,8 @@ class TraceStore:
                         rebuild = True
                     continue
                 mode = self._plan(state, st)
+                if state is not None and _folder(rel) in stale_dirs:
+                    mode = "full"  # its outcomes changed with the sidecar beside it
                 if mode is None and state is not None:
                     if not final and state.pending is not None:
                         with self._lock:
@@ -361,6 +367,7 @@ class TraceStore:
                     else:
                         state.dev, state.ino, state.size = st.st_dev, st.st_ino, st.st_size
                         state.mtime_ns = st.st_mtime_ns
+                        self._join_outcomes(rel, new)
                         if new:
                             appended.extend(new)
                             changed.append(rel)
@@ -369,6 +376,7 @@ class TraceStore:
                 fresh.dev, fresh.ino, fresh.size = st.st_dev, st.st_ino, st.st_size
                 fresh.mtime_ns = st.st_mtime_ns
                 self._read_full(fresh, final)
+                self._join_outcomes(rel, fresh.summaries)
                 with self._lock:
                     self._files[rel] = fresh
                 changed.append(rel)
@@ -390,6 +398,56 @@ class TraceStore:
                 with self._lock:
                     self._agg.add(appended)
             return changed
+
+    def _load_sidecars(self, found: dict[str, Path]) -> set[str]:
+        """(Re)read the `outcomes.jsonl` files among `found`; returns folders whose changed."""
+        from funcforge.traces.outcomes import SIDECAR_NAME, load_outcomes
+
+        stamps: dict[str, tuple[int, int, int]] = {}
+        paths: dict[str, tuple[str, Path]] = {}
+        for rel, path in found.items():
+            if path.name != SIDECAR_NAME:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            folder = _folder(rel)
+            stamps[folder] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            paths[folder] = (rel, path)
+        stale = {
+            d
+            for d in set(stamps) | set(self._sidecar_stamps)
+            if stamps.get(d) != self._sidecar_stamps.get(d)
+        }
+        for folder in stale:
+            if folder in paths:
+                rel, path = paths[folder]
+                self._sidecars[folder] = load_outcomes(path, rel)
+            else:
+                self._sidecars.pop(folder, None)
+        self._sidecar_stamps = stamps
+        return stale
+
+    def _join_outcomes(self, rel: str, summaries: list[TraceSummary]) -> None:
+        """Give the summaries of `rel` the outcomes of the sidecar in its folder."""
+        sidecar = self._sidecars.get(_folder(rel))
+        if sidecar is None or not summaries:
+            return
+        for summary in summaries:
+            row = sidecar.by_trace.get(summary.id)
+            if row is None and summary.task_id is not None:
+                row = sidecar.by_task.get(summary.task_id)
+            if row is None:
+                continue
+            if row.score is not None:
+                summary.score = row.score
+            if row.passed is not None:
+                summary.passed = row.passed
+            if row.toolset_version is not None:
+                summary.version = row.toolset_version
+            if row.split is not None:
+                summary.split = row.split
 
     def _plan(self, state: _FileState | None, st: os.stat_result) -> str | None:
         """None (unchanged), "append" (read new bytes) or "full" (re-read the file)."""
@@ -606,7 +664,11 @@ class TraceStore:
             state = self._files.get(summary.file)
         if state is None or state.format is None:
             raise StaleTraceError(f"{summary.file}: no longer indexed; refresh")
-        return _Loader(state, self.max_line_bytes).load(summary)
+        trace = _Loader(state, self.max_line_bytes).load(summary)
+        sidecar = self._sidecars.get(_folder(summary.file))
+        if sidecar is not None:
+            sidecar.apply(trace)
+        return trace
 
     def calls(self, tool: str) -> Iterator[tuple[TraceSummary, ToolCall]]:
         """Every logged call of `tool` with its trace's entry, loading traces lazily.
@@ -752,3 +814,8 @@ def _json_reason(exc: ValueError) -> str:
 
 def _too_long(size: int, limit: int) -> str:
     return f"line of {size} bytes is longer than the limit of {limit} bytes; skipped"
+
+
+def _folder(rel: str) -> str:
+    """The folder part of a workspace-relative POSIX path ('' at the root)."""
+    return rel.rpartition("/")[0]
