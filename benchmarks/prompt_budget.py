@@ -35,27 +35,9 @@ from funcforge.optimizer.step import StepContext, candidates, run_step, stat_row
 from funcforge.toolset.toolset import load_toolset
 from funcforge.traces.store import TraceStore
 
-TOOLS = [
-    "convert_units",
-    "evaluate_expression",
-    "simplify_fraction",
-    "solve_linear",
-    "lookup_cell",
-    "parse_table",
-    "sum_column",
-    "format_number",
-    "round_value",
-    "percent_change",
-    "compare_values",
-    "count_rows",
-]
-ERRORS = [
-    "Error: KeyError: 'mile'",
-    "Error: ValueError: could not convert string to float: '$1,200'",
-    "Error: ZeroDivisionError: division by zero",
-    'Traceback (most recent call last):\n  File "tools/t.py", line 12, in evaluate_expression\n'
-    "    return eval(expr)\nSyntaxError: invalid syntax",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import ERRORS, TOOLS  # the same synthetic tools and errors
+
 STEP_TARGET_MS = 200.0
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from funcforge.config import Config, load_config
-from funcforge.errors import UserError
 from funcforge.toolset.toolset import Toolset, load_toolset
 from funcforge.traces.store import TraceStore
 
@@ -36,10 +35,8 @@ class Workspace:
         return self.toolset
 
     def version(self) -> str:
-        """The toolset's version: HEAD's short sha when clean, else a content hash."""
+        """The toolset's version: HEAD's short sha when clean, else a content hash
+        (also outside git)."""
         from funcforge.history.git import current_version
 
-        try:
-            return current_version(self.config, self.toolset)
-        except UserError:  # not a git repository: content hash only
-            return f"dirty-{self.toolset.content_hash()}"
+        return current_version(self.config, self.toolset)

@@ -70,7 +70,9 @@ class Session:
         self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
         self._pending: list[Proposal] | None = None  # pending proposals, until they change
         self._by_file: tuple[Toolset, dict[str, list[FunctionSpec]]] | None = None
-        self.changed_tools: set[str] | None = None  # tools whose statistics the last refresh changed
+        self.changed_tools: set[str] | None = (
+            None  # tools whose statistics the last refresh changed
+        )
 
     # -- loading ---------------------------------------------------------------
 
@@ -138,13 +140,17 @@ class Session:
             stats = store.tool_stats()
             with self.lock:
                 before, self._stats = self._stats, stats
-                self.changed_tools = None if force else {
-                    name
-                    for name, s in stats.items()
-                    if (old := before.get(name)) is None
-                    or (old.calls, old.errors, old.passed, old.traces)
-                    != (s.calls, s.errors, s.passed, s.traces)
-                }
+                self.changed_tools = (
+                    None
+                    if force
+                    else {
+                        name
+                        for name, s in stats.items()
+                        if (old := before.get(name)) is None
+                        or (old.calls, old.errors, old.passed, old.traces)
+                        != (s.calls, s.errors, s.passed, s.traces)
+                    }
+                )
         return changed
 
     def tool_stats(self) -> dict[str, Any]:
@@ -231,7 +237,4 @@ class Session:
 
         with self.lock:
             toolset = self.toolset
-        try:
-            return current_version(self.config, toolset)
-        except UserError:
-            return f"dirty-{toolset.content_hash()}"
+        return current_version(self.config, toolset)  # a content hash outside git

@@ -164,8 +164,8 @@ FC_SYSTEM = (
 )
 
 
-class FunctionCallingAgent:
-    """The OpenAI tools API with the toolset's schemas; tool calls run in the sandbox."""
+class _ModelAgent:
+    """An agent driven by a model: its client, a sandbox pool per task, a turn limit."""
 
     def __init__(
         self,
@@ -174,6 +174,10 @@ class FunctionCallingAgent:
         turn_limit: int = 8,
     ) -> None:
         self.client, self.make_pool, self.turn_limit = client, make_pool, turn_limit
+
+
+class FunctionCallingAgent(_ModelAgent):
+    """The OpenAI tools API with the toolset's schemas; tool calls run in the sandbox."""
 
     def run(self, task: TaskSpec, toolbox: Toolbox, split: str) -> Trace:
         tools = [s.to_openai_tool() for s in toolbox.specs]
@@ -272,16 +276,8 @@ def parse_react(text: str) -> tuple[str, dict[str, Any] | str] | str | None:
     return name, raw
 
 
-class ReActAgent:
+class ReActAgent(_ModelAgent):
     """A text loop (Thought / Action / Action Input / Observation) parsed from replies."""
-
-    def __init__(
-        self,
-        client: ChatClient,
-        make_pool: Callable[[Toolbox], SandboxPool],
-        turn_limit: int = 8,
-    ) -> None:
-        self.client, self.make_pool, self.turn_limit = client, make_pool, turn_limit
 
     def run(self, task: TaskSpec, toolbox: Toolbox, split: str) -> Trace:
         tools_text = "\n".join(
