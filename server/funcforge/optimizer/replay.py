@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from funcforge.errors import UserError
 from funcforge.optimizer.expectations import (
     PRIORITY,
     Expectation,
@@ -40,7 +39,7 @@ from funcforge.optimizer.expectations import (
     task_expectations,
 )
 from funcforge.sandbox import TIMEOUT, CallResult, Isolation, SandboxPool, network_isolation
-from funcforge.toolset.rewrite import apply_action
+from funcforge.toolset.rewrite import plan_actions
 
 if TYPE_CHECKING:
     from funcforge.config import Config
@@ -702,24 +701,17 @@ def function_expectations(
     return out, notes
 
 
-def _apply_actions(toolset: Any, config: Config, actions: Sequence[Any]) -> dict[str, str]:
-    """The tool files after the actions (the toolset's rewrite when available)."""
+def planned_files(config: Config, toolset: Any, actions: Sequence[Any]) -> dict[str, str]:
+    """The tool files exactly as applying `actions` would leave them.
+
+    The same plan as apply (`toolset.rewrite.plan_actions`): an added function
+    lands in the same file, a removal removes, and an action apply would
+    refuse raises the same `RewriteError` here, so the check never runs code
+    that would not be committed.
+    """
     files = dict(toolset.files)
-    for action in actions:
-        spec = toolset.functions.get(action.name)
-        if action.kind == "remove_function":
-            continue
-        if spec is not None and spec.location is not None:
-            file = spec.location.file
-        else:
-            file = config.add_file or (sorted(files)[0] if files else "tools/added.py")
-        text = files.get(file, "")
-        try:
-            files[file] = apply_action(text, action, file)
-        except UserError:
-            # The rewriter refused (validation should have caught it): a later
-            # definition shadows the old one, which is what running it means.
-            files[file] = text.rstrip("\n") + "\n\n\n" + action.code.strip("\n") + "\n"
+    for change in plan_actions(config, toolset, actions):
+        files[change.file] = change.new_text
     return files
 
 
@@ -730,9 +722,10 @@ def replay_for_actions(
 
     For each revised or added function: up to `replay_budget` logged calls
     from the store, pins and the old version's doctests, run on the toolset's
-    files before and after all the actions.
+    files before and after all the actions, planned as apply plans them
+    (raises `RewriteError` for a plan apply would refuse).
     """
-    new_files = _apply_actions(toolset, config, actions)
+    new_files = planned_files(config, toolset, actions)
     functions: dict[str, Any] = {}
     problems: list[str] = []
     for action in actions:
