@@ -372,3 +372,28 @@ def test_scrub() -> None:
     }
     assert scrub({"s": "xabcx"}, ["abc"]) == {"s": "xabcx"}  # short: whole strings only
     assert scrub(value, []) is value
+
+
+def test_recording_survives_lone_surrogates_in_requests_and_replies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    path = tmp_path / "surrogates.jsonl"
+    ask = [{"role": "user", "content": "history with \ud800 in a tool result"}]
+    body = (
+        '{"model": "gpt-test", "choices": [{"index": 0, "finish_reason": "stop", '
+        '"message": {"role": "assistant", "content": "TERMINATE \\udc80"}}]}'
+    )
+    with FakeOpenAI(script=[{"raw": body}], api_key=KEY) as srv:
+        client = make_client(config_for(tmp_path, srv), record=path)
+        reply = client.complete(ask, TOOLS)
+        client.close()
+    assert reply.content == "TERMINATE \\udc80"  # escaped, encodable
+    assert reply.model == "gpt-test"
+    written = lines(path)
+    assert written[1]["request"]["messages"][0]["content"] == (
+        "history with \\ud800 in a tool result"
+    )
+    replay = ReplayClient(path, "gpt-test", strict=True)
+    again = replay.complete(ask, TOOLS)  # same request hash after cleaning
+    assert again.message == reply.message

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from funcforge.fsutil import clean_json
 from funcforge.toolset.action import ACTION_KINDS, Action
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.schema import schema_problems
@@ -161,6 +162,7 @@ def parse_reply(message: dict[str, Any]) -> ParsedAction | Terminate:
         raise ActionError(f"the arguments of {kind} are not valid JSON: {exc}") from exc
     if not isinstance(args, dict):
         raise ActionError(f"the arguments of {kind} must be a JSON object")
+    args = clean_json(args)  # JSON escapes may decode to lone surrogates
     name = args.get("name")
     if not isinstance(name, str) or not name.isidentifier():
         raise ActionError(f"{kind} needs `name`, a Python identifier; got {name!r}")

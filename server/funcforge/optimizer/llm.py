@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import openai
 
 from funcforge.errors import UserError
+from funcforge.fsutil import clean_json, clean_text, dumps
 
 if TYPE_CHECKING:
     from funcforge.config import Config
@@ -97,6 +98,7 @@ class LLMReply:
     usage: Usage
     response: dict[str, Any] = field(default_factory=dict, repr=False)
     finish_reason: str | None = None
+    model: str | None = None  # the model that answered, as the response names it
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
@@ -131,6 +133,8 @@ def reply_from_completion(completion: Any) -> LLMReply:
     content = raw.get("content")
     if content is not None and not isinstance(content, str):
         raise ValueError("choices[0].message.content must be a string or null")
+    if isinstance(content, str):
+        content = clean_text(content)
     message: dict[str, Any] = {"role": "assistant", "content": content}
     calls = []
     for i, call in enumerate(raw.get("tool_calls") or []):
@@ -139,12 +143,15 @@ def reply_from_completion(completion: Any) -> LLMReply:
             raise ValueError(f"tool_calls[{i}] has no function name")
         arguments = function.get("arguments", "")
         if not isinstance(arguments, str):
-            arguments = json.dumps(arguments)
+            arguments = dumps(arguments)
         calls.append(
             {
                 "id": str(call.get("id") or f"call_{i}"),
                 "type": "function",
-                "function": {"name": function["name"], "arguments": arguments},
+                "function": {
+                    "name": clean_text(function["name"]),
+                    "arguments": clean_text(arguments),
+                },
             }
         )
     if calls:
@@ -152,6 +159,7 @@ def reply_from_completion(completion: Any) -> LLMReply:
     usage = completion.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     finish = choice.get("finish_reason")
+    answered = completion.get("model")
     return LLMReply(
         message=message,
         usage=Usage(
@@ -161,6 +169,7 @@ def reply_from_completion(completion: Any) -> LLMReply:
         ),
         response=completion,
         finish_reason=finish if isinstance(finish, str) else None,
+        model=answered if isinstance(answered, str) and answered else None,
     )
 
 
@@ -171,10 +180,13 @@ def build_request(
     tool_choice: Any = "auto",
     temperature: float | None = None,
 ) -> dict[str, Any]:
-    """The chat completion request body (also what a transcript hashes)."""
-    request: dict[str, Any] = {"model": model, "messages": messages}
+    """The chat completion request body (also what a transcript hashes).
+
+    Strings are `clean_text`-ed: a lone surrogate from a trace cannot be sent as UTF-8.
+    """
+    request: dict[str, Any] = {"model": model, "messages": clean_json(messages)}
     if tools:
-        request["tools"] = tools
+        request["tools"] = clean_json(tools)
         request["tool_choice"] = tool_choice
     if temperature is not None:
         request["temperature"] = temperature
@@ -455,6 +467,7 @@ class LLMClient(ChatClient):
                 ),
                 response=reply.response,
                 finish_reason=reply.finish_reason,
+                model=reply.model,
             )
             self._count(Usage(1, reply.usage.prompt_tokens, reply.usage.completion_tokens))
             return reply

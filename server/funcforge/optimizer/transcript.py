@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from funcforge import __version__ as FUNCFORGE_VERSION
+from funcforge.fsutil import dumps
 from funcforge.optimizer.llm import (
     LOG,
     ChatClient,
@@ -38,7 +39,7 @@ _MIN_SUBSTRING_SECRET = 8
 
 def canonical_request(request: dict[str, Any]) -> str:
     """The request as canonical JSON (sorted keys, no spaces): what is hashed."""
-    return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return dumps(request, sort_keys=True, separators=(",", ":"))
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -297,7 +298,7 @@ class RecordingClient(ChatClient):
         return reply
 
     def _write(self, obj: dict[str, Any]) -> None:
-        line = json.dumps(scrub(obj, self._secrets), ensure_ascii=False)
+        line = dumps(scrub(obj, self._secrets))
         with self._lock:
             self._file.write(line + "\n")
             self._file.flush()
