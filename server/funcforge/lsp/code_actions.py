@@ -7,12 +7,14 @@ function changed), the action is dropped rather than applied to the wrong text.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from lsprotocol import types
 
 from funcforge.errors import UserError
 from funcforge.lsp import evidence
+from funcforge.lsp.model import ActionData, Decline
 from funcforge.lsp.positions import def_range, overlaps
 from funcforge.lsp.session import Session
 from funcforge.optimizer.proposal import Proposal
@@ -82,21 +84,29 @@ def _wanted(only: list[str] | None, kind: str) -> bool:
     return any(kind == o or kind.startswith(o + ".") for o in only)
 
 
-def code_actions(
-    session: Session,
-    uri: str,
-    rel: str,
-    version: int | None,
-    text: str,
-    rng: types.Range,
-    only: list[str] | None,
-    resolve: bool,
-    rollback: tuple[str, str] | None,
-) -> list[types.CodeAction]:
-    """The funcforge actions for functions overlapping `rng` in one document.
+@dataclass(frozen=True)
+class ActionContext:
+    """One codeAction request: the document as the editor has it, and what the client takes.
 
-    `rollback` is (target sha, title) when a decline was detected.
+    `resolve`: return actions with `data` and fill the edit on resolve;
+    `versioned`: the client takes `documentChanges`; `decline`: offer a roll-back.
     """
+
+    uri: str
+    rel: str
+    version: int | None
+    text: str
+    range: types.Range
+    only: list[str] | None
+    resolve: bool
+    versioned: bool
+    decline: Decline | None
+
+
+def code_actions(session: Session, ctx: ActionContext) -> list[types.CodeAction]:
+    """The funcforge actions for functions overlapping `ctx.range` in one document."""
+    uri, rel, version, text, rng = ctx.uri, ctx.rel, ctx.version, ctx.text, ctx.range
+    only, resolve = ctx.only, ctx.resolve
     out: list[types.CodeAction] = []
     for spec in session.functions_in(rel):
         assert spec.location is not None
@@ -113,7 +123,7 @@ def code_actions(
                 arguments=[{"id": p.id, "uri": uri}],
             )
             kinds = [types.CodeActionKind.QuickFix, types.CodeActionKind.RefactorRewrite]
-            data = {"proposal": p.id, "uri": uri, "rel": rel, "version": version}
+            data = ActionData(proposal=p.id, uri=uri, rel=rel, version=version).to_json()
             edits = None if resolve else proposal_edits(session, p, rel, text)
             if not resolve and edits is None:
                 continue  # stale for this text: never apply edits to the wrong text
@@ -128,7 +138,7 @@ def code_actions(
                     data=data if resolve else None,
                     edit=None
                     if resolve or edits is None
-                    else apply_edit(uri, version, edits, session.versioned_edits),
+                    else apply_edit(uri, version, edits, ctx.versioned),
                 )
                 out.append(action)
             if _wanted(only, types.CodeActionKind.Empty):
@@ -154,8 +164,8 @@ def code_actions(
                         ),
                     )
                 )
-    if rollback is not None and _wanted(only, types.CodeActionKind.QuickFix):
-        sha, title = rollback
+    if ctx.decline is not None and _wanted(only, types.CodeActionKind.QuickFix):
+        sha, title = ctx.decline.best.commit, ctx.decline.rollback_title()
         if any(
             s.location and overlaps(def_range(s.location, text), rng)
             for s in session.functions_in(rel)
@@ -172,22 +182,30 @@ def code_actions(
     return out
 
 
-def resolve_action(session: Session, action: types.CodeAction, text_of: Any) -> types.CodeAction:
-    """Fill in the edit of an action returned with `data` only (codeAction/resolve)."""
-    data = action.data or {}
-    if not isinstance(data, dict) or "proposal" not in data:
+def resolve_action(
+    session: Session,
+    action: types.CodeAction,
+    text_of: Callable[[str], tuple[int | None, str]],
+    versioned: bool,
+) -> types.CodeAction:
+    """Fill in the edit of an action returned with `data` only (codeAction/resolve).
+
+    `text_of(uri)` is the document's (version, text) in the editor now.
+    """
+    data = ActionData.from_json(action.data)
+    if data is None:
         return action
     from funcforge.optimizer.proposal import load_proposal
 
-    proposal = load_proposal(session.config.proposals_path, data["proposal"])
-    uri, rel = data["uri"], data["rel"]
+    proposal = load_proposal(session.config.proposals_path, data.proposal)
+    uri, rel = data.uri, data.rel
     version, text = text_of(uri)
-    if data.get("version") is not None and version != data.get("version"):
+    if data.version is not None and version != data.version:
         raise UserError("the document changed since the code action was offered; ask again")
     edits = proposal_edits(session, proposal, rel, text)
     if edits is None:
         raise UserError(
             f"proposal {proposal.id} is stale: the function changed since it was proposed"
         )
-    action.edit = apply_edit(uri, version, edits, session.versioned_edits)
+    action.edit = apply_edit(uri, version, edits, versioned)
     return action

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from funcforge.errors import UserError
+from funcforge.lsp.model import Change, ServerState
 from funcforge.lsp.positions import path_to_uri
 from funcforge.optimizer.proposal import load_proposal
 from funcforge.toolset.rewrite import plan_actions
@@ -24,9 +25,7 @@ if TYPE_CHECKING:
 
 
 def _session(ls: FuncforgeServer) -> Session:
-    if ls.session is None:
-        raise UserError("the server is not initialized")
-    return ls.session
+    return ls.require_session()
 
 
 class _Progress:
@@ -34,7 +33,7 @@ class _Progress:
 
     def __init__(self, ls: FuncforgeServer, title: str, cancel: threading.Event) -> None:
         self.ls, self.token, self.active = ls, f"funcforge-{uuid.uuid4().hex[:8]}", False
-        if not ls.progress_supported or ls.loop is None:
+        if not ls.caps.progress or ls.loop is None:
             return
         try:
             asyncio.run_coroutine_threadsafe(
@@ -76,14 +75,14 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.optimizer.step import Cancelled, StepContext, run_step
 
     session = _session(ls)
-    if not ls.optimize_lock.acquire(blocking=False):
+    feature = ls.commands
+    if not feature.optimize_lock.acquire(blocking=False):
         raise UserError("an optimization is already running")
     cancel = threading.Event()
-    ls.cancel_event = cancel
+    feature.cancel_event = cancel
     function = arg.get("function") or None
     progress = _Progress(ls, f"funcforge: optimizing {function or 'the workspace'}", cancel)
-    session.state_name = "optimizing"
-    ls.send_status()
+    ls.status.set(ServerState.OPTIMIZING)
     outcome = "done"
     try:
         session.refresh_traces()
@@ -124,9 +123,9 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     finally:
         session.proposals_changed()
         progress.end(outcome)
-        session.state_name = "idle"
-        ls.optimize_lock.release()
-        ls.refresh_everything(traces=False, tools=True)
+        ls.status.state = ServerState.IDLE
+        feature.optimize_lock.release()
+        ls.refresh(Change(tools=True, proposals=True))
 
 
 def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -140,10 +139,10 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         for rel in result.files:
             session.buffers.pop(rel, None)
     session.proposals_changed()
-    ls.hand_diags = {}
-    ls.send_status()  # the proposal count drops now, before the slower refresh
+    ls.hand_check.clear()
+    ls.status.send()  # the proposal count drops now, before the slower refresh
     ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
-    ls.refresh_everything(traces=False, tools=True)
+    ls.refresh(Change(tools=True, proposals=True))
     return {"commit": result.commit, "files": list(result.files)}
 
 
@@ -153,7 +152,7 @@ def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     proposal.status = "rejected"
     proposal.save(session.config.proposals_path)
     session.proposals_changed()
-    ls.refresh_everything(traces=False, tools=False)
+    ls.refresh(Change(proposals=True))
     return {"id": proposal.id}
 
 
@@ -167,7 +166,7 @@ def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     stats = session.store.version_stats() if session.store else None
     result = do_rollback(session.config, to=to or None, best=bool(arg.get("best")), stats=stats)
     ls.show(f"funcforge: {result.message.splitlines()[0] if result.message else 'rolled back'}")
-    ls.refresh_everything(traces=True, tools=True)
+    ls.refresh(Change(tools=True, traces=True))
     return {"commits": list(result.commits), "target": result.target}
 
 
@@ -287,13 +286,10 @@ def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         raise UserError("pinCall needs `expected` or `expectedError`")
-    from funcforge.lsp.server import schedule_hand_check
-
-    schedule_hand_check(ls)
+    ls.hand_check.schedule()
     return {"pinned": True}
 
 
 def status(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
-    from funcforge.lsp.views import status as status_payload
-
-    return status_payload(ls, _session(ls))
+    _session(ls)
+    return ls.status.payload()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from funcforge.lsp import evidence
+from funcforge.lsp.model import Decline
 from funcforge.lsp.positions import name_range, path_to_uri
 from funcforge.lsp.session import Session
 
@@ -35,12 +36,12 @@ def _related(session: Session, stats: object) -> list[types.DiagnosticRelatedInf
 def diagnostics_for(
     session: Session,
     rel: str,
-    decline: tuple[str, set[str]] | None = None,
+    decline: Decline | None = None,
     extra: list[types.Diagnostic] | None = None,
 ) -> list[types.Diagnostic]:
     """All funcforge diagnostics of one tool file (by workspace-relative path).
 
-    `decline` is (message, names of the functions changed since the best version).
+    `decline`: the decline rule's verdict, shown on the functions changed since the best.
     """
     text = session.text_of(rel)
     if text is None:
@@ -97,11 +98,11 @@ def diagnostics_for(
                         data={"proposal": p.id},
                     )
                 )
-        if decline is not None and spec.name in decline[1]:
+        if decline is not None and spec.name in decline.functions:
             out.append(
                 types.Diagnostic(
                     range=rng,
-                    message=decline[0],
+                    message=decline.message,
                     severity=types.DiagnosticSeverity.Warning,
                     source=SOURCE,
                     code="score-decline",

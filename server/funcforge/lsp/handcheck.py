@@ -12,6 +12,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from funcforge.lsp.model import HandFinding, Pin
 from funcforge.lsp.positions import name_range, path_to_uri
 from funcforge.lsp.session import Session
 
@@ -33,20 +34,20 @@ def _ref_location(session: Session, ref: str) -> types.Location | None:
     )
 
 
-def _pinnable(entry: Any) -> dict[str, Any] | None:
+def _pinnable(entry: Any, title: str) -> Pin | None:
     """What a pin of this call would record: the old (presumed correct) outcome."""
     old = entry.old
     if old is None or not isinstance(entry.args, dict):
         return None
     if old.ok and old.is_json:
-        return {"function": entry.function, "args": entry.args, "expected": old.value_json}
+        return Pin(entry.function, entry.args, title, expected=old.value_json, has_expected=True)
     if not old.ok and old.error_type:
-        return {"function": entry.function, "args": entry.args, "expectedError": old.error_type}
+        return Pin(entry.function, entry.args, title, expected_error=str(old.error_type))
     return None
 
 
-def hand_edit_diagnostics(session: Session) -> dict[str, list[types.Diagnostic]]:
-    """Diagnostics per tool file for functions whose edit changes logged results."""
+def hand_edit_findings(session: Session) -> dict[str, list[HandFinding]]:
+    """Findings per tool file for functions whose edit changes logged results."""
     from funcforge.optimizer.handcheck import check_hand_edits
     from funcforge.toolset.toolset import load_toolset
 
@@ -54,7 +55,7 @@ def hand_edit_diagnostics(session: Session) -> dict[str, list[types.Diagnostic]]
         return {}
     toolset = load_toolset(session.config)  # what is saved on disk
     result = check_hand_edits(session.config, toolset, session.store)
-    out: dict[str, list[types.Diagnostic]] = {}
+    out: dict[str, list[HandFinding]] = {}
     for report in result.reports:
         bad = [e for e in report.entries if e.verdict in ("regression", "signature_mismatch")]
         if not bad:
@@ -70,7 +71,7 @@ def hand_edit_diagnostics(session: Session) -> dict[str, list[types.Diagnostic]]
             f"relied on ({report.summary})"
         )
         related = []
-        pins = []
+        pins: list[Pin] = []
         for entry in bad[:8]:
             new = entry.new.short(60) if entry.new is not None else "?"
             old = entry.old.short(60) if entry.old is not None else "?"
@@ -82,40 +83,16 @@ def hand_edit_diagnostics(session: Session) -> dict[str, list[types.Diagnostic]]
                             location=loc, message=f"{entry.call_text()}: {old} -> {new}"
                         )
                     )
-            pin = _pinnable(entry)
+            pin = _pinnable(entry, f"{entry.call_text(60)} = {old}")
             if pin is not None:
-                pins.append({**pin, "title": f"{entry.call_text(60)} = {old}"})
-        out.setdefault(spec.location.file, []).append(
-            types.Diagnostic(
-                range=name_range(spec.location, text, spec.name),
-                message=message,
-                severity=types.DiagnosticSeverity.Warning,
-                source=SOURCE,
-                code=CODE,
-                related_information=related or None,
-                data={"pins": pins},
-            )
+                pins.append(pin)
+        diagnostic = types.Diagnostic(
+            range=name_range(spec.location, text, spec.name),
+            message=message,
+            severity=types.DiagnosticSeverity.Warning,
+            source=SOURCE,
+            code=CODE,
+            related_information=related or None,
         )
+        out.setdefault(spec.location.file, []).append(HandFinding(diagnostic, tuple(pins)))
     return out
-
-
-def pin_actions(diagnostics: list[types.Diagnostic]) -> list[types.CodeAction]:
-    """ "Pin this call's expected result" for each call a hand-edit diagnostic names."""
-    actions = []
-    for diag in diagnostics:
-        if diag.code != CODE or not isinstance(diag.data, dict):
-            continue
-        for pin in diag.data.get("pins", []):
-            arg = {k: v for k, v in pin.items() if k != "title"}
-            title = f"Pin this call's expected result: {pin['title']}"
-            actions.append(
-                types.CodeAction(
-                    title=title,
-                    kind=types.CodeActionKind.QuickFix,
-                    diagnostics=[diag],
-                    command=types.Command(
-                        title=title, command="funcforge.pinCall", arguments=[arg]
-                    ),
-                )
-            )
-    return actions

@@ -63,10 +63,7 @@ class Session:
         self.store: TraceStore | None = None
         self.toolset: Toolset = Toolset(functions={}, files={}, problems=[])
         self.buffers: dict[str, str] = {}  # rel path -> unsaved editor text
-        self.state_name = "indexing"
-        self.state_message: str | None = None
         self.config_error: str | None = None
-        self.versioned_edits = True  # the client takes `documentChanges` in edits
         self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
         self._pending: list[Proposal] | None = None  # pending proposals, until they change
         self._by_file: tuple[Toolset, dict[str, list[FunctionSpec]]] | None = None

@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from funcforge.lsp.model import Change, ServerState
+
 if TYPE_CHECKING:
     from funcforge.lsp.server import FuncforgeServer
     from funcforge.lsp.session import Session
@@ -72,7 +74,8 @@ class Poller(threading.Thread):
         rounds = 0
         while not self.stop_event.wait(self.interval):
             session = self.ls.session
-            if session is None or session.store is None or session.state_name == "indexing":
+            indexing = self.ls.status.state is ServerState.INDEXING
+            if session is None or session.store is None or indexing:
                 continue
             rounds += 1
             others_changed = False
@@ -86,8 +89,8 @@ class Poller(threading.Thread):
                 continue
             if others_changed:
                 session.proposals_changed()
-            if others_changed:
-                self.ls.refresh_everything(traces=False, tools=True)
+                self.ls.refresh(Change(tools=True, proposals=True))
             elif traces_changed:
                 changed = session.changed_tools
-                self.ls.refresh_everything(traces=False, tools=False, only_tools=changed)
+                names = frozenset(changed) if changed is not None else None
+                self.ls.fan_out(Change(traces=True, tool_names=names))

@@ -1,0 +1,64 @@
+"""The hand-edit check on save: its findings per file, and the Pin actions they offer."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from funcforge.errors import UserError
+from funcforge.lsp.features import Feature
+from funcforge.lsp.model import HandFinding
+from funcforge.lsp.positions import overlaps
+
+
+class HandCheckFeature(Feature):
+    """Owns the last hand-edit findings; re-runs the check (debounced) after a save or a pin."""
+
+    def __init__(self, ls) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(ls)
+        self.findings: dict[str, list[HandFinding]] = {}
+
+    def diagnostics(self, rel: str) -> list[types.Diagnostic]:
+        return [f.diagnostic for f in self.findings.get(rel, [])]
+
+    def pin_actions(self, rel: str, rng: types.Range) -> list[types.CodeAction]:
+        """ "Pin this call's expected result" for each call a finding overlapping `rng` names."""
+        actions = []
+        for finding in self.findings.get(rel, []):
+            if not overlaps(finding.diagnostic.range, rng):
+                continue
+            for pin in finding.pins:
+                title = f"Pin this call's expected result: {pin.title}"
+                actions.append(
+                    types.CodeAction(
+                        title=title,
+                        kind=types.CodeActionKind.QuickFix,
+                        diagnostics=[finding.diagnostic],
+                        command=types.Command(
+                            title=title,
+                            command="funcforge.pinCall",
+                            arguments=[pin.command_argument()],
+                        ),
+                    )
+                )
+        return actions
+
+    def clear(self) -> None:
+        self.findings = {}
+
+    def schedule(self) -> None:
+        """Check the saved edits against logged calls (debounced; only when execution is allowed)."""
+        ls, session = self.ls, self.ls.session
+        if session is None or not session.settings.allow_execution:
+            return
+
+        def run() -> None:
+            from funcforge.lsp.handcheck import hand_edit_findings
+
+            try:
+                self.findings = hand_edit_findings(session)
+            except UserError as exc:
+                ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
+                self.findings = {}
+            ls.diagnostics.publish(judge_decline=False)
+
+        ls.debounce("hand-check", 0.5, run)

@@ -1,0 +1,38 @@
+"""Hover on a tool function's name: its statistics, latest errors and proposals."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from funcforge.lsp import evidence
+from funcforge.lsp.features import Feature
+from funcforge.lsp.positions import contains, name_range
+
+
+class HoverFeature(Feature):
+    """textDocument/hover, on the editor's current text."""
+
+    def register(self) -> None:
+        self.ls.handle(types.TEXT_DOCUMENT_HOVER, self.hover)
+
+    def hover(self, params: types.HoverParams) -> types.Hover | None:
+        ls = self.ls
+        session, rel = ls.session, ls.rel_of(params.text_document.uri)
+        if session is None or rel is None:
+            return None
+        text = session.text_of(rel)
+        if text is None:
+            return None
+        stats_all = session.tool_stats()
+        for spec in session.functions_in(rel):
+            assert spec.location is not None
+            rng = name_range(spec.location, text, spec.name)
+            if contains(rng, params.position):
+                md = evidence.hover_markdown(
+                    spec.name, stats_all.get(spec.name), session.proposals_for(spec.name)
+                )
+                return types.Hover(
+                    contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=md),
+                    range=rng,
+                )
+        return None

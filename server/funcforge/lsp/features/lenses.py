@@ -1,0 +1,52 @@
+"""Code lenses: the evidence line and an "Optimize" button above each tool function."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from funcforge.lsp import evidence
+from funcforge.lsp.features import Feature
+from funcforge.lsp.positions import name_range
+
+
+class CodeLensFeature(Feature):
+    """textDocument/codeLens, computed on the editor's current text."""
+
+    def register(self) -> None:
+        self.ls.handle(types.TEXT_DOCUMENT_CODE_LENS, self.code_lens)
+
+    def code_lens(self, params: types.CodeLensParams) -> list[types.CodeLens]:
+        ls = self.ls
+        session, rel = ls.session, ls.rel_of(params.text_document.uri)
+        if session is None or rel is None:
+            return []
+        text = session.text_of(rel)
+        if text is None:
+            return []
+        stats_all = session.tool_stats()
+        out: list[types.CodeLens] = []
+        for spec in session.functions_in(rel):
+            assert spec.location is not None
+            rng = name_range(spec.location, text, spec.name)
+            line_range = types.Range(
+                start=types.Position(line=rng.start.line, character=0), end=rng.start
+            )
+            out.append(
+                types.CodeLens(
+                    range=line_range,
+                    command=types.Command(
+                        title=evidence.lens_title(stats_all.get(spec.name)), command=""
+                    ),
+                )
+            )
+            out.append(
+                types.CodeLens(
+                    range=line_range,
+                    command=types.Command(
+                        title="Optimize",
+                        command="funcforge.optimize",
+                        arguments=[{"function": spec.name}],
+                    ),
+                )
+            )
+        return out
