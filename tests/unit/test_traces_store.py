@@ -166,6 +166,75 @@ def test_tool_and_version_statistics(ws: Path) -> None:
     ]
 
 
+def test_held_out_traces_are_kept_out_of_the_default_statistics(ws: Path) -> None:
+    """split "test" is held out: tool/version statistics, summaries and calls skip it."""
+    write(
+        ws / "traces" / "a.jsonl",
+        lines(
+            trace(1, [("f", "1")], task="t1", score=1.0, split="train"),
+            trace(2, [("f", "Error: KeyError: 'x'")], task="t2", score=0.0, split="test"),
+            trace(3, [("f", "Error: KeyError: 'y'"), ("g", "2")], task="t3", score=0.0),
+            trace(4, [("g", "Error: bad")], task="t4", score=0.5, split="test", version="v2"),
+            trace(5, [("f", "3")], task="t5", score=1.0, split="dev"),
+        ),
+    )
+    store = make_store(ws)
+    store.refresh()
+    learn = store.tool_stats()
+    assert (learn["f"].calls, learn["f"].errors, learn["f"].traces, learn["f"].tasks) == (
+        3,
+        1,
+        3,
+        3,
+    )
+    assert [str(r) for r in learn["f"].examples["KeyError"]] == ["traces/a.jsonl:3"]
+    assert (learn["g"].calls, learn["g"].errors) == (1, 0)
+    held = store.tool_stats("held_out")
+    assert (held["f"].calls, held["f"].errors, held["g"].errors) == (1, 1, 1)
+    every = store.tool_stats("all")
+    assert (every["f"].calls, every["f"].errors, every["f"].traces, every["f"].tasks) == (
+        4,
+        2,
+        4,
+        4,
+    )
+    assert every["f"].error_types == {"KeyError": 2} and every["g"].errors == 1
+    assert [str(r) for r in every["f"].examples["KeyError"]] == [
+        "traces/a.jsonl:3",
+        "traces/a.jsonl:2",
+    ]
+    versions = store.version_stats()
+    assert set(versions) == {"v1"} and versions["v1"].n == 3
+    assert versions["v1"].mean_score == pytest.approx(2 / 3)
+    tests = store.version_stats("held_out")
+    assert (tests["v1"].n, tests["v1"].mean_score, tests["v2"].n) == (1, 0.0, 1)
+    both = store.version_stats("all")
+    assert (both["v1"].n, both["v1"].mean_score, both["v2"].n) == (4, 0.5, 1)
+    assert [s.id for s in store.summaries()] == ["run-1", "run-3", "run-5"]
+    assert [s.id for s in store.summaries(which="held_out")] == ["run-2", "run-4"]
+    assert [s.id for s in store.summaries(version="v2")] == []
+    assert [s.id for s in store.summaries(version="v2", which="all")] == ["run-4"]
+    assert [s.id for s, _ in store.calls("f")] == ["run-1", "run-3", "run-5"]
+    assert [s.id for s, _ in store.calls("f", which="held_out")] == ["run-2"]
+    assert [s.id for s, _ in store.calls("f", which="all")] == ["run-1", "run-2", "run-3", "run-5"]
+    with pytest.raises(ValueError, match="learnable"):
+        store.tool_stats("train")  # type: ignore[arg-type]
+
+
+def test_a_trace_moved_to_the_test_split_by_a_sidecar_leaves_the_learnable_view(ws: Path) -> None:
+    write(ws / "traces" / "a.jsonl", lines(trace(1, task="t1"), trace(2, task="t2")))
+    store = make_store(ws)
+    store.refresh()
+    assert store.version_stats()["v1"].n == 2
+    write(
+        ws / "traces" / "outcomes.jsonl", lines({"trace_id": "run-2", "score": 1, "split": "test"})
+    )
+    store.refresh()
+    assert store.version_stats()["v1"].n == 1
+    assert store.version_stats("held_out")["v1"].n == 1
+    assert [s.id for s in store.summaries()] == ["run-1"]
+
+
 def test_snapshots_do_not_change_under_later_refreshes(ws: Path) -> None:
     path = ws / "traces" / "a.jsonl"
     write(path, lines(trace(1, [("f", "Error: x")])))

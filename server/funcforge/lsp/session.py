@@ -134,7 +134,7 @@ class Session:
             return []
         changed = store.refresh()
         if changed or force:
-            stats = store.tool_stats()
+            stats = store.tool_stats("all")  # shown to the user; decisions read the store
             with self.lock:
                 before, self._stats = self._stats, stats
                 self.changed_tools = (

@@ -38,6 +38,7 @@ from funcforge.traces.formats import (
     summarize,
 )
 from funcforge.traces.model import MalformedTrace, SourceRef, ToolCall, Trace
+from funcforge.traces.splits import Which, check_view, in_view, is_held_out
 
 __all__ = [
     "UNVERSIONED",
@@ -48,6 +49,7 @@ __all__ = [
     "TraceStore",
     "TraceSummary",
     "VersionStats",
+    "Which",
 ]
 
 UNVERSIONED = "unversioned"  # the `version_stats()` key of traces without a toolset version
@@ -250,6 +252,92 @@ class _Aggregates:
         }
 
 
+class _SplitAggregates:
+    """The running statistics of the learnable and of the held-out traces, kept apart.
+
+    Each summary is counted in exactly one side (see `funcforge.traces.splits`);
+    the "all" view is the two merged on demand.
+    """
+
+    def __init__(self) -> None:
+        self.learnable = _Aggregates()
+        self.held_out = _Aggregates()
+
+    def add(self, summaries: Iterable[TraceSummary]) -> None:
+        learn: list[TraceSummary] = []
+        held: list[TraceSummary] = []
+        for s in summaries:
+            (held if is_held_out(s.split) else learn).append(s)
+        if learn:
+            self.learnable.add(learn)
+        if held:
+            self.held_out.add(held)
+
+    def tools(self, which: Which) -> dict[str, ToolStats]:
+        if which == "learnable":
+            return self.learnable.snapshot_tools()
+        if which == "held_out":
+            return self.held_out.snapshot_tools()
+        out = self.learnable.snapshot_tools()
+        for name, h in self.held_out.snapshot_tools().items():
+            out[name] = (
+                _merge_tool(
+                    out[name],
+                    h,
+                    self.learnable.tools[name].task_ids,
+                    self.held_out.tools[name].task_ids,
+                )
+                if name in out
+                else h
+            )
+        return out
+
+    def versions(self, which: Which) -> dict[str, VersionStats]:
+        if which != "all":
+            side = self.learnable if which == "learnable" else self.held_out
+            return {k: dataclasses.replace(v) for k, v in side.versions.items()}
+        out = {k: dataclasses.replace(v) for k, v in self.learnable.versions.items()}
+        for k, h in self.held_out.versions.items():
+            out[k] = _merge_version(out[k], h) if k in out else dataclasses.replace(h)
+        return out
+
+
+def _merge_tool(a: ToolStats, b: ToolStats, tasks_a: set[str], tasks_b: set[str]) -> ToolStats:
+    """One tool's learnable and held-out statistics as one."""
+    examples = {k: list(v) for k, v in a.examples.items()}
+    for etype, refs in b.examples.items():
+        have = examples.setdefault(etype, [])
+        have.extend(refs[: max(0, EXAMPLES_PER_TYPE - len(have))])
+    return ToolStats(
+        name=a.name,
+        calls=a.calls + b.calls,
+        errors=a.errors + b.errors,
+        error_types=a.error_types + b.error_types,
+        examples=examples,
+        traces=a.traces + b.traces,
+        tasks=len(tasks_a | tasks_b),
+        passed=a.passed + b.passed,
+        judged=a.judged + b.judged,
+        recent_errors=(a.recent_errors + b.recent_errors)[-RECENT_ERRORS:],
+    )
+
+
+def _merge_version(a: VersionStats, b: VersionStats) -> VersionStats:
+    """One version's learnable and held-out statistics as one."""
+    firsts = [t for t in (a.first_time, b.first_time) if t is not None]
+    lasts = [t for t in (a.last_time, b.last_time) if t is not None]
+    return VersionStats(
+        version=a.version,
+        n=a.n + b.n,
+        scored=a.scored + b.scored,
+        score_sum=a.score_sum + b.score_sum,
+        passed=a.passed + b.passed,
+        judged=a.judged + b.judged,
+        first_time=min(firsts) if firsts else None,
+        last_time=max(lasts) if lasts else None,
+    )
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a refresh allocates many long-lived objects.
@@ -290,7 +378,7 @@ class TraceStore:
         self.bytes_read = 0  # bytes read to parse records (tests and benchmarks watch it)
         self.check_bytes = 0  # bytes read to fingerprint files (at most 2 KB per check)
         self._files: dict[str, _FileState] = {}
-        self._agg = _Aggregates()
+        self._agg = _SplitAggregates()
         self._lock = threading.RLock()  # guards _files' summaries and _agg for readers
         self._refresh_lock = threading.Lock()  # one refresh at a time
         # Outcome sidecars (`outcomes.jsonl`) by folder, and what each was when read.
@@ -389,7 +477,7 @@ class TraceStore:
                 # Old traces left the index, or more arrived than were there: aggregate afresh
                 # outside the lock (only this thread changes `_files`), so readers wait only
                 # for the swap.
-                agg = _Aggregates()
+                agg = _SplitAggregates()
                 for state in list(self._files.values()):
                     agg.add(state.summaries)
                 with self._lock:
@@ -634,18 +722,33 @@ class TraceStore:
         with self._lock:
             return sum(len(s.summaries) for s in self._files.values())
 
-    def tool_stats(self) -> dict[str, ToolStats]:
-        """Per-tool statistics (a snapshot: later refreshes do not change it)."""
-        with self._lock:
-            return self._agg.snapshot_tools()
+    def tool_stats(self, which: Which = "learnable") -> dict[str, ToolStats]:
+        """Per-tool statistics (a snapshot: later refreshes do not change it).
 
-    def version_stats(self) -> dict[str, VersionStats]:
-        """Per-toolset-version statistics (a snapshot), keyed by version or `UNVERSIONED`."""
+        By default of the learnable traces only (split other than "test"; see
+        `funcforge.traces.splits`); `which="held_out"` or `"all"` to ask for others.
+        """
+        check_view(which)
         with self._lock:
-            return {k: dataclasses.replace(v) for k, v in self._agg.versions.items()}
+            return self._agg.tools(which)
 
-    def summaries(self, version: str | None = None, tool: str | None = None) -> list[TraceSummary]:
-        """Index entries in file and line order, optionally of one version and/or tool."""
+    def version_stats(self, which: Which = "learnable") -> dict[str, VersionStats]:
+        """Per-toolset-version statistics (a snapshot), keyed by version or `UNVERSIONED`.
+
+        By default of the learnable traces only; `which` as in `tool_stats`.
+        """
+        check_view(which)
+        with self._lock:
+            return self._agg.versions(which)
+
+    def summaries(
+        self, version: str | None = None, tool: str | None = None, which: Which = "learnable"
+    ) -> list[TraceSummary]:
+        """Index entries in file and line order, optionally of one version and/or tool.
+
+        By default the learnable traces only; `which` as in `tool_stats`.
+        """
+        check_view(which)
         with self._lock:
             out: list[TraceSummary] = []
             for state in self._files.values():
@@ -653,6 +756,8 @@ class TraceStore:
                     if version is not None and (s.version or UNVERSIONED) != version:
                         continue
                     if tool is not None and tool not in s.tool_names:
+                        continue
+                    if not in_view(which, s.split):
                         continue
                     out.append(s)
             return out
@@ -670,13 +775,16 @@ class TraceStore:
             sidecar.apply(trace)
         return trace
 
-    def calls(self, tool: str) -> Iterator[tuple[TraceSummary, ToolCall]]:
+    def calls(
+        self, tool: str, which: Which = "learnable"
+    ) -> Iterator[tuple[TraceSummary, ToolCall]]:
         """Every logged call of `tool` with its trace's entry, loading traces lazily.
 
+        By default of the learnable traces only (`which` as in `tool_stats`).
         Traces that changed on disk since indexing are skipped.
         """
         current: _Loader | None = None
-        for summary in self.summaries(tool=tool):
+        for summary in self.summaries(tool=tool, which=which):
             with self._lock:
                 state = self._files.get(summary.file)
             if state is None or state.format is None:
