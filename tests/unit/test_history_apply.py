@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from funcforge.config import load_config
 from funcforge.errors import UserError
-from funcforge.history.git import apply_proposal, current_version, open_repo
+from funcforge.history.git import ApplyConflict, apply_proposal, current_version, open_repo
 from funcforge.history.versions import funcforge_commits
 from funcforge.optimizer.proposal import load_proposal
 from funcforge.toolset.action import Action
@@ -127,17 +128,185 @@ def test_workspace_in_a_subfolder_of_the_repository(tmp_path: Path) -> None:
     assert committed_files(tmp_path / "repo") == ["agent/tools/units.py"]
 
 
-def test_uncommitted_edits_in_a_touched_file_are_refused(tmp_path: Path) -> None:
+SHOUT_EDIT = UNITS.replace("text.upper()", "text.upper() + '!'")  # the user's own edit
+
+
+def test_saved_edits_elsewhere_in_the_touched_file_stay_uncommitted(tmp_path: Path) -> None:
     config = make_workspace(tmp_path / "ws")
     root = config.root
     proposal = make_proposal(config, [revise()])
-    edited = UNITS.replace("text.upper()", "text.upper() + '!'")
-    (root / "tools" / "units.py").write_text(edited, encoding="utf-8")
+    (root / "tools" / "units.py").write_text(SHOUT_EDIT, encoding="utf-8")
+
+    result = apply_proposal(config, proposal)
+
+    assert git(root, "show", "HEAD:tools/units.py") == EXPECTED_UNITS  # only the proposal
+    both = SHOUT_EDIT.replace(OLD_CONVERT, NEW_CONVERT)
+    assert (root / "tools" / "units.py").read_text(encoding="utf-8") == both
+    diff = git(root, "diff", "-U0", "HEAD", "--", "tools/units.py")
+    assert "+    return text.upper() + '!'" in diff and "mile" not in diff
+    assert git(root, "diff", "--cached", "--name-only") == ""  # nothing left staged
+    assert result.buffer_texts == {}
+
+
+def test_the_autosaved_fix_with_another_edit_commits_only_the_fix(tmp_path: Path) -> None:
+    """The editor applied the fix and autosave wrote it with the user's other edit."""
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    proposal = make_proposal(config, [revise()])
+    both = SHOUT_EDIT.replace(OLD_CONVERT, NEW_CONVERT)
+    (root / "tools" / "units.py").write_text(both, encoding="utf-8")
+
+    apply_proposal(config, proposal)
+
+    assert git(root, "show", "HEAD:tools/units.py") == EXPECTED_UNITS
+    assert (root / "tools" / "units.py").read_text(encoding="utf-8") == both
+    assert porcelain(root).splitlines() == [" M tools/units.py"]
+    diff = git(root, "diff", "-U0", "HEAD", "--", "tools/units.py")
+    assert "text.upper() + '!'" in diff and "mile" not in diff
+
+
+def test_open_buffers_are_not_written_and_get_the_edit_back(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    proposal = make_proposal(config, [revise()])
+    unsaved = "# typed above\n" + SHOUT_EDIT
+
+    result = apply_proposal(config, proposal, buffers={"tools/units.py": unsaved})
+
+    assert git(root, "show", "HEAD:tools/units.py") == EXPECTED_UNITS
+    # The disk under a buffer is left alone (the editor saves it), the index has the fix.
+    assert (root / "tools" / "units.py").read_text(encoding="utf-8") == UNITS
+    assert git(root, "diff", "--cached") == ""
+    assert result.buffer_texts == {"tools/units.py": unsaved.replace(OLD_CONVERT, NEW_CONVERT)}
+
+
+def test_a_buffer_that_already_holds_the_fix_is_committed_from_the_index(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    proposal = make_proposal(config, [revise()])
+    (root / "tools" / "units.py").write_text(SHOUT_EDIT, encoding="utf-8")  # saved edit
+    buffer = "# unsaved\n" + SHOUT_EDIT.replace(OLD_CONVERT, NEW_CONVERT)
+
+    result = apply_proposal(config, proposal, buffers={"tools/units.py": buffer})
+
+    assert git(root, "show", "HEAD:tools/units.py") == EXPECTED_UNITS
+    assert (root / "tools" / "units.py").read_text(encoding="utf-8") == SHOUT_EDIT
+    assert result.buffer_texts == {}
+
+
+def test_lines_the_user_changed_too_are_a_conflict_and_nothing_changes(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    proposal = make_proposal(config, [revise()])
+    head = sha(root)
+    mine = UNITS.replace('"m": 1.0}', '"m": 1.0, "cm": 0.01}')
+    (root / "tools" / "units.py").write_text(mine, encoding="utf-8")
     before = snapshot(root, ["tools/units.py"])
-    with pytest.raises(UserError, match=r"tools/units.py has uncommitted changes that are not"):
+    with pytest.raises(
+        ApplyConflict,
+        match=r"tools/units.py:\d+: proposal 2f1c9e's lines conflict "
+        r"with your uncommitted edits .*Propose again",
+    ) as info:
         apply_proposal(config, proposal)
-    assert snapshot(root, ["tools/units.py"]) == before
+    assert info.value.functions == ["convert_units"] and info.value.proposal == "2f1c9e"
+    assert sha(root) == head and snapshot(root, ["tools/units.py"]) == before
+    assert git(root, "diff", "--cached", "--name-only") == ""
     assert load_proposal(config.proposals_path, proposal.id).status == "pending"
+    with pytest.raises(ApplyConflict, match=r"your unsaved edits in the editor"):
+        apply_proposal(config, proposal, buffers={"tools/units.py": "\n" + mine})
+
+
+def test_staged_edits_in_the_touched_file_stay_staged(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    proposal = make_proposal(config, [revise()])
+    (root / "tools" / "units.py").write_text(SHOUT_EDIT, encoding="utf-8")
+    git(root, "add", "tools/units.py")
+
+    apply_proposal(config, proposal)
+
+    assert git(root, "show", "HEAD:tools/units.py") == EXPECTED_UNITS
+    staged = git(root, "diff", "--cached", "-U0")
+    assert "text.upper() + '!'" in staged and "mile" not in staged
+    assert git(root, "diff") == ""  # the disk equals the index
+
+
+def test_concurrent_applies_commit_once_and_keep_the_work_tree(tmp_path: Path) -> None:
+    """A double click: two applies at once, in two processes."""
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    make_proposal(config, [revise()])
+    script = (
+        "import sys\n"
+        "from funcforge.config import load_config\n"
+        "from funcforge.errors import UserError\n"
+        "from funcforge.history.git import apply_proposal\n"
+        "from funcforge.optimizer.proposal import load_proposal\n"
+        "c = load_config(sys.argv[1])\n"
+        "try:\n"
+        "    print('ok', apply_proposal(c, load_proposal(c.proposals_path, '2f1c9e')).commit)\n"
+        "except UserError as e:\n"
+        "    print('error', e)\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs[0].startswith("error proposal 2f1c9e is already applied as ")
+    assert outs[1] == f"ok {sha(root)}"
+    assert git(root, "rev-list", "--count", "HEAD") == "2\n"
+    assert (root / "tools" / "units.py").read_text(encoding="utf-8") == EXPECTED_UNITS
+    assert porcelain(root) == ""
+
+
+def test_a_symlinked_tool_file_stays_a_link_and_its_target_is_committed(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    (root / "lib").mkdir()
+    git(root, "mv", "tools/units.py", "lib/units.py")
+    (root / "tools" / "units.py").symlink_to("../lib/units.py")
+    git(root, "add", "tools/units.py")
+    git(root, "commit", "-q", "-m", "link")
+    config = load_config(root)
+    proposal = make_proposal(config, [revise()])
+
+    result = apply_proposal(config, proposal)
+
+    assert (root / "tools" / "units.py").is_symlink()
+    assert committed_files(root) == ["lib/units.py"]
+    assert (root / "lib" / "units.py").read_text(encoding="utf-8") == EXPECTED_UNITS
+    assert result.files == ["tools/units.py"] and porcelain(root) == ""
+
+
+def test_a_repository_without_commits_is_a_clear_error(tmp_path: Path) -> None:
+    ws = tmp_path / "fresh"
+    (ws / "tools").mkdir(parents=True)
+    (ws / "tools" / "units.py").write_text(UNITS, encoding="utf-8")
+    config = load_config(ws)
+    proposal = make_proposal(config, [revise()])  # made before `git init`: no base version
+    git(ws, "init", "-q", "-b", "main")
+    git(ws, "config", "user.name", "Test User")
+    git(ws, "config", "user.email", "test@example.com")
+    with pytest.raises(UserError, match=r"has no commits yet: commit your tool files first"):
+        apply_proposal(config, proposal)
+    assert (ws / "tools" / "units.py").read_text(encoding="utf-8") == UNITS
+
+
+def test_a_real_rebase_in_progress_is_named_as_such(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    git(root, "checkout", "-q", "-b", "side")
+    user_commit(root, "README.md", "side\n")
+    git(root, "checkout", "-q", "main")
+    user_commit(root, "README.md", "main\n")
+    git(root, "checkout", "-q", "side")
+    proc = subprocess.run(["git", "rebase", "main"], cwd=root, capture_output=True)
+    assert proc.returncode != 0
+    with pytest.raises(UserError, match=r"^a rebase is in progress"):
+        apply_proposal(config, make_proposal(config, [revise()]))
 
 
 def test_commit_dirty_commits_the_users_edits_first_as_their_own(tmp_path: Path) -> None:
@@ -220,12 +389,12 @@ def test_a_failed_commit_puts_the_files_and_the_index_back(tmp_path: Path) -> No
     proposal = make_proposal(config, [revise()], pid="abc123")
     files = ["tools/units.py", "tools/other.py"]
     before = snapshot(root, files)
-    with pytest.raises(UserError, match=r"git commit failed"):
+    with pytest.raises(UserError, match=r"git commit-tree failed.*gpg failed to sign"):
         apply_proposal(config, proposal)
     assert snapshot(root, files) == before
     assert load_proposal(config.proposals_path, "abc123").status == "pending"
     config.add_file = "tools/feet.py"  # a new file is removed again
-    with pytest.raises(UserError, match=r"git commit failed"):
+    with pytest.raises(UserError, match=r"git commit-tree failed.*gpg failed to sign"):
         apply_proposal(config, make_proposal(config, [add], pid="abc124"))
     assert not (root / "tools" / "feet.py").exists()
     assert snapshot(root, files) == before
@@ -326,8 +495,9 @@ def test_current_version_is_head_when_clean_else_the_content_hash(tmp_path: Path
     (root / "notes.py").write_text("x = 1\n")
     assert current_version(config, load_toolset(config)) == head7
 
+    # Unsaved editor text never changes the version evidence is bound to.
     unsaved = load_toolset(config, {"tools/units.py": UNITS + "\n# typing\n"})
-    assert current_version(config, unsaved) == f"dirty-{unsaved.content_hash()}"
+    assert current_version(config, unsaved) == head7
 
     (root / "tools" / "new.py").write_text("def f() -> int:\n    return 1\n")
     toolset = load_toolset(config)

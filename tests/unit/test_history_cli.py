@@ -53,13 +53,19 @@ def test_apply_refusals_are_one_line_errors(
 ) -> None:
     config = make_workspace(tmp_path / "ws")
     make_proposal(config, [revise()], pid="2f1c9e")
-    (config.root / "tools" / "units.py").write_text(UNITS + "# mine\n", encoding="utf-8")
+    mine = UNITS.replace('"m": 1.0}', '"m": 1.0, "cm": 0.01}')  # the proposal's lines
+    (config.root / "tools" / "units.py").write_text(mine, encoding="utf-8")
     proc = run("apply", "2f1c9e", str(config.root), cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.startswith(
-        "funcforge: error: tools/units.py has uncommitted changes that are not proposal 2f1c9e's own"
+        "funcforge: error: tools/units.py:6: proposal 2f1c9e's lines conflict with your "
+        "uncommitted edits"
     )
-    assert "--commit-dirty" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert "Propose again" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    code, out, err = main(capsys, "apply", "2f1c9e", str(config.root), "--commit-dirty")
+    assert code == 1 and "--commit-dirty would commit your version of it" in err
+    assert git(config.root, "rev-list", "--count", "HEAD") == "1\n"  # nothing committed
+    (config.root / "tools" / "units.py").write_text(UNITS + "# mine\n", encoding="utf-8")
     code, out, err = main(capsys, "apply", "2f1c9e", str(config.root), "--commit-dirty", "--json")
     assert code == 0, err
     data = json.loads(out)

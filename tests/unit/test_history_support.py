@@ -177,7 +177,12 @@ def snapshot(root: Path, files: list[str]) -> dict[str, object]:
         "status": porcelain(root),
         "index": git(root, "ls-files", "-s"),
         "files": {f: (root / f).read_bytes() if (root / f).exists() else None for f in files},
-        "git_dir": sorted(p.name for p in (root / ".git").iterdir() if p.name != "ORIG_HEAD"),
+        # (funcforge's apply lock file stays: a flock file is never deleted, to avoid races)
+        "git_dir": sorted(
+            p.name
+            for p in (root / ".git").iterdir()
+            if p.name not in ("ORIG_HEAD", "funcforge-apply.lock")
+        ),
     }
 
 

@@ -1,17 +1,24 @@
 """Accepted proposals become commits; the toolset's version is HEAD's sha when clean.
 
-`apply_proposal` recomputes the change against the files as they are now
-(`toolset.rewrite.plan_actions`), refuses a stale proposal or a file with
-someone else's uncommitted changes, writes the files and commits only them,
-with the message and trailers of design.md ("Git conventions").
+`apply_proposal` plans the change on the text the proposal still fits
+(`toolset.rewrite.plan_actions`) and commits exactly its lines on top of HEAD
+through a temporary index, with the message and trailers of design.md ("Git
+conventions"); the user's other edits, staged or not, saved or not, stay
+uncommitted where they are. It refuses a stale proposal, and lines the
+proposal changes that the user changed too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import stat
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from git import Repo
+from git import Actor, Repo
 from git.exc import InvalidGitRepositoryError, NoSuchPathError
 
 from funcforge.config import Config
@@ -29,9 +36,19 @@ from funcforge.history.gitops import (
     workspace_prefix,
     write_bytes_keep_mode,
 )
+from funcforge.history.index_commit import (
+    Entry,
+    blob_text,
+    commit_entries,
+    hash_blob,
+    index_entry,
+    stage_entries,
+)
+from funcforge.history.merge import Conflict, carry_lines
 from funcforge.history.message import proposal_message, wip_message
-from funcforge.history.safety import ensure_can_commit
+from funcforge.history.safety import apply_lock, ensure_can_commit
 from funcforge.optimizer.proposal import Proposal
+from funcforge.toolset.source import encode_source
 
 if TYPE_CHECKING:
     from funcforge.toolset.rewrite import FileChange
@@ -76,14 +93,16 @@ def tool_changes(repo: Repo, config: Config) -> dict[str, str]:
     return out
 
 
-def current_version(config: Config, toolset: Toolset) -> str:
-    """HEAD's short sha when the tool files equal HEAD's, else `dirty-<content hash>`.
+def current_version(config: Config, toolset: Toolset | None = None) -> str:
+    """HEAD's short sha when the tool files on disk equal HEAD's, else `dirty-<content hash>`.
 
-    The toolset may hold unsaved editor text: a file whose text differs from
-    the disk makes the version dirty too. Outside a git repository, or before
-    the first commit, the version is always the content hash.
+    Evidence binds to what the agent ran, which is never an editor's unsaved
+    text: the version is computed from the files on disk, whatever unsaved
+    buffers `toolset` holds (it is used only when it equals the disk). Outside
+    a git repository, or before the first commit, it is the content hash.
     """
-    dirty = f"dirty-{toolset.content_hash()}"
+    disk = _disk_toolset(config, toolset)
+    dirty = f"dirty-{disk.content_hash()}"
     try:
         repo = open_repo(config)
     except UserError:
@@ -92,18 +111,25 @@ def current_version(config: Config, toolset: Toolset) -> str:
         head = head_sha(repo)
         if head is None or tool_changes(repo, config):
             return dirty
-        for rel, data in toolset.data.items():
-            try:
-                if (config.root / rel).read_bytes() != data:
-                    return dirty
-            except OSError:
-                return dirty
-        paths = [repo_path(repo, config, rel) for rel in toolset.data]
+        paths = [repo_path(repo, config, rel) for rel in disk.data]
         if paths:
             tracked = set(run_git(repo, "ls-files", "-z", "--", *literal(paths)).split("\0"))
             if any(p not in tracked for p in paths):  # an ignored tool file is not in HEAD
                 return dirty
         return head[:SHORT]
+
+
+def _disk_toolset(config: Config, toolset: Toolset | None) -> Toolset:
+    """`toolset` when it holds exactly the files on disk, else the toolset read from disk."""
+    from funcforge.toolset.toolset import load_toolset, tool_files
+
+    if toolset is not None and sorted(toolset.data) == sorted(tool_files(config)):
+        try:
+            if all((config.root / rel).read_bytes() == data for rel, data in toolset.data.items()):
+                return toolset
+        except OSError:
+            pass
+    return load_toolset(config)
 
 
 @dataclass
@@ -114,10 +140,36 @@ class ApplyResult:
     files: list[str]  # workspace-relative paths in the commit
     message: str
     wip_commit: str | None = None  # the user's own edits, committed first (--commit-dirty)
+    # Open editor buffers (workspace-relative) that lack the change: their new text.
+    # The disk under an open buffer is never written; the editor takes the edit.
+    buffer_texts: dict[str, str] = field(default_factory=dict)
+    already: bool = False  # another apply had committed it (a double click): nothing done
 
     @property
     def short(self) -> str:
         return self.commit[:SHORT]
+
+
+class ApplyConflict(UserError):
+    """The proposal's own lines meet the user's edits: nothing was committed.
+
+    `functions` are the proposal's functions, so a client can offer to propose
+    again on the current text.
+    """
+
+    def __init__(self, message: str, proposal: str, functions: list[str]) -> None:
+        super().__init__(message)
+        self.proposal = proposal
+        self.functions = functions
+
+
+class AlreadyApplied(UserError):
+    """The proposal is already committed (by this or another process)."""
+
+    def __init__(self, proposal: Proposal) -> None:
+        where = f" as {proposal.commit[:SHORT]}" if proposal.commit else ""
+        super().__init__(f"proposal {proposal.id} is already applied{where}")
+        self.commit = proposal.commit
 
 
 def stale_reason(proposal: Proposal, toolset: Toolset) -> str | None:
@@ -134,6 +186,18 @@ def stale_reason(proposal: Proposal, toolset: Toolset) -> str | None:
     return None
 
 
+def holds_proposal(proposal: Proposal, planned: Toolset, toolset: Toolset) -> bool:
+    """Does `toolset` already define the touched functions as `planned` (the proposal's result) does?"""
+    for action in proposal.actions:
+        want = planned.functions.get(action.name)
+        have = toolset.functions.get(action.name)
+        if (want is None) != (have is None):
+            return False
+        if want is not None and have is not None and want.code_hash() != have.code_hash():
+            return False
+    return True
+
+
 def _plan(config: Config, toolset: Toolset, proposal: Proposal) -> list[FileChange]:
     from funcforge.toolset.rewrite import plan_actions
 
@@ -141,120 +205,247 @@ def _plan(config: Config, toolset: Toolset, proposal: Proposal) -> list[FileChan
     return [c for c in changes if c.new_text != c.old_text or c.created]
 
 
+def _decode(raw: bytes, rel: str) -> str:
+    from funcforge.toolset.source import decode_source
+
+    try:
+        return decode_source(raw, rel)[0]
+    except UserError:
+        return raw.decode("utf-8", errors="replace")
+
+
 def _head_toolset(config: Config, repo: Repo, dirty: dict[str, str]) -> Toolset:
     """The toolset with every changed tool file as HEAD has it (empty when new)."""
-    from funcforge.toolset.source import decode_source
     from funcforge.toolset.toolset import load_toolset
 
     overrides: dict[str, str] = {}
     for rel in dirty:
         raw = blob_bytes(repo, "HEAD", repo_path(repo, config, rel))
-        if raw is None:
-            overrides[rel] = ""
-            continue
-        try:
-            overrides[rel] = decode_source(raw, rel)[0]
-        except UserError:
-            overrides[rel] = raw.decode("utf-8", errors="replace")
+        overrides[rel] = "" if raw is None else _decode(raw, rel)
     return load_toolset(config, overrides)
 
 
-def _already_applied(
-    config: Config, repo: Repo, proposal: Proposal, dirty: dict[str, str], current: Toolset
-) -> list[FileChange] | None:
-    """The proposal's changes when the work tree already holds exactly them (the editor wrote them)."""
-    if not dirty:
-        return None
-    base = _head_toolset(config, repo, dirty)
-    if stale_reason(proposal, base):
-        return None
-    try:
-        changes = _plan(config, base, proposal)
-    except UserError:
-        return None
-    if not changes:
-        return None
-    for c in changes:
-        if c.file not in dirty or current.files.get(c.file) != c.new_text:
-            return None
-    return changes
+@dataclass
+class _Target:
+    """One file the proposal changes, and what each copy of it becomes."""
+
+    change: FileChange
+    path: str  # repository-relative, symlinks followed
+    head: Entry | None
+    commit_text: str
+    index_text: str | None = None  # the user's staged text with the change (None: as HEAD)
+    disk_text: str | None = None  # None: leave the disk alone
+    buffer_text: str | None = None  # an open buffer's new text (None: it holds the change)
 
 
-def _restore(config: Config, originals: dict[str, bytes | None]) -> None:
-    """Put back the files apply wrote when the commit failed (None: the file was new)."""
-    for rel, data in originals.items():
-        path = config.root / rel
-        if data is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_bytes_keep_mode(path, data)
+def _base(proposal: Proposal, views: list[tuple[str, Toolset]]) -> tuple[Toolset, str | None]:
+    """The first view the proposal fits (its functions unchanged), else the stale reason."""
+    reason = None
+    for _, toolset in views:
+        why = stale_reason(proposal, toolset)
+        if why is None:
+            return toolset, None
+        reason = reason or why
+    return views[0][1], reason
+
+
+def _conflict(proposal: Proposal, rel: str, where: str, at: Conflict) -> ApplyConflict:
+    names = [a.name for a in proposal.actions]
+    return ApplyConflict(
+        f"{rel}:{at.first_line}: proposal {proposal.id}'s lines conflict with {where} "
+        f"(lines {at.first_line}-{at.last_line}); nothing was committed. Propose again on "
+        f'the current text (the editor\'s "Propose again" action, or `funcforge optimize '
+        f"--function {names[0]}`), or undo your edits to those lines",
+        proposal.id,
+        names,
+    )
+
+
+def _carry(ours: str, change: FileChange) -> str | Conflict:
+    return carry_lines(ours, change.old_text, change.new_text)
 
 
 def apply_proposal(
-    config: Config, proposal: Proposal, commit_dirty: bool = False, *, lock_timeout: float = 2.0
+    config: Config,
+    proposal: Proposal,
+    commit_dirty: bool = False,
+    *,
+    lock_timeout: float = 2.0,
+    buffers: Mapping[str, str] | None = None,
 ) -> ApplyResult:
-    """Write the proposal's change and commit only the touched files; mark it applied.
+    """Commit exactly the proposal's lines on top of HEAD, through the index; mark it applied.
 
-    Refuses (UserError) a proposal that is applied, rejected, or stale; a
-    touched file with uncommitted changes that are not the proposal's own
-    (unless `commit_dirty`, which commits them first as the user's own
-    commit); a detached HEAD; a merge/rebase/cherry-pick/revert in progress; a
+    The proposal's hunks (planned on the editor's text, the disk's or HEAD's,
+    whichever it still fits) are carried onto HEAD's version of each file and
+    committed; the user's staged and unstaged edits, in those files too, stay
+    where they are, and the index and the disk get the proposal's lines as
+    well. `buffers` are the editor's open documents (workspace-relative path ->
+    text): the disk under them is not written, and `buffer_texts` in the result
+    says which of them still need the edit. Applies are serialised per
+    repository, across processes.
+
+    Refuses (UserError) a proposal that is applied, rejected or stale; lines
+    the proposal changes that the user changed too (`ApplyConflict`, unless
+    `commit_dirty` commits the user's saved edits of those files first); a
+    detached HEAD, an operation in progress, a repository without commits, a
     held index.lock (after waiting up to `lock_timeout` seconds).
     """
-    from funcforge.toolset.toolset import load_toolset
+    from funcforge.optimizer.proposal import ProposalError, load_proposal
 
-    if proposal.status == "applied":
-        where = f" as {proposal.commit[:SHORT]}" if proposal.commit else ""
-        raise UserError(f"proposal {proposal.id} is already applied{where}")
     if proposal.status == "rejected":
         raise UserError(f"proposal {proposal.id} was rejected; run the optimizer for a new one")
     if not proposal.actions:
         raise UserError(f"proposal {proposal.id} has no actions: nothing to apply")
-    with open_repo(config) as repo:
+    buffers = dict(buffers or {})
+    with open_repo(config) as repo, apply_lock(repo, timeout=max(lock_timeout, 30.0)):
+        with suppress(ProposalError):  # another apply may have committed it meanwhile
+            proposal = load_proposal(config.proposals_path, proposal.id)
+        if proposal.status == "applied":
+            raise AlreadyApplied(proposal)
+        if proposal.status == "rejected":
+            raise UserError(f"proposal {proposal.id} was rejected; run the optimizer for a new one")
         ensure_can_commit(repo, lock_timeout)
         author = user_actor(repo)
-        current = load_toolset(config)
-        dirty = tool_changes(repo, config)
         wip: str | None = None
-        changes = _already_applied(config, repo, proposal, dirty, current)
-        already = changes is not None
-        if changes is None:
-            reason = stale_reason(proposal, current)
-            if reason:
-                raise UserError(reason)
-            changes = _plan(config, current, proposal)
-            if not changes:
-                raise UserError(f"proposal {proposal.id} changes nothing in the current files")
-            touched = {repo_path(repo, config, c.file): c.file for c in changes}
-            pending = [touched[p] for p in changed_paths(repo, literal(touched)) if p in touched]
-            if pending:
-                if not commit_dirty:
-                    raise UserError(
-                        f"{', '.join(sorted(pending))} has uncommitted changes that are not "
-                        f"proposal {proposal.id}'s own: commit or discard them, or run "
-                        f"`funcforge apply {proposal.id} --commit-dirty` to commit them first "
-                        "as your own commit"
-                    )
-                wip = commit_paths(
-                    repo,
-                    [repo_path(repo, config, f) for f in sorted(pending)],
-                    wip_message(sorted(pending), proposal.id),
-                    author,
-                )
-        files = [c.file for c in changes]
+        if commit_dirty:
+            wip = _commit_dirty(config, repo, proposal, buffers, author)
+        head = head_sha(repo)
+        assert head is not None  # ensure_can_commit refuses an unborn branch
+        targets = _targets(config, repo, proposal, buffers)
+        if not targets:
+            raise UserError(f"proposal {proposal.id} changes nothing in the current files")
         message = proposal_message(proposal)
-        originals: dict[str, bytes | None] = {}
+        entries: dict[str, Entry] = {}
+        staged: dict[str, Entry] = {}
+        for t in targets:
+            data = encode_source(t.commit_text, t.change.encoding)
+            mode = t.head.mode if t.head else _mode_of(config.root / t.change.file)
+            entries[t.path] = Entry(mode, hash_blob(repo, t.path, data))
+            if t.index_text is None:
+                staged[t.path] = entries[t.path]
+            else:
+                raw = encode_source(t.index_text, t.change.encoding)
+                staged[t.path] = Entry(mode, hash_blob(repo, t.path, raw))
+        sha = commit_entries(repo, head, entries, message, author)
+        stage_entries(repo, staged)
+        proposal.status = "applied"
+        proposal.commit = sha
+        proposal.save(config.proposals_path)
+        failed = _write_disk(config, targets)
+    files = [t.change.file for t in targets]
+    result = ApplyResult(
+        sha,
+        files,
+        message,
+        wip,
+        {t.change.file: t.buffer_text for t in targets if t.buffer_text is not None},
+    )
+    if failed:
+        raise UserError(
+            f"committed {result.short}, but writing {failed} failed: the file on disk lacks "
+            "the proposal's lines (git diff shows them as removed); fix the file's permissions "
+            "and run `git checkout -p` on it"
+        )
+    return result
+
+
+def _targets(
+    config: Config, repo: Repo, proposal: Proposal, buffers: dict[str, str]
+) -> list[_Target]:
+    """Plan the proposal and carry it onto HEAD, the index, the disk and the open buffers."""
+    from funcforge.toolset.toolset import load_toolset
+
+    disk = load_toolset(config)
+    dirty = tool_changes(repo, config)
+    views: list[tuple[str, Toolset]] = []
+    editor = load_toolset(config, buffers) if buffers else None
+    if editor is not None:
+        views.append(("editor", editor))
+    views += [("disk", disk), ("HEAD", _head_toolset(config, repo, dirty))]
+    base, reason = _base(proposal, views)
+    if reason:
+        raise UserError(reason)
+    changes = _plan(config, base, proposal)
+    planned = load_toolset(config, _texts(base) | {c.file: c.new_text for c in changes})
+    disk_has_it = holds_proposal(proposal, planned, disk)
+    editor_has_it = editor is not None and holds_proposal(proposal, planned, editor)
+    out: list[_Target] = []
+    for c in changes:
+        path = repo_path(repo, config, c.file)
+        head = index_entry(repo, path, "HEAD")
+        head_text = _decode(blob_text(repo, head.sha), c.file) if head else ""
+        commit = _carry(head_text, c)
+        if isinstance(commit, Conflict):
+            raise _conflict(proposal, c.file, "changes committed since it was proposed", commit)
+        t = _Target(c, path, head, commit)
+        staged = index_entry(repo, path)
+        if staged is not None and (head is None or staged.sha != head.sha):
+            index = _carry(_decode(blob_text(repo, staged.sha), c.file), c)
+            if isinstance(index, Conflict):
+                raise _conflict(proposal, c.file, "your staged changes", index)
+            t.index_text = index
+        if c.file in buffers:
+            if not editor_has_it:
+                text = _carry(buffers[c.file], c)
+                if isinstance(text, Conflict):
+                    raise _conflict(proposal, c.file, "your unsaved edits in the editor", text)
+                t.buffer_text = text
+        elif not disk_has_it:
+            on_disk = disk.files.get(c.file, "") if (config.root / c.file).exists() else ""
+            text = _carry(on_disk, c)
+            if isinstance(text, Conflict):
+                raise _conflict(proposal, c.file, "your uncommitted edits", text)
+            t.disk_text = text
+        out.append(t)
+    return out
+
+
+def _texts(toolset: Toolset) -> dict[str, str]:
+    return dict(toolset.files)
+
+
+def _mode_of(path: Path) -> str:
+    try:
+        return "100755" if os.stat(path).st_mode & stat.S_IXUSR else "100644"
+    except OSError:
+        return "100644"
+
+
+def _write_disk(config: Config, targets: list[_Target]) -> str | None:
+    """Write the files that need the change (through symlinks); the first that failed, if any."""
+    for t in targets:
+        if t.disk_text is None:
+            continue
+        path = (config.root / t.change.file).resolve()  # keep a symlink, change its target
         try:
-            if not already:
-                for c in changes:
-                    path = config.root / c.file
-                    originals[c.file] = path.read_bytes() if path.exists() else None
-                    write_bytes_keep_mode(path, c.new_bytes())
-            sha = commit_paths(repo, [repo_path(repo, config, f) for f in files], message, author)
-        except BaseException:
-            _restore(config, originals)
-            raise
-    proposal.status = "applied"
-    proposal.commit = sha
-    proposal.save(config.proposals_path)
-    return ApplyResult(sha, files, message, wip)
+            write_bytes_keep_mode(path, encode_source(t.disk_text, t.change.encoding))
+        except OSError:
+            return t.change.file
+    return None
+
+
+def _commit_dirty(
+    config: Config, repo: Repo, proposal: Proposal, buffers: dict[str, str], author: Actor
+) -> str | None:
+    """Commit the saved edits of the proposal's files first, as the user's own commit."""
+    from funcforge.toolset.toolset import load_toolset
+
+    disk = load_toolset(config)
+    reason = stale_reason(proposal, disk)
+    if reason:  # committing the user's version of the function would make the proposal stale
+        raise UserError(
+            f"{reason.split(';')[0]} on disk: --commit-dirty would commit your version of it "
+            f"and leave proposal {proposal.id} nothing to apply to; propose again on the current "
+            "text instead"
+        )
+    files = {c.file for c in _plan(config, disk, proposal)}
+    touched = {repo_path(repo, config, f): f for f in files}
+    pending = sorted(touched[p] for p in changed_paths(repo, literal(touched)) if p in touched)
+    if not pending:
+        return None
+    return commit_paths(
+        repo,
+        [repo_path(repo, config, f) for f in pending],
+        wip_message(pending, proposal.id),
+        author,
+    )

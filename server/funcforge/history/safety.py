@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from git import Repo
 
 from funcforge.errors import UserError
-from funcforge.history.gitops import work_tree
+from funcforge.history.gitops import head_sha, work_tree
 
 # (marker in the git directory, what is in progress, how to finish or abort it)
 IN_PROGRESS: tuple[tuple[str, str, str], ...] = (
@@ -44,15 +48,59 @@ def wait_for_index_lock(repo: Repo, timeout: float = 2.0) -> None:
 
 
 def ensure_can_commit(repo: Repo, lock_timeout: float = 2.0) -> None:
-    """Refuse (UserError) unless funcforge may add commits to the current branch now."""
+    """Refuse (UserError) unless funcforge may add commits to the current branch now.
+
+    An operation in progress is named before a detached HEAD: a rebase detaches
+    HEAD, and "a rebase is in progress" is what the user needs to hear.
+    """
     work_tree(repo)  # a bare repository is refused here
+    problem = operation_in_progress(repo)
+    if problem:
+        raise UserError(problem)
     if repo.head.is_detached:
         sha = repo.head.commit.hexsha[:7]
         raise UserError(
             f"HEAD is detached at {sha} in {work_tree(repo)}: switch to a branch first "
             "(git switch BRANCH); funcforge commits only on a branch"
         )
-    problem = operation_in_progress(repo)
-    if problem:
-        raise UserError(problem)
+    if head_sha(repo) is None:
+        raise UserError(
+            f"the repository {work_tree(repo)} has no commits yet: commit your tool files "
+            "first (git add . && git commit -m 'first commit'), then apply again; funcforge "
+            "commits only the proposal's lines on top of an existing commit"
+        )
     wait_for_index_lock(repo, lock_timeout)
+
+
+APPLY_LOCK = "funcforge-apply.lock"
+
+
+@contextmanager
+def apply_lock(repo: Repo, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the workspace's apply lock: one apply at a time, across threads and processes.
+
+    An advisory `flock` on a file in the git directory (shared by worktrees'
+    common directory); the kernel drops it when the holder dies, so a crash
+    never leaves a stale lock behind.
+    """
+    path = Path(repo.common_dir) / APPLY_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UserError(
+                        f"another funcforge apply is still running in {work_tree(repo)} "
+                        f"(it holds {path}); try again when it has finished"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
