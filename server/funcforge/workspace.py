@@ -11,8 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from funcforge.config import Config, load_config
+from funcforge.errors import UserError
 from funcforge.toolset.toolset import Toolset, load_toolset
 from funcforge.traces.store import TraceStore
+
+
+def workspace_root(path: Path | str) -> Path:
+    """`path` when it is an existing folder; a clear error otherwise (nothing is created)."""
+    root = Path(path)
+    if not root.exists():
+        raise UserError(f"{root}: no such folder (PATH is the workspace root)")
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder (PATH is the workspace root)")
+    return root
+
+
+def open_config(path: Path | str) -> Config:
+    """The configuration of the workspace at `path`, which must be an existing folder."""
+    return load_config(workspace_root(path))
 
 
 @dataclass
@@ -25,7 +41,7 @@ class Workspace:
     @classmethod
     def open(cls, root: Path | str, overrides: dict[str, Any] | None = None) -> Workspace:
         """Load config, tools and traces of the workspace at `root`."""
-        config = load_config(root, overrides)
+        config = load_config(workspace_root(root), overrides)
         store = TraceStore(config)
         store.refresh()
         return cls(config, load_toolset(config), store, list(config.warnings))

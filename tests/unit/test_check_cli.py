@@ -311,7 +311,7 @@ def test_check_outside_git_and_bad_path(tmp_path: Path):
     (plain / "tools").mkdir(parents=True)
     (plain / "tools" / "t.py").write_text("def f():\n    return 1\n", encoding="utf-8")
     out = run("check", str(plain))
-    assert out.returncode == 1 and "not a git repository" in out.stderr
+    assert out.returncode == 2 and "not a git repository" in out.stderr
 
 
 # ---------------------------------------------------------------- pin

@@ -136,14 +136,14 @@ def test_format_option_and_configured_globs(
     (ws / "funcforge.toml").write_text('[formats]\n"exports/*.jsonl" = "openai-agents"\n')
     # the configured format is used: this OTLP file read as Agents SDK exports is skipped
     code, _, err = run_in(ws, capsys, "exports/x.jsonl", "--out", "o.jsonl")
-    assert code == 1
+    assert code == 2
     assert "exports/x.jsonl:1: not an Agents SDK export: 'object' is None" in err
     assert "funcforge: error: no traces found in the given files; nothing written" in err
     assert not (ws / "o.jsonl").exists()
     # a name that says nothing: detection gives up, --format decides
     shutil.copy(FIXTURES / "openai_responses.jsonl", ws / "runs.log")
     code, _, err = run_in(ws, capsys, "runs.log", "--out", "o.jsonl")
-    assert code == 1 and "runs.log: unknown trace format; name it with --format" in err
+    assert code == 2 and "runs.log: unknown trace format; name it with --format" in err
     code, _, err = run_in(
         ws, capsys, "runs.log", "--format", "openai-responses", "--out", "o.jsonl"
     )
@@ -151,7 +151,7 @@ def test_format_option_and_configured_globs(
     assert "runs.log: openai-responses, 3 trace(s)" in err
     assert len(native(ws / "o.jsonl")) == 3
     code, _, err = run_in(ws, capsys, "runs.log", "--format", "nope", "--out", "o.jsonl")
-    assert code == 1
+    assert code == 2
     assert "unknown trace format 'nope'" in err
 
 
@@ -160,12 +160,12 @@ def test_unreadable_inputs_are_refused_with_one_line(
 ) -> None:
     (tmp_path / "notes.txt").write_text("hello\n")
     proc = funcforge("notes.txt", "--out", "o.jsonl", cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith("funcforge: error: notes.txt: unknown trace format; name it with")
     assert len(proc.stderr.splitlines()) == 1
     code, _, err = run_in(tmp_path, capsys, "missing.jsonl", "--out", "o.jsonl")
-    assert (code, err) == (1, "funcforge: error: missing.jsonl: no such file\n")
+    assert (code, err) == (2, "funcforge: error: missing.jsonl: no such file\n")
     ws = workspace(tmp_path, "openai_agents.jsonl")
     code, _, err = run_in(ws, capsys, "openai_agents.jsonl", "--out", "openai_agents.jsonl")
-    assert code == 1
+    assert code == 2
     assert "--out would overwrite an input file" in err

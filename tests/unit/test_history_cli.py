@@ -56,7 +56,7 @@ def test_apply_refusals_are_one_line_errors(
     mine = UNITS.replace('"m": 1.0}', '"m": 1.0, "cm": 0.01}')  # the proposal's lines
     (config.root / "tools" / "units.py").write_text(mine, encoding="utf-8")
     proc = run("apply", "2f1c9e", str(config.root), cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith(
         "funcforge: error: tools/units.py:6: proposal 2f1c9e's lines conflict with your "
         "uncommitted edits"
@@ -71,9 +71,9 @@ def test_apply_refusals_are_one_line_errors(
     data = json.loads(out)
     assert data["commit"] == sha(config.root) and data["wip_commit"] == sha(config.root, "HEAD~1")
     code, _, err = main(capsys, "apply", "zzz", str(config.root))
-    assert code == 1 and "no proposal 'zzz'" in err
+    assert code == 2 and "no proposal 'zzz'" in err
     code, _, err = main(capsys, "apply", "2f1c9e", str(tmp_path / "missing"))
-    assert code == 1 and "no such folder" in err
+    assert code == 2 and "no such folder" in err
 
 
 def test_rollback_and_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -123,7 +123,7 @@ def test_log_without_funcforge_commits_and_without_git(
     plain = tmp_path / "plain"
     plain.mkdir()
     code, _, err = main(capsys, "log", str(plain))
-    assert code == 1
+    assert code == 2
     assert "is not a git repository: everything but commits works; run git init" in err
 
 

@@ -191,7 +191,7 @@ def test_one_trace_file_as_path(workspace: Path) -> None:
 
 def test_missing_path_is_a_one_line_error(tmp_path: Path) -> None:
     out = stats(str(tmp_path / "nope"))
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         f"funcforge: error: {tmp_path / 'nope'}: no such folder or file "
         "(PATH is the workspace root or a trace file)"
@@ -214,5 +214,5 @@ def test_configuration_warnings_and_tool_file_problems(workspace: Path) -> None:
 def test_wrong_configuration_type_fails_with_file_and_line(workspace: Path) -> None:
     (workspace / "pyproject.toml").write_text("[tool.funcforge]\n\ntraces = 3\n")
     out = stats(str(workspace))
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert f"{workspace / 'pyproject.toml'}:3: 'traces' must be list of string" in out.stderr

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from funcforge.config import Config, load_config
+from funcforge.config import Config
 from funcforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -43,10 +43,9 @@ def _bad_input(message: str) -> UserError:
 
 
 def _config(path: str) -> Config:
-    root = Path(path)
-    if not root.is_dir():
-        raise _bad_input(f"{root}: no such folder (PATH is the workspace root)")
-    return load_config(root)
+    from funcforge.workspace import open_config
+
+    return open_config(path)
 
 
 def _read(path: str, what: str) -> str:

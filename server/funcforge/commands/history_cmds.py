@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from funcforge.config import load_config
 from funcforge.errors import UserError
 
 
 def _config(args: argparse.Namespace) -> Any:
-    root = Path(args.path)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such folder (PATH is the workspace root)")
-    return load_config(root)
+    from funcforge.workspace import open_config
+
+    return open_config(args.path)
 
 
 def _apply(args: argparse.Namespace) -> int:

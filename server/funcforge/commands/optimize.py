@@ -84,8 +84,10 @@ def _optimize(args: argparse.Namespace) -> int:
             f"{state.best_score:.2f}); `funcforge rollback --best` restores it"
         )
     if p is None:
+        _print_rejected(result.trials)
         print("The model proposed no change (TERMINATE).")
         return 0
+    _print_rejected(result.trials)
     print(f"Proposal {p.id}: {p.title}")
     if p.rationale:
         print(f"\n{p.rationale}\n")
@@ -100,13 +102,21 @@ def _optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rejected(trials: list[str]) -> None:
+    """Why answers of the model were turned down (each was fed back to it)."""
+    if not trials:
+        return
+    print(f"Rejected answers ({len(trials)}, each fed back to the model):")
+    for reason in trials:
+        print(f"  - {reason}")
+    print()
+
+
 def _proposals(args: argparse.Namespace) -> int:
     from funcforge.optimizer.proposal import list_proposals
+    from funcforge.workspace import open_config
 
-    ws_root = Path(args.path)
-    from funcforge.config import load_config
-
-    config = load_config(ws_root)
+    config = open_config(args.path)
     items = list_proposals(config.proposals_path, None if args.all else "pending")
     if args.json:
         print(json.dumps([p.to_dict() for p in items], indent=2))
@@ -120,11 +130,24 @@ def _proposals(args: argparse.Namespace) -> int:
 
 
 def _reject(args: argparse.Namespace) -> int:
-    from funcforge.config import load_config
-    from funcforge.optimizer.proposal import load_proposal
+    from funcforge.errors import UserError
+    from funcforge.optimizer.proposal import ProposalError, load_proposal
+    from funcforge.workspace import open_config
 
-    config = load_config(args.path)
-    p = load_proposal(config.proposals_path, args.id)
+    config = open_config(args.path)
+    try:
+        p = load_proposal(config.proposals_path, args.id)
+    except ProposalError as exc:
+        raise UserError(f"{exc}; `funcforge proposals --all` lists them") from None
+    if p.status == "applied":
+        where = f" as commit {p.commit[:7]}" if p.commit else ""
+        raise UserError(
+            f"proposal {p.id} is already applied{where}: rejecting it would not undo the "
+            "commit; `funcforge rollback --to SHA` (or `git revert`) does"
+        )
+    if p.status == "rejected":
+        print(f"Proposal {p.id} is already rejected: {p.title}")
+        return 0
     p.status = "rejected"
     p.save(config.proposals_path)
     print(f"Rejected proposal {p.id}: {p.title}")
@@ -134,9 +157,13 @@ def _reject(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("optimize", help="run one optimizer step and save a proposal")
     p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
-    p.add_argument("--function", help="revise only this function")
-    p.add_argument("--llm", help="replay:FILE answers from a recorded transcript")
-    p.add_argument("--record", type=Path, help="record every request and response to FILE")
+    p.add_argument("--function", metavar="NAME", help="revise only this function")
+    p.add_argument(
+        "--llm", metavar="replay:FILE", help="replay:FILE answers from a recorded transcript"
+    )
+    p.add_argument(
+        "--record", type=Path, metavar="FILE", help="record every request and response to FILE"
+    )
     p.add_argument("--json", action="store_true", help="print the proposal as JSON")
     p.add_argument(
         "--no-execute", action="store_true", help="skip the replay check (runs no workspace code)"
@@ -144,12 +171,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_optimize)
 
     p = sub.add_parser("proposals", help="list proposals")
-    p.add_argument("path", nargs="?", default=".")
+    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
     p.add_argument("--all", action="store_true", help="include applied and rejected ones")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the proposals as JSON")
     p.set_defaults(func=_proposals)
 
-    p = sub.add_parser("reject", help="reject a proposal")
-    p.add_argument("id")
-    p.add_argument("path", nargs="?", default=".")
+    p = sub.add_parser("reject", help="reject a pending proposal")
+    p.add_argument("id", help="proposal id (a unique prefix is enough)")
+    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
     p.set_defaults(func=_reject)

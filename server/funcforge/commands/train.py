@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,14 @@ from typing import Any
 
 def _train(args: argparse.Namespace) -> int:
     from funcforge.training.report import report_data
+    from funcforge.training.runs import adoption_hint, preflight_endpoint
     from funcforge.training.trainer import Trainer, TrainOptions
+    from funcforge.workspace import workspace_root
 
+    if args.adopt is not None or args.clean is not None:
+        return _runs(args)
     trainer = Trainer(
-        Path(args.path),
+        workspace_root(args.path),
         TrainOptions(
             tasks=args.tasks,
             epochs=args.epochs,
@@ -26,6 +31,7 @@ def _train(args: argparse.Namespace) -> int:
             fresh=args.fresh,
         ),
     )
+    preflight_endpoint(trainer.config, trainer.settings["agent"], trainer.settings["llm"])
     run = trainer.train()
     data = report_data(run)
     first = run.epochs[0].train_score if run.epochs else None
@@ -44,22 +50,91 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  {run.stop_reason}")
     assert trainer.run_dir is not None
     print(f"  report: {trainer.run_dir / 'report.md'}")
+    if run.status == "finished":
+        for line in adoption_hint(run.run_id, run.branch, run.best_commit, run.base_commit):
+            print(f"  {line}")
     sys.stdout.flush()
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    """`--adopt RUN` and `--clean [RUN]`: a finished run's result, and its worktree."""
+    from funcforge.training.runs import adopt_run, clean_runs
+    from funcforge.workspace import open_config
+
+    config = open_config(args.path)
+    if args.adopt is not None and args.clean is not None:
+        from funcforge.errors import UserError
+
+        raise UserError("--adopt and --clean are separate steps: run one, then the other")
+    if args.adopt is not None:
+        result = adopt_run(config, args.adopt)
+        if args.json:
+            print(json.dumps(result.to_dict()))
+        elif result.how == "already":
+            print(f"run {result.run_id}: its best toolset {result.best[:7]} is already on HEAD")
+        else:
+            print(
+                f"run {result.run_id}: adopted its best toolset {result.best[:7]} by "
+                f"{result.how}; HEAD is {result.commit[:7]}"
+            )
+        return 0
+    cleaned = clean_runs(config, args.clean or None, delete_branches=args.delete_branch)
+    if args.json:
+        print(json.dumps(cleaned.to_dict()))
+        return 0
+    for run_id in cleaned.removed:
+        print(f"removed the worktree of run {run_id} (its traces are kept in the run folder)")
+    for branch, tip in cleaned.deleted_branches:
+        print(f"deleted branch {branch} (was {tip[:7]})")
+    for run_id, why in cleaned.kept:
+        print(f"kept run {run_id}: {why}")
+    if not (cleaned.removed or cleaned.deleted_branches or cleaned.kept):
+        print("nothing to clean: no finished run has a worktree")
+    elif cleaned.freed_bytes:
+        print(f"freed {cleaned.freed_bytes / 1e6:.1f} MB")
     return 0
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train the tools over a task set (offline, as in the paper)")
     p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
-    p.add_argument("--tasks", help="task file (JSON Lines: id, input, expected, split)")
-    p.add_argument("--epochs", type=int)
+    p.add_argument(
+        "--tasks", metavar="FILE", help="task file (JSON Lines: id, input, expected, split)"
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="training epochs (default 10)")
     p.add_argument(
         "--patience", type=int, help="early stop after this many epochs without improvement"
     )
     p.add_argument("--agent", help="function-calling, react, or command:CMD")
-    p.add_argument("--batch-size", type=int, help="a random batch of train tasks per epoch")
-    p.add_argument("--concurrency", type=int, help="tasks run at once")
-    p.add_argument("--llm", help="replay:FILE answers the optimizer from a transcript")
-    p.add_argument("--record", type=Path, help="record the optimizer's model exchanges")
+    p.add_argument(
+        "--batch-size", type=int, metavar="N", help="a random batch of train tasks per epoch"
+    )
+    p.add_argument("--concurrency", type=int, metavar="N", help="tasks run at once")
+    p.add_argument(
+        "--llm", metavar="replay:FILE", help="replay:FILE answers the optimizer from a transcript"
+    )
+    p.add_argument(
+        "--record", type=Path, metavar="FILE", help="record the optimizer's model exchanges"
+    )
     p.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
+    p.add_argument(
+        "--adopt",
+        metavar="RUN",
+        help="merge a finished run's best commit into the current branch (fast-forward "
+        "when possible); RUN is a run id, a unique prefix, or `latest`",
+    )
+    p.add_argument(
+        "--clean",
+        nargs="?",
+        const="",
+        metavar="RUN",
+        help="remove the worktrees of finished runs (or of RUN); traces and reports stay",
+    )
+    p.add_argument(
+        "--delete-branch",
+        action="store_true",
+        help="with --clean: delete the runs' branches too (kept by default)",
+    )
+    p.add_argument("--json", action="store_true", help="with --adopt/--clean: print JSON")
     p.set_defaults(func=_train)
