@@ -63,7 +63,7 @@ def test_apply_refusals_are_one_line_errors(
     )
     assert "Propose again" in proc.stderr and len(proc.stderr.splitlines()) == 1
     code, out, err = main(capsys, "apply", "2f1c9e", str(config.root), "--commit-dirty")
-    assert code == 1 and "--commit-dirty would commit your version of it" in err
+    assert code == 2 and "--commit-dirty would commit your version of it" in err
     assert git(config.root, "rev-list", "--count", "HEAD") == "1\n"  # nothing committed
     (config.root / "tools" / "units.py").write_text(UNITS + "# mine\n", encoding="utf-8")
     code, out, err = main(capsys, "apply", "2f1c9e", str(config.root), "--commit-dirty", "--json")
