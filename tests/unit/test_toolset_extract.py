@@ -205,7 +205,10 @@ def convert(value, unit="km"):
 @pytest.mark.parametrize("source", [GOOGLE, NUMPY, SPHINX], ids=["google", "numpy", "sphinx"])
 def test_docstring_styles_give_summary_and_parameter_descriptions(source: str) -> None:
     spec = one(source)
-    assert spec.description == "Convert a distance to metres."
+    # All the prose before the first section, line breaks kept.
+    assert " ".join(spec.description.split()).startswith("Convert a distance to metres.")
+    assert "Args" not in spec.description and "Parameters" not in spec.description
+    assert ":param" not in spec.description
     props = spec.parameters["properties"]
     assert props["value"]["description"] == "The distance, in the given unit."
     assert props["unit"]["description"].startswith("Unit name")
@@ -214,8 +217,11 @@ def test_docstring_styles_give_summary_and_parameter_descriptions(source: str) -
     assert spec.docstring is not None and spec.docstring.startswith("Convert a distance")
 
 
-def test_google_description_stops_at_first_paragraph() -> None:
-    assert one(GOOGLE).description == "Convert a distance to metres."
+def test_description_keeps_every_paragraph_before_the_first_section() -> None:
+    assert one(GOOGLE).description == (
+        "Convert a distance to metres.\n\nWorks for metric and imperial units."
+    )
+    assert one(NUMPY).description == "Convert a distance\nto metres."
 
 
 def test_docstring_that_starts_with_a_section_has_empty_summary() -> None:

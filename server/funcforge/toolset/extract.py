@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from funcforge.toolset.schema import clean_docstring, parameters_schema, parse_docstring
+from funcforge.toolset.schema import (
+    SchemaBuilder,
+    clean_docstring,
+    parameters_schema,
+    parse_docstring,
+)
 from funcforge.toolset.source import (
     LineIndex,
     ToolsetSyntaxError,
@@ -33,6 +38,7 @@ from funcforge.toolset.source import (
     split_lines,
 )
 from funcforge.toolset.spec import FunctionSpec, Location
+from funcforge.toolset.types import ModuleLoader, ModuleTypes
 
 __all__ = [
     "FunctionSpan",
@@ -229,10 +235,14 @@ def _inner_imports(node: FunctionNode) -> set[str]:
 # --- extraction --------------------------------------------------------------
 
 
-def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]:
+def extract_functions(
+    source: str, file: str = "<string>", loader: ModuleLoader | None = None
+) -> list[FunctionSpec]:
     """Every public (no leading `_`) top-level function in `source`, in file order.
 
-    Raises `ToolsetSyntaxError` when the source does not parse.
+    `loader` reads the workspace modules the file imports types from (see
+    `toolset.types.workspace_loader`); without it only the file's own types
+    are resolved. Raises `ToolsetSyntaxError` when the source does not parse.
     """
     bom = 1 if source.startswith("\ufeff") else 0
     text = source[bom:]
@@ -248,6 +258,7 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
     imports = _module_imports(tree)
     used = referenced_globals(text, file, [span.node for span, _ in public])
     index = LineIndex(text)
+    types = ModuleTypes.scan(module, file)
 
     def col(line: int, value: int) -> int:
         return value + bom if line == 1 else value
@@ -258,12 +269,14 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
         modules |= _inner_imports(span.node)
         raw_doc = node.get_docstring(clean=False)
         doc = parse_docstring(raw_doc)
+        builder = SchemaBuilder(types, loader)
+        parameters = parameters_schema(node.params, doc.params, builder)
         end_col = span.end - index.starts[span.end_line - 1]
         out.append(
             FunctionSpec(
                 name=span.name,
-                description=doc.summary,
-                parameters=parameters_schema(node.params, doc.params),
+                description=doc.description,
+                parameters=parameters,
                 packages=sorted(m for m in modules if is_third_party(m)),
                 code=text[span.start : span.end],
                 location=Location(
@@ -277,6 +290,7 @@ def extract_functions(source: str, file: str = "<string>") -> list[FunctionSpec]
                 ),
                 is_async=node.asynchronous is not None,
                 docstring=clean_docstring(raw_doc) if raw_doc is not None else None,
+                schema_hints=builder.hints,
             )
         )
     return out

@@ -1,19 +1,37 @@
 """JSON Schema for tool parameters: from annotations, from docstrings, and checks.
 
 Annotations are read from the syntax tree, never evaluated: tool files are
-not imported into the funcforge process. A type funcforge does not know
-becomes an unconstrained schema (`{}`), which every JSON value satisfies.
+not imported into the funcforge process. Named types are resolved where they
+are defined (`toolset.types`): type aliases, `Enum`, `TypedDict`, pydantic
+models and dataclasses, in the same file or a workspace file it imports;
+`Field(...)` and `Annotated[...]` metadata with literal arguments give
+descriptions, defaults and constraints as pydantic would. A type funcforge
+cannot resolve becomes an unconstrained schema (`{}`) and a hint that says
+why, so the user sees what the model does not.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+
+from funcforge.toolset.docstring import DocInfo, clean_docstring, parse_docstring
+from funcforge.toolset.types import ImportRef, ModuleLoader, ModuleTypes
+
+__all__ = [
+    "DocInfo",
+    "FieldInfo",
+    "SchemaBuilder",
+    "annotation_schema",
+    "clean_docstring",
+    "parameters_schema",
+    "parse_docstring",
+    "schema_problems",
+]
 
 JSON_TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
 
@@ -93,6 +111,9 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if not schema:
         return {}
     kind = schema.get("type")
+    if set(schema) == {"anyOf"}:
+        members = list(schema["anyOf"])
+        return {"anyOf": members if {"type": "null"} in members else [*members, {"type": "null"}]}
     if "anyOf" not in schema and isinstance(kind, (str, list)):
         out = dict(schema)
         kinds = [kind] if isinstance(kind, str) else list(kind)
@@ -132,81 +153,783 @@ def _union_members(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [node]
 
 
-def annotation_schema(node: cst.BaseExpression | None) -> dict[str, Any]:
-    """JSON Schema of an annotation expression (`{}` when missing or unknown)."""
-    if node is None:
-        return {}
-    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
-        return union_schema([annotation_schema(m) for m in _union_members(node)])
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        ok, text = _literal(node)  # a string annotation: "list[int]"
-        if not ok or not isinstance(text, str):
+# Types with a JSON form by convention (pydantic's): strings with a format.
+_FORMATS: dict[str, dict[str, Any]] = {
+    "datetime": {"type": "string", "format": "date-time"},
+    "AwareDatetime": {"type": "string", "format": "date-time"},
+    "NaiveDatetime": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "time": {"type": "string", "format": "time"},
+    "timedelta": {"type": "string", "format": "duration"},
+    "UUID": {"type": "string", "format": "uuid"},
+    "UUID4": {"type": "string", "format": "uuid"},
+    "Path": {"type": "string", "format": "path"},
+    "PurePath": {"type": "string", "format": "path"},
+    "PosixPath": {"type": "string", "format": "path"},
+    "FilePath": {"type": "string", "format": "file-path"},
+    "DirectoryPath": {"type": "string", "format": "directory-path"},
+    "EmailStr": {"type": "string", "format": "email"},
+    "AnyUrl": {"type": "string", "format": "uri"},
+    "HttpUrl": {"type": "string", "format": "uri"},
+    "AnyHttpUrl": {"type": "string", "format": "uri"},
+    "bytes": {"type": "string", "format": "binary"},
+    "Decimal": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+    "LiteralString": {"type": "string"},
+    "SecretStr": {"type": "string"},
+}
+# Wrappers that say something about a field, not about its values.
+_WRAPPERS = {"Required", "NotRequired", "ReadOnly", "Final", "ClassVar", "InitVar"}
+# Modules whose names funcforge knows by name (never "not in the workspace").
+_KNOWN_MODULES = {
+    "typing",
+    "typing_extensions",
+    "collections",
+    "builtins",
+    "datetime",
+    "uuid",
+    "decimal",
+    "pathlib",
+    "enum",
+    "dataclasses",
+    "pydantic",
+    "annotated_types",
+    "types",
+}
+# First parameters the frameworks fill in themselves; the model never sees them.
+CONTEXT_TYPES = {
+    "RunContext",  # pydantic-ai
+    "RunContextWrapper",  # openai-agents
+    "ToolContext",  # openai-agents, google-adk
+    "CallbackContext",  # google-adk
+    "InvocationContext",  # google-adk
+    "Context",  # MCP SDK (FastMCP)
+    "AgentState",  # Letta
+    "ToolRuntime",  # langchain
+}
+_INJECTED = {"InjectedToolArg", "InjectedState", "InjectedStore", "InjectedToolCallId"}
+_ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"}
+_MODEL_BASES = {"BaseModel", "BaseSettings"}
+_CONSTRAINTS = {
+    "gt": "exclusiveMinimum",
+    "ge": "minimum",
+    "lt": "exclusiveMaximum",
+    "le": "maximum",
+    "multiple_of": "multipleOf",
+    "pattern": "pattern",
+    "regex": "pattern",
+    "max_digits": None,
+}
+_ANNOTATED_TYPES = {
+    "Gt": "gt",
+    "Ge": "ge",
+    "Lt": "lt",
+    "Le": "le",
+    "MultipleOf": "multiple_of",
+    "MinLen": "min_length",
+    "MaxLen": "max_length",
+}
+
+
+@dataclass
+class FieldInfo:
+    """What `Field(...)` / `field(...)` with literal arguments says about one value."""
+
+    has_default: bool = False
+    default_ok: bool = False  # the default is a JSON literal
+    default: Any = None
+    factory: bool = False
+    description: str | None = None
+    title: str | None = None
+    examples: list[Any] | None = None
+    alias: str | None = None
+    constraints: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        return not self.has_default and not self.factory
+
+
+def _call_name(node: cst.BaseExpression) -> str | None:
+    return _last_name(node.func) if isinstance(node, cst.Call) else None
+
+
+def field_info(call: cst.Call) -> FieldInfo:
+    """Read `Field(default, description=..., ge=...)` or `field(default=...)`: literal arguments only."""
+    info = FieldInfo()
+    is_pydantic = _call_name(call) == "Field"
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if is_pydantic and positional and not isinstance(positional[0].value, cst.Ellipsis):
+        info.has_default = True
+        info.default_ok, info.default = _literal(positional[0].value)
+    for arg in call.args:
+        if arg.keyword is None:
+            continue
+        key = arg.keyword.value
+        if key == "default":
+            if not isinstance(arg.value, cst.Ellipsis):
+                info.has_default = True
+                info.default_ok, info.default = _literal(arg.value)
+            continue
+        if key in ("default_factory", "factory"):
+            info.factory = True
+            continue
+        ok, value = _literal(arg.value)
+        if not ok:
+            continue
+        if key == "description" and isinstance(value, str):
+            info.description = value.strip()
+        elif key == "title" and isinstance(value, str):
+            info.title = value
+        elif key == "examples" and isinstance(value, list):
+            info.examples = value
+        elif key in ("alias", "validation_alias") and isinstance(value, str):
+            info.alias = info.alias or value
+        elif key in _CONSTRAINTS or key in ("min_length", "max_length"):
+            info.constraints[key] = value
+        elif key == "json_schema_extra" and isinstance(value, dict):
+            info.extra.update(value)
+    return info
+
+
+def _constrain(schema: dict[str, Any], constraints: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with pydantic-style constraints as JSON Schema keywords (on the non-null branch)."""
+    if not constraints:
+        return schema
+    if "anyOf" in schema:
+        members = list(schema["anyOf"])
+        for i, m in enumerate(members):
+            if m != {"type": "null"}:
+                members[i] = _constrain(dict(m), constraints)
+                break
+        return {**schema, "anyOf": members}
+    out = dict(schema)
+    kinds = out.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    for key, value in constraints.items():
+        if key in ("min_length", "max_length"):
+            word = "min" if key == "min_length" else "max"
+            if "array" in kinds:
+                out[f"{word}Items"] = value
+            elif "object" in kinds:
+                out[f"{word}Properties"] = value
+            else:
+                out[f"{word}Length"] = value
+        elif (keyword := _CONSTRAINTS.get(key)) is not None:
+            out[keyword] = value
+    return out
+
+
+Resolved = tuple[str, Any, ModuleTypes]  # (kind, what, the module it is in)
+
+
+class SchemaBuilder:
+    """Turns annotations into JSON Schema, resolving named types statically.
+
+    Classes (Enum, TypedDict, pydantic models, dataclasses) go into `defs`
+    (the parameters object's `$defs`) and are referred to with `$ref`, so a
+    nested or recursive type is written once; aliases are inlined (a
+    recursive alias gets a `$defs` entry too). What cannot be resolved
+    becomes `{}` and a line in `hints`, saying why.
+    """
+
+    def __init__(self, module: ModuleTypes | None = None, loader: ModuleLoader | None = None):
+        self.module = module or ModuleTypes("<string>")
+        self.loader = loader
+        self.defs: dict[str, dict[str, Any]] = {}
+        self.hints: list[str] = []
+        self.where = ""
+        self._keys: dict[tuple[str, str], str] = {}
+        self._active_aliases: dict[tuple[str, str], bool] = {}
+        self._depth = 0
+
+    # -- hints and lookup
+
+    def hint(self, text: str) -> None:
+        line = f"{self.where}: {text}" if self.where else text
+        if line not in self.hints:
+            self.hints.append(line)
+
+    def _load(self, module: ModuleTypes, ref: ImportRef) -> ModuleTypes | None:
+        return self.loader(module.file, ref) if self.loader is not None else None
+
+    def lookup(self, name: str, module: ModuleTypes, depth: int = 0) -> Resolved:
+        """('class', ClassDef) / ('alias', expr) / ('known', name) / ('external', module) / ('unknown', name)."""
+        if name in module.classes:
+            return ("class", module.classes[name], module)
+        if name in module.aliases:
+            return ("alias", module.aliases[name], module)
+        ref = module.imports.get(name)
+        if ref is None:
+            return ("known", name, module) if _known_name(name) else ("unknown", name, module)
+        if ref.name is None:
+            return ("module", ref, module)
+        if ref.level == 0 and ref.module.split(".")[0] in _KNOWN_MODULES:
+            return ("known", ref.name, module)
+        target = self._load(module, ImportRef(ref.module, None, ref.level)) if depth < 8 else None
+        if target is not None:
+            found = self.lookup(ref.name, target, depth + 1)
+            if found[0] != "unknown":
+                return found
+            sub = self._load(
+                module, ImportRef(f"{ref.module}.{ref.name}".strip("."), None, ref.level)
+            )
+            if sub is not None:
+                return ("module", sub, sub)
+            return ("unknown", f"{ref.name} (in {target.file})", module)
+        return ("external", ref.dotted, module)
+
+    def resolve(self, node: cst.BaseExpression, module: ModuleTypes) -> Resolved:
+        if isinstance(node, cst.Name):
+            return self.lookup(node.value, module)
+        if isinstance(node, cst.Attribute):
+            base = self.resolve(node.value, module) if self._depth < 50 else None
+            name = node.attr.value
+            if base is not None and base[0] == "module":
+                target = base[1]
+                if isinstance(target, ImportRef):
+                    if target.level == 0 and target.module.split(".")[0] in _KNOWN_MODULES:
+                        return ("known", name, module)
+                    loaded = self._load(module, target)
+                    if loaded is None:
+                        return ("external", target.dotted, module)
+                    target = loaded
+                return self.lookup(name, target)
+            return ("known", name, module)
+        return ("unknown", _code(node), module)
+
+    # -- annotations
+
+    def annotation(
+        self, node: cst.BaseExpression | None, module: ModuleTypes | None = None
+    ) -> dict[str, Any]:
+        """JSON Schema of an annotation expression (`{}` when missing or unknown)."""
+        if node is None:
             return {}
+        module = module or self.module
+        self._depth += 1
         try:
-            return annotation_schema(cst.parse_expression(text.strip()))
-        except (cst.ParserSyntaxError, RecursionError):
+            if self._depth > 60:
+                return {}
+            return self._annotation(node, module)
+        finally:
+            self._depth -= 1
+
+    def _annotation(self, node: cst.BaseExpression, module: ModuleTypes) -> dict[str, Any]:
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            return union_schema([self.annotation(m, module) for m in _union_members(node)])
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            ok, text = _literal(node)  # a string annotation: "list[int]"
+            if not ok or not isinstance(text, str):
+                return {}
+            try:
+                return self.annotation(cst.parse_expression(text.strip()), module)
+            except (cst.ParserSyntaxError, RecursionError):
+                return {}
+        if isinstance(node, cst.Subscript):
+            return self._generic(node, module)
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            return self._named(node, module)
+        return {}
+
+    def _named(self, node: cst.BaseExpression, module: ModuleTypes) -> dict[str, Any]:
+        kind, value, where = self.resolve(node, module)
+        text = _code(node)
+        if kind == "class":
+            return self._class_ref(value, where)
+        if kind == "alias":
+            return self._alias(text, value, where)
+        if kind == "known":
+            return _known_schema(value)
+        if kind == "external":
+            self.hint(
+                f"type '{text}' is imported from '{value}', which is not in the workspace: "
+                "the model sees no type for it (define it in a workspace file, or annotate "
+                "with a JSON-compatible type)"
+            )
             return {}
-    name = _last_name(node)
-    if name is not None:
-        if name in _SCALARS:
-            return {"type": _SCALARS[name]}
-        if name in _NONE:
-            return {"type": "null"}
+        if kind == "unknown":
+            self.hint(f"type '{text}' is not defined in this file or a workspace file it imports")
+        return {}
+
+    def _alias(self, name: str, expr: cst.BaseExpression, module: ModuleTypes) -> dict[str, Any]:
+        if isinstance(expr, cst.Call):
+            return self._call_type(name, expr, module)
+        key = (module.file, name)
+        if key in self._active_aliases:
+            self._active_aliases[key] = True  # recursive: it needs a $defs entry
+            return {"$ref": f"#/$defs/{self._def_key(module.file, name)}"}
+        self._active_aliases[key] = False
+        try:
+            schema = self.annotation(expr, module)
+        finally:
+            recursive = self._active_aliases.pop(key)
+        if recursive:
+            def_key = self._def_key(module.file, name)
+            self.defs[def_key] = schema
+            return {"$ref": f"#/$defs/{def_key}"}
+        return schema
+
+    def _call_type(self, name: str, call: cst.Call, module: ModuleTypes) -> dict[str, Any]:
+        """`NewType("X", int)` and `TypedDict("Movie", {...}, total=False)`."""
+        kind = _call_name(call)
+        args = [a for a in call.args if a.keyword is None]
+        if kind == "NewType" and len(args) == 2:
+            return self.annotation(args[1].value, module)
+        if kind == "TypedDict" and len(args) >= 2 and isinstance(args[1].value, cst.Dict):
+            total = _keyword(call, "total", True)
+            props: dict[str, Any] = {}
+            required: list[str] = []
+            for element in args[1].value.elements:
+                if not isinstance(element, cst.DictElement):
+                    continue
+                ok, key = _literal(element.key)
+                if not ok or not isinstance(key, str):
+                    continue
+                inner, req = _unwrap_required(element.value, bool(total))
+                props[key] = self.annotation(inner, module)
+                if req:
+                    required.append(key)
+            out: dict[str, Any] = {"title": name, "type": "object", "properties": props}
+            if required:
+                out["required"] = required
+            return out
+        if kind == "TypeVar":
+            bound = next(
+                (a.value for a in call.args if a.keyword and a.keyword.value == "bound"), None
+            )
+            return self.annotation(bound, module) if bound is not None else {}
+        self.hint(f"type '{name}' is made by a call funcforge cannot read statically")
+        return {}
+
+    def _generic(self, node: cst.Subscript, module: ModuleTypes) -> dict[str, Any]:
+        args = _subscript_args(node)
+        kind, value, _ = self.resolve(node.value, module)
+        if kind in ("alias", "class"):
+            return self._named(node.value, module)  # a generic alias or class: parameters ignored
+        name = value if kind == "known" else None
+        if name is None or not args:
+            if kind in ("external", "unknown"):
+                return self._named(node.value, module)
+            return {}
+        if name == "Optional":
+            return nullable(self.annotation(args[0], module))
+        if name == "Union":
+            return union_schema([self.annotation(a, module) for a in args])
+        if name == "Literal":
+            return _literal_schema(args)
+        if name in _WRAPPERS or name == "Type":
+            return self.annotation(args[0], module) if name != "Type" else {}
+        schema: dict[str, Any]
+        if name == "Annotated":
+            schema = dict(self.annotation(args[0], module))
+            meta = self.annotated_meta(args[1:])
+            return _with_meta(schema, meta)
         if name in _ARRAYS:
-            return {"type": "array", **({"uniqueItems": True} if name in _SETS else {})}
+            schema = {"type": "array"}
+            if name in _SETS:
+                schema["uniqueItems"] = True
+            if name in ("tuple", "Tuple"):
+                variadic = len(args) == 2 and isinstance(args[1], cst.Ellipsis)
+                if variadic:
+                    item = self.annotation(args[0], module)
+                else:
+                    schema["minItems"] = schema["maxItems"] = len(args)
+                    item = union_schema([self.annotation(a, module) for a in args])
+            else:
+                item = self.annotation(args[0], module)
+            if item:
+                schema["items"] = item
+            return schema
         if name in _OBJECTS:
-            return {"type": "object"}
-        return {}
-    if isinstance(node, cst.Subscript):
-        return _generic_schema(node)
-    return {}
+            schema = {"type": "object"}
+            if len(args) == 2:
+                value_schema = self.annotation(args[1], module)
+                if value_schema:
+                    schema["additionalProperties"] = value_schema
+            return schema
+        return _known_schema(name)
 
-
-def _generic_schema(node: cst.Subscript) -> dict[str, Any]:
-    name = _last_name(node.value)
-    args = _subscript_args(node)
-    if name is None or not args:
-        return {}
-    if name == "Optional":
-        return nullable(annotation_schema(args[0]))
-    if name == "Union":
-        return union_schema([annotation_schema(a) for a in args])
-    if name == "Literal":
-        return _literal_schema(args)
-    schema: dict[str, Any]
-    if name == "Annotated":
-        schema = dict(annotation_schema(args[0]))
-        for meta in args[1:]:
+    def annotated_meta(self, metas: list[cst.BaseExpression]) -> FieldInfo:
+        """What `Annotated[T, ...]`'s metadata says: a description, `Field(...)`, constraints."""
+        info = FieldInfo()
+        for meta in metas:
             ok, value = _literal(meta)
             if ok and isinstance(value, str) and value.strip():
-                schema["description"] = value.strip()
-                break
-        return schema
-    if name in _ARRAYS:
-        schema = {"type": "array"}
-        if name in _SETS:
-            schema["uniqueItems"] = True
-        if name in ("tuple", "Tuple"):
-            variadic = len(args) == 2 and isinstance(args[1], cst.Ellipsis)
-            items = (
-                [annotation_schema(args[0])] if variadic else [annotation_schema(a) for a in args]
+                info.description = info.description or value.strip()
+                continue
+            if not isinstance(meta, cst.Call):
+                continue
+            called = _call_name(meta)
+            if called in ("Field", "field"):
+                found = field_info(meta)
+                info.description = info.description or found.description
+                info.title = info.title or found.title
+                info.examples = info.examples or found.examples
+                info.constraints.update(found.constraints)
+                info.extra.update(found.extra)
+                if found.has_default:
+                    info.has_default, info.default_ok, info.default = (
+                        True,
+                        found.default_ok,
+                        found.default,
+                    )
+                info.factory = info.factory or found.factory
+                info.alias = info.alias or found.alias
+            elif called == "Doc" and meta.args:
+                ok, text = _literal(meta.args[0].value)
+                if ok and isinstance(text, str):
+                    info.description = info.description or text.strip()
+            elif called in _ANNOTATED_TYPES and meta.args:
+                ok, number = _literal(meta.args[0].value)
+                if ok:
+                    info.constraints[_ANNOTATED_TYPES[called]] = number
+            elif called in ("Len", "Interval"):
+                for i, arg in enumerate(meta.args):
+                    ok, number = _literal(arg.value)
+                    key = (
+                        arg.keyword.value
+                        if arg.keyword
+                        else ("min_length", "max_length")[min(i, 1)]
+                    )
+                    if ok and number is not None:
+                        info.constraints[key] = number
+        return info
+
+    # -- classes
+
+    def _def_key(self, file: str, name: str) -> str:
+        key = self._keys.get((file, name))
+        if key is None:
+            key = name
+            taken = set(self._keys.values())
+            n = 2
+            while key in taken:
+                key, n = f"{name}{n}", n + 1
+            self._keys[(file, name)] = key
+        return key
+
+    def _class_ref(self, node: cst.ClassDef, module: ModuleTypes) -> dict[str, Any]:
+        name = node.name.value
+        known = (module.file, name) in self._keys
+        key = self._def_key(module.file, name)
+        ref = {"$ref": f"#/$defs/{key}"}
+        if known:
+            return ref if key in self.defs else {}
+        self.defs[key] = {}  # a placeholder: a recursive reference finds it
+        schema = self._class_schema(node, module)
+        if schema is None:
+            del self.defs[key]
+            self.hint(
+                f"class '{name}' is not an Enum, TypedDict, pydantic model or dataclass: "
+                "the model sees no type for it"
             )
-            if not variadic:
-                schema["minItems"] = schema["maxItems"] = len(args)
-            item = union_schema(items)
+            return {}
+        self.defs[key] = schema
+        return ref
+
+    def class_kind(self, node: cst.ClassDef, module: ModuleTypes, depth: int = 0) -> str | None:
+        for dec in node.decorators:
+            target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+            if _last_name(target) == "dataclass":
+                return "dataclass"
+        for arg in node.bases:
+            base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
+            last = _last_name(base)
+            if last in _ENUM_BASES:
+                return "enum"
+            if last == "TypedDict":
+                return "typeddict"
+            if last in _MODEL_BASES:
+                return "model"
+            found: Resolved = self.resolve(base, module) if depth < 8 else ("unknown", "", module)
+            if found[0] == "class":
+                kind = self.class_kind(found[1], found[2], depth + 1)
+                if kind:
+                    return kind
+        return None
+
+    def _class_schema(self, node: cst.ClassDef, module: ModuleTypes) -> dict[str, Any] | None:
+        kind = self.class_kind(node, module)
+        if kind is None:
+            return None
+        name = node.name.value
+        out: dict[str, Any] = {"title": name}
+        doc = node.get_docstring()
+        if doc:
+            from funcforge.toolset.docstring import parse_docstring
+
+            description = parse_docstring(doc).description
+            if description:
+                out["description"] = description
+        if kind == "enum":
+            return self._enum_schema(node, out)
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        outer = self.where
+        for fname, ann, value, fmodule, total in self._fields(node, module, kind):
+            self.where = f"{outer} ({name}.{fname})" if outer else f"{name}.{fname}"
+            try:
+                prop, is_required, key = self.field_schema(ann, value, fmodule, kind, total)
+            finally:
+                self.where = outer
+            props[key or fname] = prop
+            if is_required:
+                required.append(key or fname)
+        out["type"] = "object"
+        out["properties"] = props
+        if required:
+            out["required"] = required
+        return out
+
+    def field_schema(
+        self,
+        ann: cst.BaseExpression | None,
+        value: cst.BaseExpression | None,
+        module: ModuleTypes,
+        kind: str = "model",
+        total: bool = True,
+    ) -> tuple[dict[str, Any], bool, str | None]:
+        """(schema, required, alias) of a class field or a parameter: `name: ann = value`."""
+        inner, typed_required = _unwrap_required(ann, total) if ann is not None else (None, True)
+        schema = dict(self.annotation(inner, module))
+        meta = self.annotated_meta(_annotated_metas(inner)) if inner is not None else FieldInfo()
+        info = FieldInfo()
+        if value is not None and _call_name(value) in ("Field", "field"):
+            assert isinstance(value, cst.Call)
+            info = field_info(value)
+        elif value is not None:
+            info.has_default = True
+            info.default_ok, info.default = _literal(value)
+            if not info.default_ok:
+                info.default_ok, info.default = self._enum_member(value, module)
+        if kind == "typeddict":
+            required = typed_required
         else:
-            item = annotation_schema(args[0])
-        if item:
-            schema["items"] = item
-        return schema
+            required = info.required and meta.required
+        if info.description:
+            schema["description"] = info.description
+        schema = _with_meta(schema, info)
+        default = info if info.has_default else meta if meta.has_default else None
+        if default is not None and default.default_ok:
+            schema["default"] = default.default
+        return schema, required, info.alias or meta.alias
+
+    def _fields(
+        self, node: cst.ClassDef, module: ModuleTypes, kind: str, depth: int = 0
+    ) -> list[tuple[str, cst.BaseExpression | None, cst.BaseExpression | None, ModuleTypes, bool]]:
+        """A class's fields, its bases' first (a redefined field keeps its first place)."""
+        out: dict[str, tuple[str, Any, Any, ModuleTypes, bool]] = {}
+        for arg in node.bases:
+            base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
+            found: Resolved = self.resolve(base, module) if depth < 8 else ("unknown", "", module)
+            if found[0] == "class" and self.class_kind(found[1], found[2]) == kind:
+                for f in self._fields(found[1], found[2], kind, depth + 1):
+                    out[f[0]] = f
+        total = bool(_keyword_of(node.keywords, "total", True))
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
+        for stmt in body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if not isinstance(small, cst.AnnAssign) or not isinstance(small.target, cst.Name):
+                    continue
+                fname = small.target.value
+                ann = small.annotation.annotation
+                head = _head_name(ann)
+                if head in ("ClassVar", "KW_ONLY") or fname == "model_config":
+                    continue
+                if kind != "typeddict" and fname.startswith("_"):
+                    continue
+                out[fname] = (fname, ann, small.value, module, total)
+        return list(out.values())
+
+    def _enum_values(self, node: cst.ClassDef) -> dict[str, Any] | None:
+        """Member name -> value of an enum class (None when a value is not a literal)."""
+        values: dict[str, Any] = {}
+        str_enum = any(_last_name(a.value) == "StrEnum" for a in node.bases)
+        counter = 0
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
+        for stmt in body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+                    continue
+                target = small.targets[0].target
+                if not isinstance(target, cst.Name) or target.value.startswith("_"):
+                    continue
+                if _call_name(small.value) == "auto":
+                    counter += 1
+                    values[target.value] = target.value.lower() if str_enum else counter
+                    continue
+                ok, value = _literal(small.value)
+                if not ok:
+                    self.hint(
+                        f"enum '{node.name.value}': the value of {target.value} is not a literal"
+                    )
+                    return None
+                if isinstance(value, int) and not isinstance(value, bool):
+                    counter = value
+                values[target.value] = value
+        return values
+
+    def _enum_schema(self, node: cst.ClassDef, out: dict[str, Any]) -> dict[str, Any] | None:
+        members = self._enum_values(node)
+        if members is None:
+            return {}
+        values: list[Any] = []
+        for value in members.values():
+            if value not in values:
+                values.append(value)  # aliases share a value
+        if not values:
+            return None
+        kinds = {_json_type(v) for v in values}
+        if len(kinds) == 1:
+            out["type"] = kinds.pop()
+        out["enum"] = values
+        return out
+
+    def _enum_member(self, node: cst.BaseExpression, module: ModuleTypes) -> tuple[bool, Any]:
+        """The value of `Color.RED` when `Color` is an enum funcforge can read."""
+        if not isinstance(node, cst.Attribute):
+            return False, None
+        found = self.resolve(node.value, module)
+        if found[0] != "class" or self.class_kind(found[1], found[2]) != "enum":
+            return False, None
+        members = self._enum_values(found[1])
+        if members is None or node.attr.value not in members:
+            return False, None
+        return True, members[node.attr.value]
+
+    def is_context(self, node: cst.BaseExpression | None) -> bool:
+        """True for a parameter the framework fills in (a run context, an injected argument)."""
+        if node is None:
+            return False
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            ok, text = _literal(node)
+            try:
+                node = cst.parse_expression(text.strip()) if ok and isinstance(text, str) else node
+            except (cst.ParserSyntaxError, RecursionError):
+                return False
+        if isinstance(node, cst.Subscript) and _last_name(node.value) == "Annotated":
+            metas = _subscript_args(node)[1:]
+            if any(
+                _last_name(m.func if isinstance(m, cst.Call) else m) in _INJECTED for m in metas
+            ):
+                return True
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            return any(self.is_context(m) for m in _union_members(node))
+        if isinstance(node, cst.Subscript) and _last_name(node.value) in ("Optional", "Union"):
+            return any(self.is_context(m) for m in _subscript_args(node))
+        head = node.value if isinstance(node, cst.Subscript) else node
+        if not isinstance(head, (cst.Name, cst.Attribute)):
+            return False
+        if _last_name(head) not in CONTEXT_TYPES:
+            return False
+        return self.resolve(head, self.module)[0] not in ("class", "alias")
+
+
+def _keyword(call: cst.Call, name: str, default: Any) -> Any:
+    return _keyword_of(call.args, name, default)
+
+
+def _keyword_of(args: Any, name: str, default: Any) -> Any:
+    for arg in args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            ok, value = _literal(arg.value)
+            return value if ok else default
+    return default
+
+
+def _head_name(node: cst.BaseExpression) -> str | None:
+    return _last_name(node.value if isinstance(node, cst.Subscript) else node)
+
+
+def _unwrap_required(node: cst.BaseExpression, total: bool) -> tuple[cst.BaseExpression, bool]:
+    """`Required[T]` / `NotRequired[T]` / `ReadOnly[T]` (also inside `Annotated`) -> (T, required)."""
+    required = total
+    for _ in range(8):
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+            ok, text = _literal(node)
+            if not ok or not isinstance(text, str):
+                break
+            try:
+                node = cst.parse_expression(text.strip())
+            except (cst.ParserSyntaxError, RecursionError):
+                break
+            continue
+        if not isinstance(node, cst.Subscript):
+            break
+        head = _last_name(node.value)
+        args = _subscript_args(node)
+        if head in ("Required", "NotRequired", "ReadOnly") and args:
+            if head != "ReadOnly":
+                required = head == "Required"
+            node = args[0]
+        elif head == "Annotated" and args:
+            inner, required = _unwrap_required(args[0], required)
+            if inner is args[0]:
+                break
+            node = node.with_changes(
+                slice=[node.slice[0].with_changes(slice=cst.Index(inner)), *node.slice[1:]]
+            )
+            break
+        else:
+            break
+    return node, required
+
+
+def _annotated_metas(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(node, cst.Subscript) and _last_name(node.value) == "Annotated":
+        return _subscript_args(node)[1:]
+    return []
+
+
+def _with_meta(schema: dict[str, Any], info: FieldInfo) -> dict[str, Any]:
+    out = _constrain(dict(schema), info.constraints)
+    if info.description and "description" not in out:
+        out["description"] = info.description
+    if info.title:
+        out["title"] = info.title
+    if info.examples:
+        out["examples"] = info.examples
+    out.update(info.extra)
+    return out
+
+
+_GENERICS = {"Optional", "Union", "Literal", "Annotated", "Type", *_WRAPPERS}
+
+
+def _known_name(name: str) -> bool:
+    return (
+        name in _GENERICS
+        or name in _SCALARS
+        or name in _NONE
+        or name in _ARRAYS
+        or name in _OBJECTS
+        or name in _ANY
+        or name in _FORMATS
+    )
+
+
+def _known_schema(name: str) -> dict[str, Any]:
+    if name in _SCALARS:
+        return {"type": _SCALARS[name]}
+    if name in _NONE:
+        return {"type": "null"}
+    if name in _ARRAYS:
+        return {"type": "array", **({"uniqueItems": True} if name in _SETS else {})}
     if name in _OBJECTS:
-        schema = {"type": "object"}
-        if len(args) == 2:
-            value = annotation_schema(args[1])
-            if value:
-                schema["additionalProperties"] = value
-        return schema
+        return {"type": "object"}
+    if name in _FORMATS:
+        return dict(_FORMATS[name])
     return {}
+
+
+def annotation_schema(node: cst.BaseExpression | None) -> dict[str, Any]:
+    """JSON Schema of an annotation expression on its own (no module to resolve names in)."""
+    return SchemaBuilder().annotation(node)
 
 
 def _literal_schema(args: list[cst.BaseExpression]) -> dict[str, Any]:
@@ -243,191 +966,46 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-# --- docstrings -------------------------------------------------------------
-
-
-@dataclass
-class DocInfo:
-    """What a docstring says: its summary (first paragraph) and each parameter's text."""
-
-    summary: str = ""
-    params: dict[str, str] = field(default_factory=dict)
-
-
-_GOOGLE_HEADER = re.compile(
-    r"^(\s*)(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Kwargs"
-    r"|Other Parameters)\s*:\s*$"
-)
-_GOOGLE_ANY_HEADER = re.compile(r"^\s*[A-Z][A-Za-z ]{1,30}:\s*$")
-_GOOGLE_ENTRY = re.compile(r"^\*{0,2}(\w+)\s*(?:\(([^)]*)\))?\s*:\s*(.*)$")
-_NUMPY_PARAM_TITLES = {"parameters", "other parameters", "keyword arguments", "arguments"}
-_NUMPY_RULE = re.compile(r"^\s*-{3,}\s*$")
-_NUMPY_ENTRY = re.compile(r"^\*{0,2}(\w+(?:\s*,\s*\*{0,2}\w+)*)\s*(?::.*)?$")
-_SPHINX_FIELD = re.compile(r"^(\s*):(\w+)([^:]*):(.*)$")
-_SPHINX_PARAM_KINDS = {"param", "parameter", "arg", "argument", "key", "keyword"}
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _join(parts: list[str]) -> str:
-    return " ".join(" ".join(parts).split())
-
-
-def _is_section_start(lines: list[str], i: int) -> bool:
-    line = lines[i]
-    if _GOOGLE_ANY_HEADER.match(line) or _SPHINX_FIELD.match(line):
-        return True
-    return i + 1 < len(lines) and bool(_NUMPY_RULE.match(lines[i + 1])) and bool(line.strip())
-
-
-def clean_docstring(doc: str) -> str:
-    """`doc` without its indentation, like `inspect.cleandoc`, but keeping section structure.
-
-    The indentation to remove is the closing quotes' line when it is blank
-    (so `\"\"\"Args:\n        x: ...\n    \"\"\"` keeps `x` indented under
-    `Args:`), else the smallest indentation after the first line.
-    """
-    lines = doc.expandtabs().split("\n")
-    rest = [line for line in lines[1:] if line.strip()]
-    margin = min((_indent(line) for line in rest), default=0)
-    if len(lines) > 1 and not lines[-1].strip():
-        margin = min(margin, len(lines[-1]))
-    out = [lines[0].strip()] + [line[margin:].rstrip() for line in lines[1:]]
-    while out and not out[-1]:
-        out.pop()
-    while out and not out[0]:
-        out.pop(0)
-    return "\n".join(out)
-
-
-def parse_docstring(doc: str | None) -> DocInfo:
-    """Summary and parameter descriptions of a Google, NumPy or Sphinx docstring."""
-    if not doc:
-        return DocInfo()
-    lines = clean_docstring(doc).splitlines()
-    summary: list[str] = []
-    for i, line in enumerate(lines):
-        if not line.strip() or _is_section_start(lines, i):
-            break
-        summary.append(line.strip())
-    info = DocInfo(summary=_join(summary))
-    _google_params(lines, info.params)
-    _numpy_params(lines, info.params)
-    _sphinx_params(lines, info.params)
-    return info
-
-
-def _google_params(lines: list[str], out: dict[str, str]) -> None:
-    i = 0
-    while i < len(lines):
-        header = _GOOGLE_HEADER.match(lines[i])
-        i += 1
-        if not header:
-            continue
-        base = len(header.group(1))
-        entry_indent: int | None = None
-        name: str | None = None
-        parts: list[str] = []
-        while i < len(lines):
-            line = lines[i]
-            if line.strip() and _indent(line) <= base:
-                break
-            i += 1
-            if not line.strip():
-                continue
-            if entry_indent is None:
-                entry_indent = _indent(line)
-            m = _GOOGLE_ENTRY.match(line.strip()) if _indent(line) <= entry_indent else None
-            if m:
-                if name:
-                    out.setdefault(name, _join(parts))
-                name, parts = m.group(1), [m.group(3)]
-            elif name:
-                parts.append(line.strip())
-        if name:
-            out.setdefault(name, _join(parts))
-
-
-def _numpy_params(lines: list[str], out: dict[str, str]) -> None:
-    i = 0
-    while i + 1 < len(lines):
-        if lines[i].strip().lower() not in _NUMPY_PARAM_TITLES or not _NUMPY_RULE.match(
-            lines[i + 1]
-        ):
-            i += 1
-            continue
-        base = _indent(lines[i])
-        i += 2
-        names: list[str] = []
-        parts: list[str] = []
-        while i < len(lines):
-            line = lines[i]
-            if i + 1 < len(lines) and _NUMPY_RULE.match(lines[i + 1]) and line.strip():
-                break  # the next section's title
-            i += 1
-            if not line.strip():
-                continue
-            if _indent(line) <= base:
-                m = _NUMPY_ENTRY.match(line.strip())
-                if not m:
-                    break
-                for n in names:
-                    out.setdefault(n, _join(parts))
-                names = [n.strip().lstrip("*") for n in m.group(1).split(",")]
-                parts = []
-            elif names:
-                parts.append(line.strip())
-        for n in names:
-            out.setdefault(n, _join(parts))
-
-
-def _sphinx_params(lines: list[str], out: dict[str, str]) -> None:
-    name: str | None = None
-    indent = 0
-    parts: list[str] = []
-    for line in lines:
-        m = _SPHINX_FIELD.match(line)
-        if m:
-            if name:
-                out.setdefault(name, _join(parts))
-                name = None
-            words = m.group(3).split()
-            if m.group(2) in _SPHINX_PARAM_KINDS and words:
-                name, indent, parts = words[-1].lstrip("*"), len(m.group(1)), [m.group(4)]
-            continue
-        if name and line.strip() and _indent(line) > indent:
-            parts.append(line.strip())
-        elif name and line.strip():
-            out.setdefault(name, _join(parts))
-            name = None
-    if name:
-        out.setdefault(name, _join(parts))
-
-
 # --- parameters object and checks -------------------------------------------
 
 
-def parameters_schema(params: cst.Parameters, descriptions: dict[str, str]) -> dict[str, Any]:
-    """The JSON Schema object of a function's parameters (`*args`/`**kwargs` left out)."""
+def parameters_schema(
+    params: cst.Parameters,
+    descriptions: dict[str, str],
+    builder: SchemaBuilder | None = None,
+) -> dict[str, Any]:
+    """The JSON Schema object of a function's parameters.
+
+    `*args`/`**kwargs` are left out, and so are parameters the agent framework
+    fills in itself (a first `self`, a run context, an injected argument).
+    A parameter's description comes from `Field`/`Annotated`, else the docstring.
+    """
+    builder = builder or SchemaBuilder()
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+    ordered = (*params.posonly_params, *params.params, *params.kwonly_params)
+    for i, param in enumerate(ordered):
         name = param.name.value
-        schema = dict(annotation_schema(param.annotation.annotation if param.annotation else None))
-        if descriptions.get(name):
+        annotation = param.annotation.annotation if param.annotation else None
+        if (i == 0 and name == "self") or builder.is_context(annotation):
+            continue
+        builder.where = f"parameter '{name}'"
+        try:
+            schema, is_required, _ = builder.field_schema(annotation, param.default, builder.module)
+        finally:
+            builder.where = ""
+        if descriptions.get(name) and "description" not in schema:
             schema["description"] = descriptions[name]
-        if param.default is None:
+        if param.default is None and not is_required:
+            is_required = False
+        if is_required:
             required.append(name)
-        else:
-            ok, value = literal_value(param.default)
-            if ok:
-                schema["default"] = value
         properties[name] = schema
     out: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         out["required"] = required
+    if builder.defs:
+        out["$defs"] = builder.defs
     return out
 
 

@@ -37,6 +37,8 @@ class FunctionSpec:
     location: Location | None = None
     is_async: bool = False
     docstring: str | None = None
+    # What the schema could not say, and why (a type not resolved statically).
+    schema_hints: list[str] = field(default_factory=list)
 
     def to_openai_tool(self) -> dict[str, Any]:
         """The OpenAI tool schema a user would register with their agent."""
@@ -68,4 +70,5 @@ class FunctionSpec:
             location=Location(**loc) if loc else None,
             is_async=bool(data.get("is_async", False)),
             docstring=data.get("docstring"),
+            schema_hints=list(data.get("schema_hints", [])),
         )

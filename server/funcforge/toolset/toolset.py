@@ -22,6 +22,7 @@ from funcforge.toolset.source import (
     encode_source,
 )
 from funcforge.toolset.spec import FunctionSpec
+from funcforge.toolset.types import workspace_loader
 
 if TYPE_CHECKING:
     from funcforge.config import Config
@@ -195,9 +196,10 @@ def load_toolset(config: Config, overrides: dict[str, str] | None = None) -> Too
         toolset.files[rel] = text
         toolset.encodings[rel] = encoding
     local = _local_modules(config.root, files)
+    loader = workspace_loader(config.root, overrides)
     for rel, text in toolset.files.items():
         try:
-            specs = extract_functions(text, rel)
+            specs = extract_functions(text, rel, loader)
         except ToolsetSyntaxError as exc:
             toolset.problems.append(
                 ToolsetProblem(rel, exc.line, f"syntax error: {exc.message}", exc.col)
