@@ -17,6 +17,7 @@ from typing import Any
 from funcforge.config import Config
 from funcforge.errors import UserError
 from funcforge.optimizer.actions import ACTION_TOOLS, ActionError, Terminate, parse_reply, validate
+from funcforge.optimizer.attribution import answered_by, credit
 from funcforge.optimizer.llm import ChatClient
 from funcforge.optimizer.optimizer import OptimizerState, StepOutcome
 from funcforge.optimizer.prompt import (
@@ -169,6 +170,7 @@ def run_step(ctx: StepContext) -> StepResult:
     overrides: dict[str, str] = {}
     incumbent = ctx.toolset
     actions: list[Action] = []
+    answered: list[str] = []  # who really answered each accepted action
     rationales: list[str] = []
     trials: list[str] = []
     prompt_tokens: list[int] = []
@@ -222,6 +224,7 @@ def run_step(ctx: StepContext) -> StepResult:
                 overrides[change.file] = change.new_text
             incumbent = load_toolset(config, overrides=overrides)
             actions.append(action)
+            answered.append(answered_by(ctx.client, reply))
             if parsed.rationale:
                 rationales.append(f"{action.summary()}: {parsed.rationale}")
             accepted = True
@@ -270,7 +273,7 @@ def run_step(ctx: StepContext) -> StepResult:
         base_score={"score": base[0], "n": base[1]} if base else None,
         evidence=evidence_for(ctx.store, touched),
         usage=usage,
-        model=config.model,
+        model=credit(answered),
         step=state.step,
     )
     proposal.save(config.proposals_path)
