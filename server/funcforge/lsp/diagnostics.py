@@ -43,12 +43,6 @@ def diagnostics_for(
 
     `decline`: the decline rule's verdict, shown on the functions changed since the best.
     """
-    text = session.text_of(rel)
-    if text is None:
-        return []
-    stats_all = session.tool_stats()
-    pending = session.pending_proposals()
-    warn_at = session.config.error_rate_warning
     out: list[types.Diagnostic] = []
     for problem in session.toolset.problems:
         if problem.file == rel:
@@ -65,6 +59,12 @@ def diagnostics_for(
                     code="tool-file",
                 )
             )
+    text = session.text_of(rel)
+    if text is None:  # unreadable or undecodable: only its problems
+        return out
+    stats_all = session.tool_stats()
+    pending = session.pending_proposals()
+    warn_at = session.config.error_rate_warning
     for spec in session.functions_in(rel):
         assert spec.location is not None
         rng = name_range(spec.location, text, spec.name)

@@ -137,17 +137,7 @@ class Session:
             stats = store.tool_stats("all")  # shown to the user; decisions read the store
             with self.lock:
                 before, self._stats = self._stats, stats
-                self.changed_tools = (
-                    None
-                    if force
-                    else {
-                        name
-                        for name, s in stats.items()
-                        if (old := before.get(name)) is None
-                        or (old.calls, old.errors, old.passed, old.traces)
-                        != (s.calls, s.errors, s.passed, s.traces)
-                    }
-                )
+                self.changed_tools = None if force else _changed_tools(before, stats)
         return changed
 
     def tool_stats(self) -> dict[str, Any]:
@@ -205,6 +195,13 @@ class Session:
         with self.lock:
             return sorted(self.toolset.files)
 
+    def diagnosed_files(self) -> set[str]:
+        """Files that may carry diagnostics: tool files, open buffers, files with problems
+        (an undecodable or unreadable tool file has no text but does have a problem)."""
+        with self.lock:
+            problems = {p.file for p in self.toolset.problems}
+            return set(self.toolset.files) | set(self.buffers) | problems
+
     def text_of(self, rel: str) -> str | None:
         with self.lock:
             if rel in self.buffers:
@@ -235,3 +232,17 @@ class Session:
         with self.lock:
             toolset = self.toolset
         return current_version(self.config, toolset)  # a content hash outside git
+
+
+def _changed_tools(before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """Tools whose statistics differ, those that lost all their calls included (a
+    truncated, rotated or deleted trace file)."""
+
+    def key(s: Any) -> tuple[Any, ...]:
+        return (s.calls, s.errors, s.passed, s.traces)
+
+    return {
+        name
+        for name in set(before) | set(after)
+        if name not in before or name not in after or key(before[name]) != key(after[name])
+    }

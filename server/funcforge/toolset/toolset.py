@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
+from funcforge import paths
 from funcforge.errors import UserError
+from funcforge.paths import check_glob
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.source import (
     SourceDecodeError,
@@ -75,70 +76,19 @@ class Toolset:
         ]
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A regex matching relative POSIX paths as `Path.glob(pattern)` would (`**` = any dirs)."""
-    out = []
-    parts = pattern.split("/")
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if part == "**":
-            out.append(".*" if last else "(?:[^/]+/)*")
-            continue
-        out.append(_component_regex(part) + ("" if last else "/"))
-    return re.compile("".join(out) + r"\Z")
-
-
-def _component_regex(part: str) -> str:
-    """Regex for one path component: `*`, `?` and `[...]` never match `/`."""
-    out = []
-    i = 0
-    while i < len(part):
-        ch = part[i]
-        close = part.find("]", i + 2) if ch == "[" else -1
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif close != -1:
-            body = part[i + 1 : close]
-            negate = body.startswith("!")
-            body = re.sub(r"([\\^\[])", r"\\\1", body[1:] if negate else body)
-            out.append("[" + ("^/" if negate else "") + body + "]")
-            i = close
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out)
-
-
-def _check_pattern(pattern: str) -> None:
-    if not pattern or PurePosixPath(pattern).is_absolute() or re.match(r"^[A-Za-z]:", pattern):
-        raise UserError(
-            f"tools glob {pattern!r} must be a path relative to the workspace root, like 'tools/**/*.py'"
-        )
-
-
 def tool_files(config: Config) -> list[str]:
-    """Relative POSIX paths of the `.py` files the `tools` globs match, sorted."""
-    root = config.root
-    state = (root / config.state_dir).resolve()
-    found: set[str] = set()
+    """Relative POSIX paths of the `.py` files the `tools` globs match, sorted (`funcforge.paths`)."""
     for pattern in config.tools:
-        _check_pattern(pattern)
-        for path in root.glob(pattern):
-            if path.suffix != ".py" or not path.is_file() or "__pycache__" in path.parts:
-                continue
-            resolved = path.resolve()
-            if resolved == state or state in resolved.parents:
-                continue
-            found.add(Path(os.path.relpath(path, root)).as_posix())
-    return sorted(found)
+        check_glob(pattern, "tools")
+    found = paths.find_files(config.root, config.tools, exclude=[config.state_dir])
+    return [rel for rel in found if rel.endswith(".py")]
 
 
 def matches_tools(config: Config, rel: str) -> bool:
     """True when the relative path `rel` is one the `tools` globs select."""
     rel = PurePosixPath(rel).as_posix()
-    return rel.endswith(".py") and any(glob_regex(p).match(rel) for p in config.tools)
+    state = config.state_dir.strip("/") + "/"
+    return rel.endswith(".py") and not rel.startswith(state) and paths.matches(config.tools, rel)
 
 
 def _relative(config: Config, path: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import glob
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funcforge import paths
 from funcforge.config import Config
 from funcforge.errors import UserError
 from funcforge.traces.formats import (
@@ -388,15 +388,10 @@ class TraceStore:
     # -- discovery -------------------------------------------------------------
 
     def discover(self) -> dict[str, Path]:
-        """Workspace-relative POSIX path -> absolute path of every file the globs match."""
-        found: dict[str, Path] = {}
-        for pattern in self.config.traces:
-            for hit in glob.glob(pattern, root_dir=self.root, recursive=True):
-                path = Path(hit) if os.path.isabs(hit) else self.root / hit
-                if not path.is_file():
-                    continue
-                found.setdefault(self._rel(path), path)
-        return dict(sorted(found.items()))
+        """Workspace-relative POSIX path -> absolute path of every file the globs match
+        (`funcforge.paths`: the state folder and editor lock/backup files are skipped)."""
+        found = paths.find_files(self.root, self.config.traces, exclude=[self.config.state_dir])
+        return {rel: self.root / rel for rel in found}
 
     def _rel(self, path: Path) -> str:
         try:

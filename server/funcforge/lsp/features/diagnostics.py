@@ -76,12 +76,19 @@ class DiagnosticsFeature(Feature):
             if ls.caps.diagnostic_refresh:
                 ls.post(ls.workspace_diagnostic_refresh, None)
             return
-        files = set(session.tool_files()) | set(session.buffers)
+        files = session.diagnosed_files()
         if only is not None:
             files &= only
-        for rel in sorted(files):
+        uris = {path_to_uri(session.root / rel): rel for rel in sorted(files)}
+        if only is None:  # files gone (deleted, renamed, no longer matched): clear them
+            for uri in [u for u in self._published if u not in uris]:
+                if self._published.pop(uri):
+                    ls.post(
+                        ls.text_document_publish_diagnostics,
+                        types.PublishDiagnosticsParams(uri=uri, diagnostics=[]),
+                    )
+        for uri, rel in uris.items():
             diags = self.of(rel)
-            uri = path_to_uri(session.root / rel)
             if self._published.get(uri) == diags:
                 continue
             self._published[uri] = diags

@@ -37,6 +37,7 @@ class WatchFeature(Feature):
 
     def initialized(self, params: types.InitializedParams) -> None:
         session = self.ls.require_session()
+        self.poller = Poller(self.ls, poll_tools=not self.ls.caps.dynamic_watch)
 
         def start() -> None:
             result = self._pull_configuration()
@@ -73,6 +74,8 @@ class WatchFeature(Feature):
         ls.status.set(ServerState.INDEXING)
         for message in session.load_config():
             ls.show(f"funcforge: {message}", types.MessageType.Warning)
+        if self.poller is not None:
+            self.poller.rebase()  # what is created from now on is a change
         try:
             session.index()
         except UserError as exc:
@@ -113,8 +116,8 @@ class WatchFeature(Feature):
                 ]
             )
             ls.client_register_capability(params)
-        self.poller = Poller(ls, poll_tools=not ls.caps.dynamic_watch)
-        self.poller.start()
+        if self.poller is not None:
+            self.poller.start()
 
     def did_change_watched(self, params: types.DidChangeWatchedFilesParams) -> None:
         ls, session = self.ls, self.ls.session

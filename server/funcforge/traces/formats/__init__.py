@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from funcforge import paths
 from funcforge.errors import UserError
 from funcforge.traces.model import SourceRef, Trace
 
@@ -240,31 +240,8 @@ def get_format(name: str) -> TraceFormat:
 
 
 def glob_match(pattern: str, path: str) -> bool:
-    """Whether a POSIX `path` matches a glob with `**` (any folders), `*` and `?`."""
-    return _glob_regex(pattern).fullmatch(path) is not None
-
-
-@lru_cache(maxsize=256)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
+    """Whether a POSIX `path` matches a glob (the workspace's one dialect: `funcforge.paths`)."""
+    return paths.matches([pattern], path)
 
 
 def detect(
