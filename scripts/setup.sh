@@ -28,6 +28,7 @@ if [ "$want_editors" = 1 ]; then
   [ -d /usr/share/emacs/site-lisp/elpa/eglot-1.9 ] || ls -d /usr/share/emacs/site-lisp/elpa/eglot-* >/dev/null 2>&1 || need+=(elpa-eglot)
   command -v chromium >/dev/null || need+=(chromium)
   dpkg -s libkrb5-dev >/dev/null 2>&1 || need+=(libkrb5-dev)
+  command -v bwrap >/dev/null || need+=(bubblewrap)  # the OS sandbox for tool code (issue 12)
   if [ "${#need[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -76,6 +76,8 @@ class Config:
     replay_budget: int = 200
     call_timeout: float = 5.0
     memory_mb: int = 512
+    # "bwrap": the OS sandbox (required); "process": the weaker opt-in (docs/sandbox.md).
+    sandbox: Literal["bwrap", "process"] = "bwrap"
     # Evidence in the editor and decline detection.
     error_rate_warning: float = 0.2
     min_traces: int = 20

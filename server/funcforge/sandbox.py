@@ -1,35 +1,33 @@
-"""Run untrusted tool code in a subprocess worker with limits; never in this process.
+"""Run untrusted tool code in a sandboxed worker process; never in this process.
 
-A worker is a separate interpreter running `sandbox_worker.py` (by path, so it
-imports only the standard library) with:
+Each worker is `sandbox_worker.py` started inside bubblewrap (`sandbox_os`
+says how: a fresh mount namespace with only the Python installation, its own
+PID namespace, no network, a non-root uid, a scrubbed environment), or, only
+when the user opted in with `sandbox = "process"`, as a plain subprocess
+(named as weaker in every report). Where bubblewrap cannot run, creating a
+pool raises `SandboxUnavailable` instead of running anything.
 
-- a per-call wall-clock timeout: the worker's process group is killed and a
-  fresh worker is started for the next call; a CPU-time rlimit as a backstop;
-- an address-space limit (`memory_mb`), a file-size limit, no core dumps, and
-  `RLIMIT_NPROC` = 0 (no new processes or threads; the kernel ignores it for
-  root, so `os.fork` and friends are also replaced and refused by an audit hook);
-- a fresh temporary working directory (also `HOME` and `TMPDIR`), deleted when
-  the worker ends; writes outside it are refused by the audit hook;
-- a scrubbed environment: only `PATH`, `LANG`, `PYTHONHASHSEED=0` and a few
-  neutral variables; no API keys; other processes' `/proc/<pid>/` is unreadable;
-- no network: inside `unshare -rn` (a new user and network namespace with only
-  a down loopback) when that works on this machine — detected once and
-  cached — and, always, an audit hook refusing connect, bind, send and name
-  resolution. `network_isolation()` says which applies.
+Inside, the worker's supervisor forks the executor that loads the tool code
+after its limits (address space, file size, no core dumps, CPU time per
+call) and a seccomp filter (no new processes, exec, signals to others,
+ptrace) are in place. The supervisor alone holds the channel to funcforge.
+Here, on top:
 
-The worker runs with `-s -B` rather than `-I`: `-I` would also ignore
-`PYTHONHASHSEED`, and hash-randomised set orders would make two runs of the
-same code disagree. The environment is built from scratch instead, and the
-worker removes its own folder from `sys.path`.
+- a per-call wall-clock timeout: the worker is killed and a fresh one starts
+  for the next call;
+- every answer must be one JSON object carrying the request's sequence number,
+  within `MAX_ANSWER_BYTES`; anything else is that call's error
+  (`ProtocolError`), never a crash, and ends that worker;
+- values are decoded defensively (`CallResult.from_worker`).
 
-Limits apply in the worker itself before any untrusted code is loaded (not in
-a `preexec_fn`, which is unsafe in a threaded parent such as the language
-server).
+Limits apply inside the worker before any untrusted code is loaded (not in a
+`preexec_fn`, which is unsafe in a threaded parent such as the language server).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -42,27 +40,46 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import IO, Any, Literal
 
+from funcforge.fsutil import clean_json, clean_text
+from funcforge.sandbox_os import (
+    INSIDE_WORK,
+    PROCESS_WARNING,
+    SandboxMode,
+    SandboxUnavailable,
+    describe_mode,
+    require_sandbox,
+    resolve_mode,
+    scrubbed_env,
+    worker_command,
+)
 from funcforge.sandbox_worker import SIGNATURE_MISMATCH, render_result
 
 __all__ = [
+    "PROCESS_WARNING",
     "SIGNATURE_MISMATCH",
     "CallResult",
+    "SandboxMode",
     "SandboxPool",
+    "SandboxUnavailable",
+    "describe_mode",
     "network_isolation",
     "render_result",
+    "require_sandbox",
+    "resolve_mode",
     "run_calls",
 ]
 
-WORKER_PATH = Path(__file__).with_name("sandbox_worker.py")
-Isolation = Literal["auto", "namespace", "hooks"]
+# "auto" and "bwrap" mean bubblewrap; "process" is the explicit weaker opt-in.
+Isolation = Literal["auto", "bwrap", "process"]
 TIMEOUT = "Timeout"
 CRASH = "SandboxCrash"
+PROTOCOL = "ProtocolError"
 MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a worker flooding the protocol pipe is stopped
-_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "SYSTEMROOT")
+MAX_TEXT = 1_000_000  # characters kept of any text field of an answer
 
 
 @dataclass
@@ -91,18 +108,30 @@ class CallResult:
 
     @classmethod
     def from_worker(cls, data: Mapping[str, Any]) -> CallResult:
+        """A result from a worker's answer, every field checked and made safe to print.
+
+        Text is cut at `MAX_TEXT` characters with lone surrogates escaped, and
+        the JSON value is cut below `fsutil.MAX_WRITE_DEPTH` levels: whatever the
+        tool returned (or its worker claimed), the result can be written anywhere.
+        """
+        ok = data.get("ok") is True
+        error_type = _text(data.get("error_type"), 200) or (None if ok else PROTOCOL)
+        bases = data.get("error_bases")
         return cls(
-            ok=bool(data.get("ok")),
-            value_json=data.get("value_json"),
-            rendered=str(data.get("rendered", "")),
-            error_type=data.get("error_type"),
-            error_message=data.get("error_message"),
-            seconds=float(data.get("seconds", 0.0)),
-            is_json=bool(data.get("is_json", True)),
-            value_repr=data.get("value_repr"),
-            stdout=str(data.get("stdout", "")),
-            digest=data.get("digest"),
-            error_bases=list(data.get("error_bases") or []),
+            ok=ok,
+            value_json=clean_json(data.get("value_json")) if ok else None,
+            rendered=_text(data.get("rendered")) or "",
+            error_type=None if ok else error_type,
+            error_message=None if ok else _text(data.get("error_message")),
+            seconds=_number(data.get("seconds")),
+            is_json=data.get("is_json", True) is True,
+            value_repr=_text(data.get("value_repr")),
+            stdout=_text(data.get("stdout")) or "",
+            digest=_text(data.get("digest"), 100),
+            error_bases=[_text(b, 200) or "" for b in bases[:50]]
+            if isinstance(bases, list)
+            else ([] if ok else [error_type or PROTOCOL]),
+            crashed=not ok and error_type in (CRASH, PROTOCOL),
         )
 
     @classmethod
@@ -183,35 +212,47 @@ def _unshare_works() -> bool:
             [unshare, "-rn", sys.executable, "-s", "-c", probe],
             capture_output=True,
             timeout=10,
-            env=_scrubbed_env(tempfile.gettempdir()),
+            env=scrubbed_env(tempfile.gettempdir()),
         )
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
 
 
-def _scrubbed_env(workdir: str) -> dict[str, str]:
-    env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    env.update(
-        {
-            "PYTHONHASHSEED": "0",
-            "PYTHONIOENCODING": "utf-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUTF8": "1",
-            "HOME": workdir,
-            "TMPDIR": os.path.join(workdir, "tmp"),
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "NUMEXPR_NUM_THREADS": "1",
-        }
-    )
-    return env
+def _text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """A string field of an answer: None, or the text capped and with surrogates escaped."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + f"...[truncated {len(text) - limit} chars]"
+    return clean_text(text)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return float(min(max(value, 0.0), 1e9))
+    return 0.0
 
 
 # ---------------------------------------------------------------- one worker
+
+_spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="funcforge-sandbox-spawner")
+
+
+def _spawn(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start a worker from one long-lived thread.
+
+    bubblewrap's `--die-with-parent` is the kernel's parent-death signal, which
+    fires when the *thread* that started the process ends: a worker started
+    from a short-lived thread (a request handler, a task pool) would die with
+    it. The spawner thread lives as long as funcforge.
+    """
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(cmd, **kwargs)
+
+    return _spawner.submit(start).result()
 
 
 class _WorkerTimeout(Exception):
@@ -222,6 +263,9 @@ class _WorkerDied(Exception):
     pass
 
 
+_seq = itertools.count(1)
+
+
 class _Worker:
     """One worker process: spawn, load sources, answer requests, die cleanly."""
 
@@ -229,27 +273,31 @@ class _Worker:
         self,
         sources: Mapping[str, str],
         memory_mb: int,
-        isolation: str,
+        mode: SandboxMode,
         load_timeout: float,
         fsize_mb: int,
     ) -> None:
-        self.workdir = tempfile.mkdtemp(prefix="funcforge-sandbox-")
-        os.mkdir(os.path.join(self.workdir, "tmp"))
+        self.mode = mode
+        net = mode == "process" and network_isolation() == "namespace"
+        cmd, fds, workdir = worker_command(mode, net)
+        self.workdir = workdir
+        env = scrubbed_env(workdir or INSIDE_WORK)
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        cmd = [sys.executable, "-s", "-B", str(WORKER_PATH)]
-        if isolation == "namespace":
-            unshare = shutil.which("unshare") or "unshare"
-            cmd = [unshare, "-rn", *cmd]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.stderr,
-            cwd=self.workdir,
-            env=_scrubbed_env(self.workdir),
-            start_new_session=True,
-            close_fds=True,
-        )
+        try:
+            self.proc = _spawn(
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.stderr,
+                cwd=workdir or "/",
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+                pass_fds=fds,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
         self._buf = bytearray()
         self.dead = False
         # A worker nobody closed (an exception, interpreter exit) is still killed and cleaned up.
@@ -257,31 +305,49 @@ class _Worker:
         init = {
             "op": "init",
             "sources": dict(sources),
-            "limits": {"memory_mb": memory_mb, "fsize_mb": fsize_mb, "nproc": 0},
+            "limits": {"memory_mb": memory_mb, "fsize_mb": fsize_mb, "seccomp": True},
         }
         reply = self.request(init, load_timeout)
-        self.functions: list[str] = list(reply.get("functions", []))
-        self.problems: list[dict[str, Any]] = list(reply.get("problems", []))
-        self.warnings: list[str] = list(reply.get("warnings", []))
+        if reply.get("fatal"):
+            self.kill()
+            raise _WorkerDied(str(reply.get("error_message") or "the worker died while loading"))
+        self.functions: list[str] = [str(f) for f in reply.get("functions") or []]
+        problems = reply.get("problems")
+        self.problems: list[dict[str, Any]] = (
+            [clean_json(p) for p in problems if isinstance(p, dict)]
+            if isinstance(problems, list)
+            else []
+        )
+        self.warnings: list[str] = [clean_text(str(w)) for w in reply.get("warnings") or []]
+        self.seccomp = reply.get("seccomp") is True
 
     def request(self, obj: Mapping[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one request and wait for its answer; kills the worker on timeout or death."""
+        """Send one request and wait for its answer; kills the worker on timeout or death.
+
+        The answer must be one JSON object with the request's sequence number;
+        an answer that is not ends the worker and raises `_WorkerDied`.
+        """
         assert self.proc.stdin is not None
+        seq = next(_seq)
         try:
-            self.proc.stdin.write(json.dumps(obj).encode("utf-8") + b"\n")
+            self.proc.stdin.write(json.dumps({**obj, "seq": seq}).encode("utf-8") + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
+            reason = self._death_reason()
             self.kill()
-            raise _WorkerDied(self._death_reason()) from exc
+            raise _WorkerDied(reason) from exc
         line = self._readline(time.monotonic() + timeout)
         try:
             reply = json.loads(line)
-        except ValueError as exc:  # not JSON, or not UTF-8
+        except (ValueError, RecursionError) as exc:  # not JSON, or not UTF-8
             self.kill()
             raise _WorkerDied("the worker answered something that is not JSON") from exc
         if not isinstance(reply, dict):
             self.kill()
             raise _WorkerDied("the worker answered something that is not a JSON object")
+        if reply.get("seq") != seq:
+            self.kill()
+            raise _WorkerDied("the worker's answer does not belong to the request")
         return reply
 
     def _readline(self, deadline: float) -> bytes:
@@ -304,8 +370,9 @@ class _Worker:
                 continue
             chunk = os.read(fd, 1 << 20)
             if not chunk:
+                reason = self._death_reason()
                 self.kill()
-                raise _WorkerDied(self._death_reason())
+                raise _WorkerDied(reason)
             self._buf += chunk
             if len(self._buf) > MAX_ANSWER_BYTES:
                 self.kill()
@@ -334,9 +401,12 @@ class _Worker:
             self.stderr.seek(0, os.SEEK_END)
             size = self.stderr.tell()
             self.stderr.seek(max(0, size - limit))
-            return " ".join(self.stderr.read().decode("utf-8", "replace").split())
+            return clean_text(" ".join(self.stderr.read().decode("utf-8", "replace").split()))
         except (OSError, ValueError):
             return ""
+
+    def alive(self) -> bool:
+        return not self.dead and self.proc.poll() is None
 
     def kill(self) -> None:
         """Kill the worker's whole process group and remove its working directory."""
@@ -360,7 +430,7 @@ class _Worker:
             self.stderr.close()
 
 
-def _reap(proc: subprocess.Popen[bytes], workdir: str) -> None:
+def _reap(proc: subprocess.Popen[bytes], workdir: str | None) -> None:
     """Kill a worker's process group, close its pipes, delete its working directory."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -372,7 +442,8 @@ def _reap(proc: subprocess.Popen[bytes], workdir: str) -> None:
         with contextlib.suppress(OSError):
             if stream is not None:
                 stream.close()
-    shutil.rmtree(workdir, ignore_errors=True)
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the pool
@@ -385,6 +456,11 @@ class SandboxPool:
     A worker that times out or crashes is killed and replaced on the next
     call. A source whose loading hangs or kills the worker makes every call
     fail with that reason, without trying again.
+
+    `isolation`: `"auto"`/`"bwrap"` (bubblewrap; `SandboxUnavailable` is raised
+    here when it cannot run) or `"process"` (the explicit weaker opt-in).
+    `mode` and `description` say which applies; `warnings` what the workers
+    could not set up.
     """
 
     def __init__(
@@ -402,7 +478,11 @@ class SandboxPool:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.max_workers = max(1, workers)
-        self.isolation = network_isolation() if isolation == "auto" else isolation
+        self.mode: SandboxMode = resolve_mode(isolation)
+        require_sandbox(self.mode)
+        self.isolation = self.mode
+        self.description = describe_mode(self.mode)
+        self.warnings: list[str] = [PROCESS_WARNING] if self.mode == "process" else []
         self.load_timeout = load_timeout if load_timeout is not None else max(10.0, timeout)
         self.fsize_mb = fsize_mb
         self.functions: list[str] = []
@@ -451,15 +531,12 @@ class SandboxPool:
             )
         except _WorkerDied as exc:
             self._release(worker)
-            timed_out = "SIGXCPU" in str(exc)
-            message = "CPU time limit exceeded" if timed_out else str(exc)
-            return CallResult.failure(
-                TIMEOUT if timed_out else CRASH,
-                message,
-                timed_out=timed_out,
-                crashed=not timed_out,
-                seconds=time.monotonic() - start,
-            )
+            return _died(str(exc), CRASH, time.monotonic() - start)
+        if reply.get("fatal"):  # the supervisor answered for a dead or lying executor
+            worker.kill()
+            self._release(worker)
+            kind = PROTOCOL if reply.get("error_type") == PROTOCOL else CRASH
+            return _died(_text(reply.get("error_message")) or "", kind, time.monotonic() - start)
         self._release(worker)
         return CallResult.from_worker(reply)
 
@@ -470,8 +547,12 @@ class SandboxPool:
                     raise _StartFailed(CallResult.failure(CRASH, "the sandbox pool is closed"))
                 if self._load_error is not None:
                     raise _StartFailed(self._load_error)
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    idle = self._idle.pop()
+                    if idle.alive():
+                        return idle
+                    idle.kill()  # died while idle (e.g. its starting thread ended): replace
+                    self._count -= 1
                 if self._count < self.max_workers:
                     self._count += 1
                     self.started += 1
@@ -479,7 +560,7 @@ class SandboxPool:
                 self._cond.wait()
         try:
             worker = _Worker(
-                self.sources, self.memory_mb, self.isolation, self.load_timeout, self.fsize_mb
+                self.sources, self.memory_mb, self.mode, self.load_timeout, self.fsize_mb
             )
         except (_WorkerTimeout, _WorkerDied, OSError) as exc:
             if isinstance(exc, _WorkerTimeout):
@@ -498,6 +579,9 @@ class SandboxPool:
         with self._cond:
             self.functions = worker.functions
             self.problems = worker.problems
+            for warning in worker.warnings:
+                if warning not in self.warnings:
+                    self.warnings.append(warning)
         return worker
 
     def _release(self, worker: _Worker) -> None:
@@ -521,6 +605,15 @@ class SandboxPool:
             self._cond.notify_all()
         for worker in idle:
             worker.close()
+
+
+def _died(message: str, kind: str, seconds: float) -> CallResult:
+    """The result of a call whose worker died (a CPU limit counts as a timeout)."""
+    if "SIGXCPU" in message:
+        return CallResult.failure(
+            TIMEOUT, "CPU time limit exceeded", timed_out=True, seconds=seconds
+        )
+    return CallResult.failure(kind, message, crashed=True, seconds=seconds)
 
 
 class _StartFailed(Exception):

@@ -572,27 +572,215 @@ def _error_line(exc: BaseException, path: str) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- seccomp
+
+# The kernel's syscall filter for the executor: no new processes (fork, vfork,
+# clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back
+# to clone), no exec, no signals to any process but itself, no ptrace or
+# access to other processes' memory or descriptors, no new namespaces, mounts,
+# io_uring (its operations bypass seccomp), bpf, perf or keyrings. Unlike
+# RLIMIT_NPROC this binds root too. Numbers per architecture.
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SYSCALLS = {
+    "x86_64": {
+        "fork": 57,
+        "vfork": 58,
+        "clone": 56,
+        "clone3": 435,
+        "execve": 59,
+        "execveat": 322,
+        "kill": 62,
+        "tkill": 200,
+        "tgkill": 234,
+        "rt_sigqueueinfo": 129,
+        "rt_tgsigqueueinfo": 297,
+        "ptrace": 101,
+        "process_vm_readv": 310,
+        "process_vm_writev": 311,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+        "pidfd_getfd": 438,
+        "unshare": 272,
+        "setns": 308,
+        "mount": 165,
+        "umount2": 166,
+        "pivot_root": 155,
+        "chroot": 161,
+        "keyctl": 250,
+        "add_key": 248,
+        "request_key": 249,
+        "bpf": 321,
+        "perf_event_open": 298,
+        "userfaultfd": 323,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
+        "setpriority": 141,
+        "process_madvise": 440,
+        "kcmp": 312,
+        "open_by_handle_at": 304,
+    },
+    "aarch64": {
+        "clone": 220,
+        "clone3": 435,
+        "execve": 221,
+        "execveat": 281,
+        "kill": 129,
+        "tkill": 130,
+        "tgkill": 131,
+        "rt_sigqueueinfo": 138,
+        "rt_tgsigqueueinfo": 240,
+        "ptrace": 117,
+        "process_vm_readv": 270,
+        "process_vm_writev": 271,
+        "pidfd_open": 434,
+        "pidfd_send_signal": 424,
+        "pidfd_getfd": 438,
+        "unshare": 97,
+        "setns": 268,
+        "mount": 40,
+        "umount2": 39,
+        "pivot_root": 41,
+        "chroot": 51,
+        "keyctl": 219,
+        "add_key": 217,
+        "request_key": 218,
+        "bpf": 280,
+        "perf_event_open": 241,
+        "userfaultfd": 282,
+        "io_uring_setup": 425,
+        "io_uring_enter": 426,
+        "io_uring_register": 427,
+        "setpriority": 140,
+        "process_madvise": 440,
+        "kcmp": 272,
+        "open_by_handle_at": 265,
+    },
+}
+_CLONE_THREAD = 0x00010000
+_EPERM, _EAGAIN, _ENOSYS = 1, 11, 38
+
+
+def seccomp_program(machine: str, pid: int) -> bytes | None:
+    """The classic-BPF filter (see above) for this machine, or None when unknown."""
+    import struct
+
+    arch, nrs = _AUDIT_ARCH.get(machine), _SYSCALLS.get(machine)
+    if arch is None or nrs is None:
+        return None
+    ld, jeq, jset, jge, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+
+    def errno(n: int) -> int:
+        return 0x00050000 | n
+
+    prog: list[tuple[int, int, int, int]] = [
+        (ld, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 1, 0, arch),
+        (ret, 0, 0, kill),
+        (ld, 0, 0, 0),  # seccomp_data.nr
+    ]
+    if machine == "x86_64":  # the x32 ABI's numbers would slip past the list
+        prog += [(jge, 0, 1, 0x40000000), (ret, 0, 0, errno(_EPERM))]
+    arg0 = 16  # seccomp_data.args[0], low 32 bits (little-endian)
+    # clone: threads only; kill/tgkill: only this process.
+    prog += [
+        (jeq, 0, 4, nrs["clone"]),
+        (ld, 0, 0, arg0),
+        (jset, 0, 1, _CLONE_THREAD),
+        (ret, 0, 0, allow),
+        (ret, 0, 0, errno(_EAGAIN)),
+        (jeq, 0, 1, nrs["clone3"]),
+        (ret, 0, 0, errno(_ENOSYS)),
+    ]
+    for name in ("kill", "tgkill"):
+        prog += [
+            (jeq, 0, 4, nrs[name]),
+            (ld, 0, 0, arg0),
+            (jeq, 0, 1, pid),
+            (ret, 0, 0, allow),
+            (ret, 0, 0, errno(_EPERM)),
+        ]
+    skip = {"clone", "clone3", "kill", "tgkill"}
+    for name, nr in sorted(nrs.items()):
+        if name not in skip:
+            prog += [(jeq, 0, 1, nr), (ret, 0, 0, errno(_EAGAIN if "fork" in name else _EPERM))]
+    prog.append((ret, 0, 0, allow))
+    return b"".join(struct.pack("=HBBI", code, jt, jf, k) for code, jt, jf, k in prog)
+
+
+def install_seccomp() -> str | None:
+    """Load the filter into this process (irreversibly); None on success, else why not."""
+    try:
+        import ctypes
+        import platform
+    except ImportError as exc:  # pragma: no cover - CPython always has them
+        return f"seccomp unavailable: {exc}"
+    program = seccomp_program(platform.machine(), os.getpid())
+    if program is None:
+        return f"seccomp: no syscall table for {platform.machine()}"
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if prctl(pr_set_no_new_privs, 1, None, 0, 0) != 0:
+        return f"seccomp: PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
+    fprog = SockFprog(len(program) // 8, program)
+    if (
+        prctl(
+            pr_set_seccomp,
+            seccomp_mode_filter,
+            ctypes.cast(ctypes.byref(fprog), ctypes.c_void_p),
+            0,
+            0,
+        )
+        != 0
+    ):
+        return f"seccomp: loading the filter failed (errno {ctypes.get_errno()})"
+    return None
+
+
+def _set_dumpable(flag: bool) -> None:
+    """A non-dumpable process's memory, descriptors and /proc entries are closed to its peers."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, int(flag), 0, 0, 0)  # PR_SET_DUMPABLE
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - best effort
+        pass
+
+
 # ---------------------------------------------------------------- main loop
 
+MAX_ANSWER = 24 * 1024 * 1024  # bytes of one answer line from the executor
 
-def main() -> None:
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    # The protocol moves to private descriptors; untrusted code that prints to
-    # fd 1 or reads fd 0 sees stderr and /dev/null instead.
-    proto_in = os.fdopen(os.dup(0), "rb")
-    proto_out = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
+
+def _executor(requests: int, answers: int, guard_roots: list[str]) -> None:
+    """The process that loads and runs tool code: limits and filters first, then the loop.
+
+    It holds only its own two pipes to the supervisor; funcforge's channel is
+    not among its descriptors.
+    """
+    proto_in = os.fdopen(requests, "rb")
+    proto_out = os.fdopen(answers, "wb")
+    devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # prints to fd 1 go nowhere; print() is captured per call
     os.close(devnull)
-    os.dup2(2, 1)
     sys.stdin = io.StringIO()
 
     def send(obj: dict[str, Any]) -> None:
         try:
             line = json.dumps(obj)  # ASCII: lone surrogates in results stay valid JSON
-        except (TypeError, ValueError):  # pragma: no cover - describe_* keep it JSON
-            line = json.dumps({"ok": False, "error_type": "ProtocolError", "error_message": "?"})
+        except (TypeError, ValueError, RecursionError):
+            line = json.dumps(
+                {"ok": False, "error_type": "ProtocolError", "error_message": "unencodable result"}
+            )
         proto_out.write(line.encode("ascii") + b"\n")
         proto_out.flush()
 
@@ -602,7 +790,12 @@ def main() -> None:
     init = json.loads(first)
     limits = init.get("limits", {})
     warnings = _apply_limits(limits)
-    guard = _Guard([os.getcwd(), *init.get("write_roots", [])])
+    problem = install_seccomp() if limits.get("seccomp", True) else "seccomp off"
+    if problem is not None:
+        warnings.append(problem)
+        # Without the kernel filter, at least try the per-user process limit.
+        warnings.extend(_apply_limits({"nproc": 0}))
+    guard = _Guard([os.getcwd(), *guard_roots, *init.get("write_roots", [])])
     sys.addaudithook(guard)
     _patch_process_creation()
     worker = Worker()
@@ -611,9 +804,11 @@ def main() -> None:
     send(
         {
             "op": "init",
+            "seq": init.get("seq"),
             "functions": sorted(k for k in worker.functions if ":" not in k),
             "problems": worker.problems,
             "warnings": warnings,
+            "seccomp": problem is None,
         }
     )
     while True:
@@ -632,7 +827,145 @@ def main() -> None:
         else:
             result = worker.call(req["function"], req.get("args"))
         result["seconds"] = round(time.perf_counter() - start, 6)
+        result["seq"] = req.get("seq")
         send(result)
+
+
+def _status_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return f"the tool process was killed by {name}"
+    return f"the tool process exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _read_answer(fd: int, buf: bytearray) -> bytes | None:
+    """One line from the executor (None at EOF); a line over MAX_ANSWER raises ValueError."""
+    while True:
+        newline = buf.find(b"\n")
+        if newline >= 0:
+            line = bytes(buf[:newline])
+            del buf[: newline + 1]
+            return line
+        if len(buf) > MAX_ANSWER:
+            raise ValueError(f"the answer exceeded {MAX_ANSWER} bytes")
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return None
+        buf += chunk
+
+
+def _checked(line: bytes, seq: Any) -> dict[str, Any]:
+    """The executor's answer, decoded and checked; what cannot be trusted raises ValueError."""
+    obj = json.loads(line.decode("ascii"))
+    if not isinstance(obj, dict):
+        raise ValueError("the answer is not a JSON object")
+    if obj.get("seq") != seq:
+        raise ValueError("the answer does not belong to the request (sequence number)")
+    return obj
+
+
+def supervise() -> None:
+    """The worker's main process: relays funcforge's channel to a forked executor.
+
+    It never loads tool code. It answers for the executor when that dies or
+    answers something that is not a well-formed reply to the current request;
+    both end the worker (funcforge starts a fresh one for the next call).
+    """
+    _set_dumpable(False)
+    channel_in, channel_out = os.dup(0), os.dup(1)
+    os.set_inheritable(channel_in, False)
+    os.set_inheritable(channel_out, False)
+    req_r, req_w = os.pipe()
+    ans_r, ans_w = os.pipe()
+    roots = [os.environ.get("TMPDIR", "")] if os.environ.get("TMPDIR") else []
+    pid = os.fork()
+    if pid == 0:  # the executor: keep only its own pipe ends
+        try:
+            os.close(channel_in)
+            os.close(channel_out)
+            os.close(req_w)
+            os.close(ans_r)
+            _executor(req_r, ans_w, roots)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(70)
+        os._exit(0)
+    os.close(req_r)
+    os.close(ans_w)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    reader = open(channel_in, "rb", buffering=1 << 16)  # noqa: SIM115 - lives until exit
+    buf = bytearray()
+
+    def forward(obj: dict[str, Any]) -> None:
+        data = json.dumps(obj, ensure_ascii=True).encode("ascii") + b"\n"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(channel_out, view) :]
+
+    def fail(seq: Any, error_type: str, message: str) -> None:
+        forward(
+            {
+                "ok": False,
+                "seq": seq,
+                "fatal": True,
+                "error_type": error_type,
+                "error_bases": [error_type],
+                "error_message": message,
+            }
+        )
+
+    while True:
+        line = reader.readline()
+        if not line:
+            break
+        try:
+            seq = json.loads(line).get("seq")
+        except (ValueError, AttributeError):
+            seq = None
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(req_w, view) :]
+            answer = _read_answer(ans_r, buf)
+        except (OSError, ValueError) as exc:
+            answer = None
+            if isinstance(exc, ValueError):
+                os.kill(pid, signal.SIGKILL)
+                fail(seq, "ProtocolError", f"the tool process broke the protocol: {exc}")
+                break
+        if answer is None:
+            _, status = os.waitpid(pid, 0)
+            fail(seq, "SandboxCrash", _status_text(status))
+            return
+        try:
+            obj = _checked(answer, seq)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            os.kill(pid, signal.SIGKILL)
+            fail(seq, "ProtocolError", f"the tool process broke the protocol: {str(exc)[:200]}")
+            break
+        forward(obj)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def main() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    for directory in os.environ.pop("FUNCFORGE_SITE_DIRS", "").split(os.pathsep):
+        if directory:
+            import site
+
+            site.addsitedir(directory)
+    supervise()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from funcforge.config import Config
 from funcforge.errors import UserError
+from funcforge.fsutil import clean_text, dumps
+from funcforge.sandbox_os import describe_mode, resolve_mode
 
 if TYPE_CHECKING:
     from funcforge.optimizer.expectations import Expectation
@@ -66,6 +68,7 @@ def _top_functions(source: str, file: str) -> list[str]:
 
 
 def _print_report(report: Any, show_all: bool, out: Any = sys.stdout) -> None:
+    out = _SafeOut(out)
     print(f"{report.function}: {report.summary}", file=out)
     entries = sorted(report.entries, key=lambda e: _ORDER.index(e.verdict))
     hidden = 0
@@ -86,6 +89,19 @@ def _print_report(report: Any, show_all: bool, out: Any = sys.stdout) -> None:
         print(f"  ({hidden} unchanged calls not shown; --all shows them)", file=out)
     totals = ", ".join(f"{k} {v}" for k, v in report.totals.items() if v)
     print(f"  totals: {totals or 'no calls'}", file=out)
+
+
+class _SafeOut:
+    """A text stream wrapper that escapes lone surrogates (logged arguments may hold them)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(clean_text(text)))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def _warn(lines: Iterable[str]) -> None:
@@ -123,9 +139,10 @@ def _replay_check(args: argparse.Namespace) -> int:
         budget=args.budget,
         timeout=args.timeout,
         memory_mb=args.memory_mb,
+        isolation=args.sandbox,
     )
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print(dumps(report.to_dict(), indent=2))
     else:
         _print_report(report, args.all)
     return 1 if report.has_regression else 0
@@ -167,15 +184,15 @@ def _check(args: argparse.Namespace) -> int:
     failed = result.failed
     if args.json:
         print(
-            json.dumps(
+            dumps(
                 {
                     "functions": {r.function: r.to_dict() for r in reports},
+                    "sandbox": describe_mode(resolve_mode(config.sandbox)),
                     "removed": removed,
                     "problems": sorted(set(notes)),
                     "has_regression": failed,
                 },
                 indent=2,
-                ensure_ascii=False,
             )
         )
         return 1 if failed else 0
@@ -248,6 +265,13 @@ def register(sub: Any) -> None:
     r.add_argument("--budget", type=int, default=200, help="most calls to run (default 200)")
     r.add_argument("--timeout", type=float, default=5.0, help="seconds per call (default 5)")
     r.add_argument("--memory-mb", type=int, default=512, help="memory limit (default 512)")
+    r.add_argument(
+        "--sandbox",
+        choices=("bwrap", "process"),
+        default="bwrap",
+        help='where tool code runs: bwrap (default, the OS sandbox) or "process" (weaker; '
+        "see docs/sandbox.md)",
+    )
     r.add_argument("--all", action="store_true", help="also list unchanged calls")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
     r.set_defaults(func=_replay_check)

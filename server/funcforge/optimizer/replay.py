@@ -38,7 +38,15 @@ from funcforge.optimizer.expectations import (
     pins_path,
     task_expectations,
 )
-from funcforge.sandbox import TIMEOUT, CallResult, Isolation, SandboxPool, network_isolation
+from funcforge.sandbox import (
+    TIMEOUT,
+    CallResult,
+    Isolation,
+    SandboxPool,
+    describe_mode,
+    require_sandbox,
+    resolve_mode,
+)
 from funcforge.toolset.rewrite import plan_actions
 
 if TYPE_CHECKING:
@@ -220,6 +228,13 @@ def _result_dict(result: CallResult | None) -> dict[str, Any] | None:
     }
 
 
+def _sandbox_note(isolation: str) -> str:
+    """The suffix a summary carries when the calls ran in the weaker process sandbox."""
+    if isolation.startswith("process"):
+        return f" [sandbox: {isolation}]"
+    return ""
+
+
 def _plural(n: int, word: str) -> str:
     if n == 1:
         return f"{n} {word}"
@@ -282,8 +297,12 @@ class ReplayReport:
 
     @property
     def summary(self) -> str:
-        """`fixes 4 verified, 1 unverified; 0 regressions (12 calls)`, plus what else happened."""
-        return format_summary(self.totals, len(self.entries), self.available)
+        """`fixes 4 verified, 1 unverified; 0 regressions (12 calls)`, plus what else happened.
+
+        In the weaker process sandbox the summary says so.
+        """
+        text = format_summary(self.totals, len(self.entries), self.available)
+        return text + _sandbox_note(self.isolation)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -565,7 +584,9 @@ def check_calls(
     budget = budget if budget is not None else (config.replay_budget if config else 200)
     timeout = timeout if timeout is not None else (config.call_timeout if config else 5.0)
     memory_mb = memory_mb if memory_mb is not None else (config.memory_mb if config else 512)
-    mode: Isolation = network_isolation() if isolation == "auto" else isolation
+    requested = config.sandbox if (isolation == "auto" and config is not None) else isolation
+    mode = resolve_mode(requested)
+    require_sandbox(mode)  # refuses (SandboxUnavailable) before anything runs
     cases = _build_cases(function, calls, expectations)
     ordered = sorted(enumerate(cases), key=lambda ic: (_rank(ic[1]), ic[0]))
     chosen = [c for _, c in ordered[: max(0, budget)]]
@@ -573,7 +594,7 @@ def check_calls(
         function=function,
         available=len(cases),
         skipped=max(0, len(cases) - len(chosen)),
-        isolation=mode,
+        isolation=describe_mode(mode),
     )
     sides: dict[str, list[tuple[CallResult, CallResult | None]]] = {}
     errors: list[BaseException] = []
@@ -760,10 +781,12 @@ def replay_for_actions(
         summary = format_summary(
             totals, sum(f["calls"] for f in reports), sum(f["available"] for f in reports)
         )
+        summary += _sandbox_note(describe_mode(resolve_mode(config.sandbox)))
     else:
         summary = "no revised or added function to check"
     return {
         "summary": summary,
+        "sandbox": describe_mode(resolve_mode(config.sandbox)),
         "has_regression": any(f["has_regression"] for f in reports),
         "has_expected_regression": any(f["has_expected_regression"] for f in reports),
         "totals": dict(totals),

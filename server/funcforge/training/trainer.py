@@ -33,7 +33,7 @@ from funcforge.judge import get_judge
 from funcforge.optimizer.llm import ChatClient, LLMError, make_client
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.step import StepContext, run_step
-from funcforge.sandbox import SandboxPool
+from funcforge.sandbox import SandboxPool, require_sandbox, resolve_mode
 from funcforge.toolset.toolset import load_toolset
 from funcforge.traces.model import Outcome, Trace
 from funcforge.traces.store import TraceStore
@@ -265,6 +265,7 @@ class Trainer:
     def _agent(self, ws_config: Config, client_factory: Callable[[], ChatClient]) -> Agent:
         spec: str = self.settings["agent"]
         timeout = float(self.settings["agent_timeout"])
+        require_sandbox(resolve_mode(ws_config.sandbox))  # refuse before any task runs
         if spec.startswith("command:"):
             return CommandAgent(spec[len("command:") :], Path(self.run.workspace), timeout)  # type: ignore[union-attr]
 
@@ -273,6 +274,7 @@ class Trainer:
                 {str(toolbox.root / f): text for f, text in toolbox.files.items()},
                 timeout=ws_config.call_timeout,
                 memory_mb=ws_config.memory_mb,
+                isolation=ws_config.sandbox,
             )
 
         turn_limit = int(self.settings["turn_limit"])

@@ -1,0 +1,290 @@
+"""How a sandbox worker process is started: inside bubblewrap, or (opted in) as a plain process.
+
+`bwrap` (the default) builds a kernel sandbox with bubblewrap: a fresh mount
+namespace holding only the Python installation and its site-packages
+(read-only), `/usr` and the dynamic loader's cache (read-only), a private
+tmpfs `/tmp` whose `/tmp/work` is the working directory, a new `/proc` of its
+own PID namespace and a minimal `/dev`; no `$HOME`, no workspace, no `.git`.
+It unshares every namespace (no network), starts a new session, dies with
+funcforge, runs as uid 1000 without capabilities and with a scrubbed
+environment (bubblewrap itself gets that environment too, so no secret sits in
+any process inside). The worker then forks its executor, which loads the
+syscall filter that forbids new processes (binding root too), exec, signals to
+others and ptrace (see `sandbox_worker.install_seccomp`).
+
+`process` is the explicit opt-in where no OS sandbox can be made: the same
+worker with the same limits and filter, but in the host's file system, as the
+user running funcforge, in a network namespace only where `unshare -rn` works.
+It is named as weaker wherever results are shown.
+
+Nothing here falls back quietly: when bubblewrap is missing or cannot create
+its namespaces, `require_sandbox` raises `SandboxUnavailable` saying what is
+missing and how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from funcforge.errors import UserError
+
+SandboxMode = Literal["bwrap", "process"]
+WORKER_PATH = Path(__file__).with_name("sandbox_worker.py")
+INSIDE_WORKER = "/funcforge/worker.py"
+INSIDE_TMP = "/tmp"
+INSIDE_WORK = "/tmp/work"
+INSIDE_UID = 1000
+PROCESS_WARNING = (
+    'sandbox = "process": tool code runs without an OS sandbox (it can read your files '
+    "and may reach the network); weaker than bubblewrap"
+)
+_KEEP_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime")
+
+
+class SandboxUnavailable(UserError):
+    """No OS sandbox can be made here, and the weaker process sandbox was not chosen."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=3)
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap binary: `FUNCFORGE_BWRAP` when set (may name a missing file), else PATH."""
+    chosen = os.environ.get("FUNCFORGE_BWRAP")
+    if chosen is not None:
+        return chosen if os.path.isfile(chosen) and os.access(chosen, os.X_OK) else None
+    return shutil.which("bwrap")
+
+
+def resolve_mode(requested: str | None) -> SandboxMode:
+    """`process` only when asked for by name; everything else means bubblewrap."""
+    return "process" if requested == "process" else "bwrap"
+
+
+def describe_mode(mode: str) -> str:
+    """How reports name the isolation: `bwrap`, or `process (weaker: no OS sandbox)`."""
+    return "process (weaker: no OS sandbox)" if mode == "process" else "bwrap"
+
+
+_probe_lock = threading.Lock()
+_probe_cache: dict[str, str | None] = {}
+
+
+def require_sandbox(mode: SandboxMode) -> None:
+    """Raise `SandboxUnavailable` unless `mode` can run here (bubblewrap is probed once)."""
+    if mode == "process":
+        return
+    binary = bwrap_path()
+    if binary is None:
+        where = os.environ.get("FUNCFORGE_BWRAP")
+        missing = (
+            f"FUNCFORGE_BWRAP={where} is not an executable file"
+            if where is not None
+            else "bubblewrap (`bwrap`) is not on PATH"
+        )
+        raise SandboxUnavailable(_refusal(missing))
+    with _probe_lock:
+        if binary not in _probe_cache:
+            _probe_cache[binary] = _probe(binary)
+        problem = _probe_cache[binary]
+    if problem is not None:
+        raise SandboxUnavailable(_refusal(f"bubblewrap cannot create its sandbox here: {problem}"))
+
+
+def _refusal(missing: str) -> str:
+    return (
+        f"funcforge will not run tool code without an OS sandbox: {missing}. "
+        "Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: "
+        "`dnf install bubblewrap`) and make sure user namespaces are enabled "
+        "(sysctl user.max_user_namespaces > 0; on Ubuntu 24.04 and later, AppArmor's "
+        'bwrap profile), or accept the weaker process sandbox with sandbox = "process" '
+        "in [tool.funcforge] (or the editor setting funcforge.sandbox). See docs/sandbox.md."
+    )
+
+
+def _probe(binary: str) -> str | None:
+    """None when bubblewrap starts the interpreter in a full sandbox here, else what failed."""
+    argv, fds = bwrap_argv(binary, [sys.executable, "-s", "-B", "-c", "pass"], worker=None)
+    try:
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            timeout=30,
+            env=scrubbed_env(INSIDE_WORK),
+            pass_fds=fds,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if done.returncode != 0:
+        err = " ".join(done.stderr.decode("utf-8", "replace").split())[:300]
+        return err or f"exit status {done.returncode}"
+    return None
+
+
+def scrubbed_env(workdir: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a worker (and of bubblewrap itself), built from scratch: no secrets."""
+    env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "PYTHONHASHSEED": "0",
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUTF8": "1",
+            "HOME": workdir,
+            "TMPDIR": os.path.join(workdir, "tmp") if workdir != INSIDE_WORK else INSIDE_TMP,
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "NUMEXPR_NUM_THREADS": "1",
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def python_dirs() -> tuple[str, list[str]]:
+    """The interpreter to run (its real path) and the directories it needs, read-only.
+
+    The base installation (standard library, shared objects) and every
+    site-packages directory of this environment (a virtualenv's included), but
+    never the folders around them.
+    """
+    executable = os.path.realpath(sys.executable)
+    dirs = [os.path.realpath(sys.base_prefix)]
+    for path in (
+        sysconfig.get_paths().get("stdlib"),
+        sysconfig.get_paths().get("platstdlib"),
+        *site_dirs(),
+        os.path.dirname(executable),
+    ):
+        if path:
+            dirs.append(os.path.realpath(path))
+    out: list[str] = []
+    for d in sorted(set(dirs), key=len):
+        if os.path.isdir(d) and not any(d == o or d.startswith(o + os.sep) for o in out):
+            out.append(d)
+    return executable, out
+
+
+def site_dirs() -> list[str]:
+    """This environment's site-packages directories (the worker adds them with `site`)."""
+    found: Iterable[str] = site.getsitepackages() if hasattr(site, "getsitepackages") else ()
+    return [d for d in found if os.path.isdir(d)]
+
+
+def bwrap_argv(
+    binary: str, command: list[str], worker: str | None = WORKER_PATH.as_posix(), tmp_mb: int = 64
+) -> tuple[list[str], list[int]]:
+    """bubblewrap's command line around `command`, and the descriptors to pass to it.
+
+    `worker` (a path on the host) is copied into the sandbox at `INSIDE_WORKER`
+    through a descriptor; nothing of the folder around it is visible.
+    """
+    executable, dirs = python_dirs()
+    argv = [
+        binary,
+        "--unshare-all",
+        "--unshare-user",
+        "--die-with-parent",
+        "--new-session",
+        "--as-pid-1",
+        "--uid",
+        str(INSIDE_UID),
+        "--gid",
+        str(INSIDE_UID),
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+    ]
+    fds: list[int] = []
+    for key, value in scrubbed_env(
+        INSIDE_WORK, {"FUNCFORGE_SITE_DIRS": os.pathsep.join(site_dirs())}
+    ).items():
+        argv += ["--setenv", key, value]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    for path in _ETC_FILES:
+        if os.path.exists(path):
+            argv += ["--ro-bind", path, path]
+    for d in dirs:
+        if d != "/usr" and not d.startswith("/usr/"):
+            argv += ["--ro-bind", d, d]
+    argv += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(tmp_mb * 1024 * 1024),
+        "--tmpfs",
+        INSIDE_TMP,
+        "--dir",
+        INSIDE_WORK,
+        "--chdir",
+        INSIDE_WORK,
+    ]
+    if worker is not None:
+        fd = _memfd(Path(worker).read_bytes())
+        fds.append(fd)
+        argv += ["--ro-bind-data", str(fd), INSIDE_WORKER]
+    # The interpreter's real path, so its prefix (and pyvenv.cfg lookup) is the bound one.
+    if command and command[0] == sys.executable:
+        command = [executable, *command[1:]]
+    return [*argv, "--", *command], fds
+
+
+def _memfd(data: bytes) -> int:
+    """A descriptor holding `data` from its start (bubblewrap reads it to the end)."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("funcforge-worker", 0)
+    else:  # pragma: no cover - Linux always has memfd_create
+        fd, name = tempfile.mkstemp()
+        os.unlink(name)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def worker_command(
+    mode: SandboxMode, isolation_net: bool
+) -> tuple[list[str], list[int], str | None]:
+    """The command line of one worker, the descriptors to pass, and its host work dir (or None).
+
+    `isolation_net` (process mode only): start it inside `unshare -rn`.
+    """
+    if mode == "bwrap":
+        binary = bwrap_path()
+        if binary is None:  # require_sandbox was called before; the binary vanished since
+            raise SandboxUnavailable(_refusal("bubblewrap (`bwrap`) is not on PATH"))
+        argv, fds = bwrap_argv(binary, [sys.executable, "-s", "-B", INSIDE_WORKER])
+        return argv, fds, None
+    workdir = tempfile.mkdtemp(prefix="funcforge-sandbox-")
+    os.mkdir(os.path.join(workdir, "tmp"))
+    cmd = [sys.executable, "-s", "-B", str(WORKER_PATH)]
+    if isolation_net:
+        cmd = [shutil.which("unshare") or "unshare", "-rn", *cmd]
+    return cmd, [], workdir
