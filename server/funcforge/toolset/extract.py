@@ -18,6 +18,7 @@ import ast
 import re
 import symtable
 import sys
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -78,9 +79,24 @@ class FunctionSpan:
     name_col: int
 
 
-def _first_line(node: ast.stmt) -> int:
+def first_line(node: ast.stmt, lines: list[str]) -> int:
+    """The 1-based line a statement starts on: its first decorator's `@` line, or its own.
+
+    A decorator's expression may start lines below its `@` (PEP 614:
+    `@(\n    decorator\n)`); only brackets, blanks and comments can come
+    between, so the `@` is on the nearest line above that starts with one.
+    """
     decorators = getattr(node, "decorator_list", None)
-    return decorators[0].lineno if decorators else node.lineno
+    if not decorators:
+        return node.lineno
+    line = decorators[0].lineno
+    col = decorators[0].col_offset
+    if line > len(lines) or "@" in lines[line - 1][:col]:
+        return line
+    for k in range(line - 1, 0, -1):
+        if lines[k - 1].lstrip(" \t\f").startswith("@"):
+            return k
+    return line
 
 
 def _is_indented_comment(line: str) -> bool:
@@ -103,10 +119,10 @@ def function_spans(
     for i, node in enumerate(tree.body):
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        start_line = _first_line(node)
+        start_line = first_line(node, lines)
         end_line = node.end_lineno or node.lineno
         # Indented comment lines after the body belong to the function.
-        stop = _first_line(tree.body[i + 1]) if i + 1 < len(tree.body) else len(lines) + 1
+        stop = first_line(tree.body[i + 1], lines) if i + 1 < len(tree.body) else len(lines) + 1
         for k in range(end_line + 1, stop):
             line = lines[k - 1]
             if _is_indented_comment(line):
@@ -130,10 +146,15 @@ def function_spans(
     return spans
 
 
+_DEF_NAME = re.compile(r"\bdef(?:[ \t\f]|\\(?:\r\n|\r|\n))+(\w+)")
+
+
 def _name_offset(source: str, def_line_start: int, name: str) -> int:
-    pattern = re.compile(r"\bdef(?:[ \t\f]|\\(?:\r\n|\r|\n))+(" + re.escape(name) + r")(?!\w)")
-    m = pattern.search(source, def_line_start)
-    return m.start(1) if m else def_line_start
+    """Offset of the def's name token; `name` is Python's NFKC form (`ﬁle` is `file`)."""
+    for m in _DEF_NAME.finditer(source, def_line_start):
+        if unicodedata.normalize("NFKC", m.group(1)) == name:
+            return m.start(1)
+    return def_line_start
 
 
 # --- names and packages ------------------------------------------------------
@@ -235,22 +256,68 @@ def _inner_imports(node: FunctionNode) -> set[str]:
 # --- extraction --------------------------------------------------------------
 
 
+def _partial_module(text: str, tree: ast.Module) -> cst.Module:
+    """libcst's tree of every top-level statement it can parse on its own (the rest left out)."""
+    lines = split_lines(text)
+    body: list[cst.SimpleStatementLine | cst.BaseCompoundStatement] = []
+    for stmt in tree.body:
+        start, end = first_line(stmt, lines), stmt.end_lineno or stmt.lineno
+        try:
+            body.extend(cst.parse_module("".join(lines[start - 1 : end])).body)
+        except Exception:  # libcst's parser fails in more ways than ParserSyntaxError
+            continue
+    return cst.Module(body=body)
+
+
+def _cst_function(text: str, span: FunctionSpan) -> cst.FunctionDef:
+    """libcst's tree of one function; a stub with its signature and docstring when libcst fails."""
+    try:
+        parsed = cst.parse_module(re.sub(r"\r(?!\n)", "\n", text[span.start : span.end]) + "\n")
+        if parsed.body and isinstance(parsed.body[0], cst.FunctionDef):
+            return parsed.body[0]
+    except Exception:
+        pass
+    node = span.node
+    body: list[ast.stmt] = []
+    doc = ast.get_docstring(node, clean=False)
+    if doc is not None:
+        body.append(ast.Expr(ast.Constant(doc)))
+    body.append(ast.Expr(ast.Constant(...)))
+    stub = type(node)(**{**{f: getattr(node, f) for f in node._fields}, "body": body})
+    parsed = cst.parse_module(ast.unparse(ast.fix_missing_locations(stub)) + "\n")
+    assert isinstance(parsed.body[0], cst.FunctionDef)
+    return parsed.body[0]
+
+
 def extract_functions(
-    source: str, file: str = "<string>", loader: ModuleLoader | None = None
+    source: str,
+    file: str = "<string>",
+    loader: ModuleLoader | None = None,
+    problems: list[ToolsetSyntaxError] | None = None,
 ) -> list[FunctionSpec]:
     """Every public (no leading `_`) top-level function in `source`, in file order.
 
     `loader` reads the workspace modules the file imports types from (see
     `toolset.types.workspace_loader`); without it only the file's own types
     are resolved. Raises `ToolsetSyntaxError` when the source does not parse.
+
+    Valid Python that libcst cannot parse (`(y): int = 0`) is still read,
+    statement by statement; the reason it cannot be rewritten is appended to
+    `problems`.
     """
     bom = 1 if source.startswith("\ufeff") else 0
     text = source[bom:]
     tree = parse_python(text, file)
-    module = parse_cst(text, file)
     spans = function_spans(text, file, tree)
-    defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
-    if [d.name.value for d in defs] != [s.name for s in spans]:
+    try:
+        module = parse_cst(text, file)
+        defs = [s for s in module.body if isinstance(s, cst.FunctionDef)]
+    except ToolsetSyntaxError as exc:
+        if problems is not None:
+            problems.append(exc)
+        module = _partial_module(text, tree)
+        defs = [_cst_function(text, span) for span in spans]
+    if [unicodedata.normalize("NFKC", d.name.value) for d in defs] != [s.name for s in spans]:
         raise ToolsetSyntaxError(file, 1, 0, "libcst and Python disagree on the functions")
     public = [
         (span, d) for span, d in zip(spans, defs, strict=True) if not span.name.startswith("_")

@@ -31,6 +31,7 @@ from funcforge.toolset.action import ACTION_KINDS, Action
 from funcforge.toolset.extract import (
     FunctionNode,
     FunctionSpan,
+    first_line,
     function_spans,
     module_level,
     referenced_globals,
@@ -308,6 +309,13 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
             f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': "
             f"the file does not parse ({exc.message}); fix it first"
         ) from None
+    try:
+        parse_cst(text, file)  # what extraction needs of the file afterwards
+    except ToolsetSyntaxError as exc:
+        raise RewriteError(
+            f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': {exc.message}; "
+            "funcforge can read this file's tools but not rewrite it"
+        ) from None
     matches = [s for s in spans if s.name == name]
     if action.kind == "add_function" and matches:
         raise RewriteError(
@@ -330,12 +338,38 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
         old_free = _function_free_names(text[span.start : span.end], file)
         new = (
             text[: span.start]
-            + to_newline(code.function, _span_newline(text, span))
+            + _keep_breaks(text[span.start : span.end], code.function, _span_newline(text, span))
             + text[span.end :]
         )
     else:
         new = _append(text, to_newline(code.function, newline_of(text)))
     return bom + _add_imports(new, file, code, action, old_free)
+
+
+def _keep_breaks(old: str, new: str, default: str) -> str:
+    """`new` (with `\\n` breaks) given the line breaks its unchanged lines have in `old`.
+
+    A function may mix `\\r\\n` and `\\n`: a line that stays (or is
+    replaced) keeps its own break, so revising a function with its own code
+    changes no byte; an inserted line takes the break of the line before it,
+    else `default` (the function's first break).
+    """
+    old_lines = split_lines(old)
+    old_text = [strip_newline(line) for line in old_lines]
+    breaks = [line[len(body) :] for line, body in zip(old_lines, old_text, strict=True)]
+    new_text = new.split("\n")
+    chosen = [default] * len(new_text)
+    matcher = difflib.SequenceMatcher(None, old_text, new_text, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for j in range(j1, j2):
+            if tag in ("equal", "replace") and i2 > i1:
+                source = min(i1 + (j - j1), i2 - 1)  # the line it replaces, else the block's last
+            else:
+                source = i1 - 1  # an inserted line: like the line before it
+            if 0 <= source < len(breaks) and breaks[source]:
+                chosen[j] = breaks[source]
+    out = [body + chosen[j] for j, body in enumerate(new_text[:-1])]
+    return "".join(out) + new_text[-1]
 
 
 def _span_newline(text: str, span: FunctionSpan) -> str:
@@ -550,7 +584,7 @@ def _header_end(module: _Module, lines: list[str]) -> int:
     shebang and an encoding declaration stay first.
     """
     body = module.tree.body
-    first = _first_line(body[0]) - 1 if body else len(lines)
+    first = first_line(body[0], lines) - 1 if body else len(lines)
     cut = 0
     for k in range(first):
         if is_blank(lines[k]):
@@ -559,11 +593,6 @@ def _header_end(module: _Module, lines: list[str]) -> int:
         if _SPECIAL_HEADER.match(lines[k]) and cut < k + 1:
             cut = k + 1
     return cut
-
-
-def _first_line(stmt: ast.stmt) -> int:
-    decorators = getattr(stmt, "decorator_list", None)
-    return decorators[0].lineno if decorators else stmt.lineno
 
 
 # --- several actions across files ------------------------------------------------

@@ -165,6 +165,38 @@ def parse_python(source: str, file: str) -> ast.Module:
     return tree
 
 
+_CST_AT = re.compile(r"error at (\d+):(\d+)")
+_PAREN_TARGET = re.compile(r"^[ \t\f]*\([^)]*\)[ \t\f]*:[^=]*(=|$)")
+
+
+def _cst_position(exc: cst.ParserSyntaxError) -> tuple[int, int]:
+    """(1-based line, 0-based column) of a libcst error: its message's own position.
+
+    libcst's `raw_line` can be one past the statement at fault (it counts the
+    line its parser stopped on); the message says where the error is.
+    """
+    m = _CST_AT.search(exc.message)
+    if m:
+        return int(m.group(1)), max(int(m.group(2)) - 1, 0)
+    return exc.raw_line, exc.raw_column
+
+
+def _cst_reason(source: str, line: int, message: str) -> str:
+    """Why libcst refuses a file Python accepts, in words a user can act on."""
+    lines = split_lines(source)
+    text = strip_newline(lines[line - 1]) if 0 < line <= len(lines) else ""
+    if _PAREN_TARGET.match(text):
+        return (
+            f"libcst cannot parse the parenthesised annotation target {text.strip()!r} "
+            "(valid Python); write it without the parentheses"
+        )
+    short = message.split("\n")[0].removeprefix("parser error: ")
+    short = re.sub(r"^error at \d+:\d+: ", "", short)
+    if len(short) > 120:
+        short = short[:117] + "..."
+    return f"libcst cannot parse this line ({short})"
+
+
 def parse_cst(source: str, file: str) -> cst.Module:
     """libcst's concrete syntax tree of `source` (call `parse_python` first for its checks).
 
@@ -175,7 +207,8 @@ def parse_cst(source: str, file: str) -> cst.Module:
     try:
         return cst.parse_module(re.sub(r"\r(?!\n)", "\n", source))
     except cst.ParserSyntaxError as exc:
-        raise ToolsetSyntaxError(file, exc.raw_line, exc.raw_column, exc.message) from None
+        line, col = _cst_position(exc)
+        raise ToolsetSyntaxError(file, line, col, _cst_reason(source, line, exc.message)) from None
     except (RecursionError, MemoryError):
         raise ToolsetSyntaxError(file, 1, 0, "too deeply nested to parse") from None
     except Exception as exc:  # libcst's native parser has other failure modes

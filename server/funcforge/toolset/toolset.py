@@ -148,13 +148,23 @@ def load_toolset(config: Config, overrides: dict[str, str] | None = None) -> Too
     local = _local_modules(config.root, files)
     loader = workspace_loader(config.root, overrides)
     for rel, text in toolset.files.items():
+        unrewritable: list[ToolsetSyntaxError] = []
         try:
-            specs = extract_functions(text, rel, loader)
+            specs = extract_functions(text, rel, loader, unrewritable)
         except ToolsetSyntaxError as exc:
             toolset.problems.append(
                 ToolsetProblem(rel, exc.line, f"syntax error: {exc.message}", exc.col)
             )
             continue
+        for problem in unrewritable:
+            toolset.problems.append(
+                ToolsetProblem(
+                    rel,
+                    problem.line,
+                    f"funcforge reads this file's tools but cannot rewrite it: {problem.message}",
+                    problem.col,
+                )
+            )
         for spec in specs:
             spec.packages = [p for p in spec.packages if p not in local]
             _add(toolset, spec)
