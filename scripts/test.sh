@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --editors
 export PATH="$PWD/.venv/bin:$PATH"
+# The local model of the real-server tests (llama.cpp server + SmolLM2, built once into a cache).
+FUNCFORGE_LLM_PYTHON=$(bash scripts/setup-local-model.sh | tail -n 1)
+export FUNCFORGE_LLM_PYTHON
 
 echo "== ruff"
 ruff check server tests benchmarks samples

@@ -70,7 +70,11 @@ class Config:
     max_trials: int = 3
     patience: int = 10
     tie_rule: Literal["not-improvement", "improvement"] = "not-improvement"
-    token_budget: int = 12000
+    # Prompt tokens; None: what fits context_window (set, or told by the endpoint)
+    # with room for the answer, else 12,000.
+    token_budget: int | None = None
+    context_window: int | None = None  # the model's context in tokens; None: ask the endpoint
+    step_timeout: float | None = 900.0  # wall-clock seconds per optimizer step
     seed: int = 0
     # The replay check and the sandbox.
     replay_budget: int = 200

@@ -17,7 +17,17 @@ Each POST to a chat completions endpoint takes the next script item:
 - ``{"raw": "not json"}``: this text as the 200 response body
 - ``{"delay": seconds, ...}``: sleep first (for timeouts), then answer the rest
   of the item (an item with only a delay answers an empty assistant message)
+- ``{"trickle": seconds, ...}``: send the answer's bytes one at a time, `seconds`
+  apart (a server that keeps a per-read timeout from ever firing)
 - optional ``"usage"``, ``"finish_reason"``, ``"model"`` override those fields.
+
+A real model's tokens (``tokenizer``, a function text -> token count): the
+server then bills ``usage.prompt_tokens`` by it over its own chat template
+(`template_text`), serves llama-cpp-python's ``/extras/tokenize/count`` or
+vLLM's ``/tokenize`` (``tokenize_route``), and with ``context_window`` refuses
+a longer prompt with llama-cpp-python's 400 ("This model's maximum context
+length is N tokens..."); ``advertise_window`` puts ``max_model_len`` in
+``/v1/models`` as vLLM does.
 
 When the script is exhausted, ``responder(request)`` (a `ReceivedRequest`)
 supplies the item; without one the server answers 500 with a clear message.
@@ -129,7 +139,15 @@ class FakeOpenAI:
         reject_tools: bool | str = False,
         cycle: bool = False,
         port: int = 0,
+        tokenizer: Callable[[str], int] | None = None,
+        tokenize_route: str | None = None,
+        context_window: int | None = None,
+        advertise_window: bool = False,
     ) -> None:
+        self.tokenizer = tokenizer
+        self.tokenize_route = tokenize_route
+        self.context_window = context_window
+        self.advertise_window = advertise_window
         self.script: list[ScriptItem] = list(script)
         self.responder = responder
         self.latency = latency
@@ -271,7 +289,7 @@ class FakeOpenAI:
         if calls:
             message["tool_calls"] = calls
         finish = item.get("finish_reason", "tool_calls" if calls else "stop")
-        prompt_tokens = _estimate_tokens(body.get("messages")) + _estimate_tokens(body.get("tools"))
+        prompt_tokens = self.prompt_tokens(body)
         completion_tokens = _estimate_tokens(message.get("content")) + _estimate_tokens(
             calls or None
         )
@@ -292,6 +310,40 @@ class FakeOpenAI:
             "system_fingerprint": "fake",
         }
 
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """What the server bills for a request's prompt."""
+        if self.tokenizer is None:
+            return _estimate_tokens(body.get("messages")) + _estimate_tokens(body.get("tools"))
+        return self.tokenizer(template_text(body))
+
+
+def template_text(body: dict[str, Any]) -> str:
+    """The fake's chat template: tools in a system preamble, then ChatML turns."""
+    parts = []
+    tools = body.get("tools")
+    if tools:
+        parts.append("<|im_start|>system\nfunctions:\n")
+        for tool in tools:
+            function = tool.get("function") or {}
+            parts.append(
+                f"// {function.get('description', '')}\n{function.get('name')}: "
+                f"{json.dumps(function.get('parameters'))}\n"
+            )
+        parts.append("<|im_end|>\n")
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        parts.append(f"<|im_start|>{message.get('role')}\n{text}<|im_end|>\n")
+    parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def word_tokenizer(text: str) -> int:
+    """A deterministic stand-in for a small model's tokenizer: words and each punctuation mark."""
+    import re
+
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Answers one connection for the `FakeOpenAI` set on the subclass."""
@@ -305,10 +357,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        trickle: float = 0.0,
+    ) -> None:
         if self.fake.latency:
             self.fake._stopping.wait(self.fake.latency)
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        if trickle:
+            self._trickle(status, data, trickle)
+            return
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -321,6 +382,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
+
+    def _trickle(self, status: int, data: bytes, interval: float) -> None:
+        head = (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        try:
+            for i in range(len(head) + len(data)):
+                chunk = (head + data)[i : i + 1]
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                if self.fake._stopping.wait(interval):
+                    return
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        self.close_connection = True
 
     def _received(self, body: Any) -> ReceivedRequest:
         split = urlsplit(self.path)
@@ -369,6 +446,9 @@ class _Handler(BaseHTTPRequestHandler):
         if request.path.rstrip("/") in ("/v1/models", "/models"):
             names = self.fake.models or [DEFAULT_MODEL]
             data = [{"id": n, "object": "model", "created": 0, "owned_by": "fake"} for n in names]
+            if self.fake.advertise_window and self.fake.context_window:
+                for entry in data:
+                    entry["max_model_len"] = self.fake.context_window
             self._send(200, {"object": "list", "data": data})
             return
         self._not_found(request.path)
@@ -382,6 +462,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         request = self._received(body)
         path = request.path.rstrip("/")
+        if self.fake.tokenize_route and path == self.fake.tokenize_route.rstrip("/"):
+            self._tokenize(body)
+            return
         deployment = _azure_deployment(path)
         if path not in ("/v1/chat/completions", "/chat/completions") and deployment is None:
             self._not_found(path)
@@ -436,7 +519,33 @@ class _Handler(BaseHTTPRequestHandler):
             )
             self._send(400, error_body(message, "invalid_request_error", None, "tools"))
             return
+        window = self.fake.context_window
+        if window is not None:  # refused before the script is consulted, as a real server does
+            requested = self.fake.prompt_tokens(body)
+            if requested > window:
+                message = (
+                    f"This model's maximum context length is {window} tokens. However, you "
+                    f"requested {requested} tokens ({requested} in the messages, 0 in the "
+                    "completion). Please reduce the length of the messages or completion."
+                )
+                self._send(400, error_body(message, "invalid_request_error", None, "messages"))
+                return
         self._answer(self.fake._take(request), model or DEFAULT_MODEL, body)
+
+    def _tokenize(self, body: Any) -> None:
+        """llama-cpp-python's {"input"} -> {"count"}, or vLLM's {"prompt"} -> {"count", "tokens"}."""
+        tokenizer = self.fake.tokenizer or word_tokenizer
+        text = None
+        if isinstance(body, dict):
+            text = body.get("input") if "input" in body else body.get("prompt")
+        if not isinstance(text, str):
+            self._send(422, {"detail": "input or prompt (a string) is required"})
+            return
+        count = tokenizer(text)
+        if self.fake.tokenize_route and self.fake.tokenize_route.endswith("/count"):
+            self._send(200, {"count": count})
+        else:
+            self._send(200, {"count": count, "tokens": list(range(count)), "max_model_len": 0})
 
     def _answer(self, item: ScriptItem, model: str, body: dict[str, Any]) -> None:
         delay = float(item.get("delay", 0))
@@ -450,10 +559,11 @@ class _Handler(BaseHTTPRequestHandler):
                 payload = error_body(f"fake error {status}", kind, None)
             self._send(status, payload, item.get("headers"))
             return
+        trickle = float(item.get("trickle", 0))
         if "raw" in item:
-            self._send(200, str(item["raw"]), item.get("headers"))
+            self._send(200, str(item["raw"]), item.get("headers"), trickle)
             return
-        self._send(200, self.fake._completion(item, model, body), item.get("headers"))
+        self._send(200, self.fake._completion(item, model, body), item.get("headers"), trickle)
 
     def _not_found(self, path: str) -> None:
         self._send(404, error_body(f"Invalid URL (POST {path})", "invalid_request_error", None))

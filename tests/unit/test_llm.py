@@ -320,13 +320,28 @@ def test_other_bad_request_is_reported_as_is() -> None:
     )
 
 
-def test_non_json_and_malformed_replies() -> None:
+def test_malformed_200_replies_are_retried_then_answered() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    script = [
+        {"raw": "not json"},
+        {"completion": {"object": "chat.completion", "choices": []}},
+        {"raw": deep},
+        {"content": "TERMINATE"},
+    ]
+    with FakeOpenAI(script=script) as srv:
+        client = client_for(srv, max_retries=3)
+        reply = client.complete(MESSAGES)
+    assert reply.content == "TERMINATE"
+    assert reply.usage.retries == 3 and client.usage.retries == 3
+
+
+def test_malformed_200_replies_give_up_with_the_last_problem() -> None:
     script = [{"raw": "not json"}, {"completion": {"object": "chat.completion", "choices": []}}]
     with FakeOpenAI(script=script) as srv:
-        client = client_for(srv)
-        with pytest.raises(LLMError, match="answered with something that is not JSON: 'not json'"):
-            client.complete(MESSAGES)
-        with pytest.raises(LLMError, match="malformed chat completion: no 'choices'"):
+        client = client_for(srv, max_retries=1)
+        with pytest.raises(
+            LLMError, match=r"malformed chat completion: no 'choices'.*gave up after 2 attempts"
+        ):
             client.complete(MESSAGES)
 
 
@@ -501,8 +516,23 @@ def test_reply_from_completion_is_lenient_for_hand_written_replies() -> None:
         "function": {"name": "remove_function", "arguments": json.dumps({"name": "f"})},
     }
     assert reply.content is None and reply.usage == Usage(calls=1)
-    with pytest.raises(ValueError, match=r"tool_calls\[0\] has no function name"):
-        reply_from_completion({"choices": [{"message": {"tool_calls": [{"function": {}}]}}]})
+    # A null name and content as a list of parts are kept for the optimizer to feed back.
+    nameless = reply_from_completion(
+        {
+            "choices": [
+                {
+                    "message": {
+                        "content": [{"type": "text", "text": "part one, "}, {"text": "two"}],
+                        "tool_calls": [{"function": {"name": None, "arguments": None}}],
+                    }
+                }
+            ]
+        }
+    )
+    assert nameless.content == "part one, two"
+    assert nameless.tool_calls[0]["function"] == {"name": "", "arguments": ""}
+    with pytest.raises(ValueError, match=r"tool_calls\[0\] has no 'function' object"):
+        reply_from_completion({"choices": [{"message": {"tool_calls": [{"id": "x"}]}}]})
     with pytest.raises(ValueError, match="error: quota"):
         reply_from_completion({"error": {"message": "quota"}})
 

@@ -37,6 +37,7 @@ def replay_summary(proposal: Proposal) -> str:
 
 
 def _optimize(args: argparse.Namespace) -> int:
+    from funcforge.fsutil import dumps
     from funcforge.optimizer.llm import make_client
     from funcforge.optimizer.optimizer import OptimizerState
     from funcforge.optimizer.step import StepContext, run_step
@@ -75,9 +76,14 @@ def _optimize(args: argparse.Namespace) -> int:
             "decision": result.outcome.decision if result.outcome else None,
             "usage": result.usage,
             "rejected_answers": result.trials,
+            "notes": result.notes,
+            "budget": result.budget,
+            "prompt_tokens_counted": result.prompt_tokens,
         }
-        print(json.dumps(payload, indent=2))
+        print(dumps(payload, indent=2, ensure_ascii=True))
         return 0
+    for note in result.notes:
+        print(f"funcforge: note: {note}", file=sys.stderr)
     if result.outcome is not None and result.outcome.decision == "rollback":
         print(
             f"note: the current version scores below the best ({state.best_version}, "
@@ -92,6 +98,11 @@ def _optimize(args: argparse.Namespace) -> int:
     if p.rationale:
         print(f"\n{p.rationale}\n")
     print(f"Replay check: {replay_summary(p)}\n")
+    for name, places in p.suspicious_unicode.items():
+        print(
+            f"WARNING: the new code of `{name}` holds invisible or bidirectional characters "
+            f"(the code may not do what it looks like): {'; '.join(places)}\n"
+        )
     sys.stdout.write(proposal_diff(ws, p))
     print(
         f"\nUsage: {result.usage.get('calls', 0)} model calls, "

@@ -9,10 +9,10 @@ model on the next trial.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from funcforge.fsutil import clean_json
+from funcforge.fsutil import clean_json, json_depth
 from funcforge.toolset.action import ACTION_KINDS, Action
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.schema import schema_problems
@@ -100,17 +100,106 @@ class Terminate:
 class ParsedAction:
     action: Action
     rationale: str
+    # Problems worth a reviewer's eye that do not make the action invalid
+    # (bidi controls or zero-width characters in the code, a normalised schema).
+    warnings: list[str] = field(default_factory=list)
 
 
-def _as_schema(value: Any) -> dict[str, Any]:
+MAX_DEPTH = 32  # nesting of a tool call's arguments (and the schema inside them)
+
+_PROPERTY_KEYS = frozenset(
+    {"type", "description", "enum", "items", "anyOf", "oneOf", "allOf", "$ref", "default", "const"}
+)
+
+
+def _too_deep(what: str) -> ActionError:
+    return ActionError(
+        f"{what} is nested more than {MAX_DEPTH} levels deep; send a plain JSON Schema "
+        '({"type": "object", "properties": {...}, "required": [...]})'
+    )
+
+
+def is_properties_only(value: dict[str, Any]) -> bool:
+    """Whether a schema is AG2's properties-only form: `{"x": {"type": "number"}}`."""
+    if not value or "type" in value or "properties" in value:
+        return False
+    return all(isinstance(v, dict) and v and set(v) & _PROPERTY_KEYS for v in value.values())
+
+
+def _as_schema(value: Any) -> tuple[dict[str, Any], bool]:
+    """The `arguments` schema, and whether it came in AG2's properties-only form."""
     if isinstance(value, str):
         try:
             value = json.loads(value) if value.strip() else {}
         except json.JSONDecodeError as exc:
             raise ActionError(f"`arguments` is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise _too_deep("`arguments`") from None
+        value = clean_json(value)
     if not isinstance(value, dict):
         raise ActionError("`arguments` must be a JSON Schema object")
-    return value
+    if json_depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise _too_deep("`arguments`")
+    if is_properties_only(value):
+        # The paper's own AG2 code writes the properties alone: read them as what they are.
+        return {"type": "object", "properties": value}, True
+    if "properties" in value and "type" not in value:
+        return {"type": "object", **value}, False
+    return value, False
+
+
+def _required_from_code(code: str, name: str) -> list[str]:
+    """The parameters without defaults of function `name` in `code` (empty if it does not parse)."""
+    try:
+        defined = extract_functions(code, f"<{name}>")
+    except Exception:  # validate() reports the syntax error with its position
+        return []
+    for spec in defined:
+        if spec.name == name:
+            return list(spec.parameters.get("required") or [])
+    return []
+
+
+# Characters that make code read differently from how it runs (Trojan Source,
+# CVE-2021-42574) or hide text: bidirectional controls and zero-width characters.
+SUSPICIOUS_CHARACTERS: dict[str, str] = {
+    "\u061c": "ARABIC LETTER MARK",
+    "\u200e": "LEFT-TO-RIGHT MARK",
+    "\u200f": "RIGHT-TO-LEFT MARK",
+    "\u202a": "LEFT-TO-RIGHT EMBEDDING",
+    "\u202b": "RIGHT-TO-LEFT EMBEDDING",
+    "\u202c": "POP DIRECTIONAL FORMATTING",
+    "\u202d": "LEFT-TO-RIGHT OVERRIDE",
+    "\u202e": "RIGHT-TO-LEFT OVERRIDE",
+    "\u2066": "LEFT-TO-RIGHT ISOLATE",
+    "\u2067": "RIGHT-TO-LEFT ISOLATE",
+    "\u2068": "FIRST STRONG ISOLATE",
+    "\u2069": "POP DIRECTIONAL ISOLATE",
+    "\u200b": "ZERO WIDTH SPACE",
+    "\u200c": "ZERO WIDTH NON-JOINER",
+    "\u200d": "ZERO WIDTH JOINER",
+    "\u2060": "WORD JOINER",
+    "\u2061": "FUNCTION APPLICATION",
+    "\u2062": "INVISIBLE TIMES",
+    "\u2063": "INVISIBLE SEPARATOR",
+    "\u2064": "INVISIBLE PLUS",
+    "\ufeff": "ZERO WIDTH NO-BREAK SPACE",
+    "\u00ad": "SOFT HYPHEN",
+    "\u180e": "MONGOLIAN VOWEL SEPARATOR",
+}
+
+
+def suspicious_unicode(code: str, limit: int = 20) -> list[str]:
+    """Where `code` holds bidi controls or invisible characters: "line 3, column 9: U+202E ..."."""
+    found: list[str] = []
+    for number, line in enumerate(code.splitlines(), start=1):
+        for column, char in enumerate(line, start=1):
+            name = SUSPICIOUS_CHARACTERS.get(char)
+            if name is not None:
+                found.append(f"line {number}, column {column}: U+{ord(char):04X} {name}")
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def _as_packages(value: Any) -> list[str]:
@@ -151,6 +240,11 @@ def parse_reply(message: dict[str, Any]) -> ParsedAction | Terminate:
         )
     fn = calls[0].get("function") or {}
     kind = fn.get("name")
+    if not kind:
+        raise ActionError(
+            "the tool call has no function name; call add_function, revise_function or "
+            "remove_function by name"
+        )
     if kind not in ACTION_KINDS:
         raise ActionError(
             f"unknown action `{kind}`; use add_function, revise_function or remove_function"
@@ -160,8 +254,12 @@ def parse_reply(message: dict[str, Any]) -> ParsedAction | Terminate:
         args = json.loads(raw) if isinstance(raw, str) else raw
     except json.JSONDecodeError as exc:
         raise ActionError(f"the arguments of {kind} are not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise _too_deep(f"the arguments of {kind}") from None
     if not isinstance(args, dict):
         raise ActionError(f"the arguments of {kind} must be a JSON object")
+    if json_depth(args, MAX_DEPTH + 1) > MAX_DEPTH + 1:  # one level for the call's own object
+        raise _too_deep(f"the arguments of {kind}")
     args = clean_json(args)  # JSON escapes may decode to lone surrogates
     name = args.get("name")
     if not isinstance(name, str) or not name.isidentifier():
@@ -174,15 +272,25 @@ def parse_reply(message: dict[str, Any]) -> ParsedAction | Terminate:
         raise ActionError(f"{kind} `{name}` needs `code`, the function's full source")
     if len(code) > MAX_CODE_CHARS:
         raise ActionError(f"the code of `{name}` is over {MAX_CODE_CHARS} characters")
+    schema, properties_only = _as_schema(args.get("arguments", {}))
+    warnings = [f"`{name}` code: {where}" for where in suspicious_unicode(code)]
+    if properties_only:
+        required = _required_from_code(code, name)
+        if required:
+            schema["required"] = required
+        warnings.append(
+            f"`{name}`: `arguments` held the properties alone (AG2's form); read as an object "
+            "schema" + (f" with required {required}" if required else "")
+        )
     action = Action(
         kind=kind,  # type: ignore[arg-type]
         name=name,
         description=str(args.get("description") or ""),
-        arguments=_as_schema(args.get("arguments", {})),
+        arguments=schema,
         packages=_as_packages(args.get("packages")),
         code=code,
     )
-    return ParsedAction(action, str(rationale).strip())
+    return ParsedAction(action, str(rationale).strip(), warnings)
 
 
 def validate(action: Action, functions: dict[str, FunctionSpec]) -> list[str]:

@@ -19,10 +19,13 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
+import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
@@ -45,10 +48,97 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 PLACEHOLDER_KEY = "funcforge-local-no-key"
 RETRY_STATUSES = frozenset({408, 429})
 _MAX_DETAIL = 200
+PROBE_TIMEOUT = 10.0  # seconds for a tokenize or discovery request
+PROBE_MAX_BYTES = 4_000_000
 
 
 class LLMError(UserError):
     """The model endpoint failed in a way the user can act on (one-line message)."""
+
+
+class ContextOverflowError(LLMError):
+    """The endpoint refused the prompt as longer than the model's context.
+
+    `limit` is the context window and `requested` the prompt's tokens, as far
+    as the endpoint's message says; the optimizer shrinks the prompt and asks again.
+    """
+
+    def __init__(self, message: str, limit: int | None = None, requested: int | None = None):
+        super().__init__(message)
+        self.limit = limit
+        self.requested = requested
+
+
+class _Malformed(Exception):
+    """A 200 answer whose body is not a usable chat completion (retried like a 5xx)."""
+
+
+_OVERFLOW_HINTS = (
+    "maximum context length",
+    "context_length_exceeded",
+    "exceeds the available context size",
+    "exceed_context_size",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
+_LIMIT_PATTERNS = (
+    re.compile(r"maximum context length is (\d+)"),
+    re.compile(r'"?n_ctx"?\s*[:=]\s*(\d+)'),
+    re.compile(r"context (?:window|size|length) of (\d+)"),
+    re.compile(r"tokens? > (\d+) maximum"),
+)
+_REQUESTED_PATTERNS = (
+    re.compile(r"(?:requested|resulted in|prompt has|prompt is too long:?)\s*(\d+)\s*tokens"),
+    re.compile(r'"?n_prompt_tokens"?\s*[:=]\s*(\d+)'),
+)
+
+
+def parse_context_overflow(text: str) -> tuple[int | None, int | None] | None:
+    """(context window, prompt tokens) from a context-length error's text, or None if not one."""
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _OVERFLOW_HINTS):
+        return None
+
+    def first(patterns: tuple[re.Pattern[str], ...]) -> int | None:
+        for pattern in patterns:
+            match = pattern.search(lowered)
+            if match:
+                return int(match.group(1))
+        return None
+
+    return first(_LIMIT_PATTERNS), first(_REQUESTED_PATTERNS)
+
+
+def context_overflow(exc: BaseException, model: str) -> ContextOverflowError | None:
+    """The `ContextOverflowError` an SDK error stands for, or None."""
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 413, 422):
+        return None
+    body = exc.body
+    text = json.dumps(body) if isinstance(body, (dict, list)) else str(body or "")
+    text = f"{text} {exc.code or ''} {exc.response.text if body is None else ''}"
+    parsed = parse_context_overflow(text)
+    if parsed is None:
+        return None
+    limit, requested = parsed
+    said = f" (the endpoint allows {limit} tokens" if limit else ""
+    if said and requested:
+        said += f", the prompt had {requested})"
+    elif said:
+        said += ")"
+    return ContextOverflowError(
+        f"the prompt is longer than the context of model '{model}'{said}; "
+        "lower token_budget or set context_window in [tool.funcforge]",
+        limit,
+        requested,
+    )
+
+
+def _placeholder_request(url: str) -> Any:
+    """A request object for SDK exceptions raised by our own deadline."""
+    import httpx2
+
+    return httpx2.Request("POST", url)
 
 
 @dataclass
@@ -130,18 +220,23 @@ def reply_from_completion(completion: Any) -> LLMReply:
     if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
         raise ValueError("choices[0] has no 'message' object")
     raw = choice["message"]
-    content = raw.get("content")
-    if content is not None and not isinstance(content, str):
-        raise ValueError("choices[0].message.content must be a string or null")
-    if isinstance(content, str):
-        content = clean_text(content)
+    content = _content_text(raw.get("content"))
     message: dict[str, Any] = {"role": "assistant", "content": content}
     calls = []
-    for i, call in enumerate(raw.get("tool_calls") or []):
+    raw_calls = raw.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise ValueError("choices[0].message.tool_calls must be a list")
+    for i, call in enumerate(raw_calls):
         function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise ValueError(f"tool_calls[{i}] has no function name")
+        if not isinstance(function, dict):
+            raise ValueError(f"tool_calls[{i}] has no 'function' object")
+        # A null or missing name is kept as "" so that the caller can feed the
+        # problem back to the model instead of ending the run.
+        name = function.get("name")
+        name = name if isinstance(name, str) else ""
         arguments = function.get("arguments", "")
+        if arguments is None:
+            arguments = ""
         if not isinstance(arguments, str):
             arguments = dumps(arguments)
         calls.append(
@@ -149,7 +244,7 @@ def reply_from_completion(completion: Any) -> LLMReply:
                 "id": str(call.get("id") or f"call_{i}"),
                 "type": "function",
                 "function": {
-                    "name": clean_text(function["name"]),
+                    "name": clean_text(name),
                     "arguments": clean_text(arguments),
                 },
             }
@@ -171,6 +266,25 @@ def reply_from_completion(completion: Any) -> LLMReply:
         finish_reason=finish if isinstance(finish, str) else None,
         model=answered if isinstance(answered, str) and answered else None,
     )
+
+
+def _content_text(content: Any) -> str | None:
+    """A message's content as text: a string, or the text parts of a list of parts joined."""
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return clean_text(content)
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif isinstance(part, dict) and isinstance(part.get("refusal"), str):
+                texts.append(part["refusal"])
+        return clean_text("".join(texts))
+    raise ValueError("choices[0].message.content must be a string, a list of parts or null")
 
 
 def build_request(
@@ -242,6 +356,13 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     return delay * (1 - 0.25 * rng.random())
 
 
+_LOCAL = threading.local()
+
+
+def _deadlines() -> threading.local:
+    return _LOCAL
+
+
 class ChatClient(ABC):
     """What the optimizer talks to: a live endpoint, a replay, or a recorder.
 
@@ -293,6 +414,41 @@ class ChatClient(ABC):
         """Strings that must never be written anywhere (the API key)."""
         return ()
 
+    # -- what the endpoint can tell about tokens (the prompt's budget) ----------
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens of `text` by the endpoint's own tokenizer, or None when it offers none."""
+        return None
+
+    def context_window(self) -> int | None:
+        """The model's context window as the endpoint tells it, or None."""
+        return None
+
+    def tokenizer_name(self) -> str | None:
+        """How `count_tokens` counts (e.g. "endpoint /extras/tokenize/count"), or None."""
+        return None
+
+    # -- a wall-clock limit for the calling thread (the optimizer's step_timeout) --
+
+    @contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """Within this block, requests from this thread end `seconds` from now at the latest."""
+        local = _deadlines()
+        previous = getattr(local, "deadline", None)
+        local.deadline = None if seconds is None else time.monotonic() + seconds
+        if previous is not None and local.deadline is not None:
+            local.deadline = min(previous, local.deadline)
+        try:
+            yield
+        finally:
+            local.deadline = previous
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left under the calling thread's `time_limit`, or None without one."""
+        deadline = getattr(_deadlines(), "deadline", None)
+        return None if deadline is None else deadline - time.monotonic()
+
     def describe(self) -> str:
         """A short, secret-free description for notes and messages."""
         return f"model {self.model}"
@@ -342,35 +498,44 @@ class LLMClient(ChatClient):
         self._rng = rng or random.Random()
         self.__key = api_key
         self._sdk: openai.OpenAI
+        if api_version and not base_url:
+            raise LLMError(
+                "api_version is set (Azure OpenAI) but base_url is not; set base_url to "
+                "https://RESOURCE.openai.azure.com in [tool.funcforge]"
+            )
+        self._sdk = self._make_sdk()
+        self._probe_lock = threading.Lock()
+        self._tokenize: Callable[[str], int | None] | None = None
+        self._probed_tokenize = False
+        self._window: int | None = None
+        self._probed_window = False
+
+    def _make_sdk(self) -> openai.OpenAI:
+        """A new SDK client (our retries, so the SDK's own are off)."""
+        key, base_url, api_version = self.__key, self.base_url, self.api_version
         if api_version:
-            if not base_url:
-                raise LLMError(
-                    "api_version is set (Azure OpenAI) but base_url is not; set base_url to "
-                    "https://RESOURCE.openai.azure.com in [tool.funcforge]"
-                )
+            assert base_url is not None
             if "/openai" in urlsplit(base_url).path:
-                self._sdk = openai.AzureOpenAI(
+                return openai.AzureOpenAI(
                     base_url=base_url,
-                    api_key=api_key,
+                    api_key=key,
                     api_version=api_version,
-                    timeout=timeout,
+                    timeout=self.timeout,
                     max_retries=0,
                 )
-            else:
-                self._sdk = openai.AzureOpenAI(
-                    azure_endpoint=base_url,
-                    api_key=api_key,
-                    api_version=api_version,
-                    timeout=timeout,
-                    max_retries=0,
-                )
-        else:
-            self._sdk = openai.OpenAI(
-                api_key=api_key,
-                base_url=base_url or DEFAULT_BASE_URL,
-                timeout=timeout,
+            return openai.AzureOpenAI(
+                azure_endpoint=base_url,
+                api_key=key,
+                api_version=api_version,
+                timeout=self.timeout,
                 max_retries=0,
             )
+        return openai.OpenAI(
+            api_key=key,
+            base_url=base_url or DEFAULT_BASE_URL,
+            timeout=self.timeout,
+            max_retries=0,
+        )
 
     @classmethod
     def from_config(
@@ -420,6 +585,130 @@ class LLMClient(ChatClient):
     def close(self) -> None:
         self._sdk.close()
 
+    # -- tokenizer and context window, where the endpoint offers them ------------
+
+    @property
+    def root_url(self) -> str:
+        """The server's root: the endpoint without its trailing /v1."""
+        url = self.endpoint
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    def _http(self, method: str, url: str, body: Any = None) -> Any:
+        """One small JSON request to the endpoint (probes), or None when it fails."""
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.__key != PLACEHOLDER_KEY:
+            headers["Authorization"] = f"Bearer {self.__key}"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        timeout = min(self.timeout, PROBE_TIMEOUT)
+        left = self.time_left()
+        if left is not None:
+            timeout = max(0.1, min(timeout, left))
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read(PROBE_MAX_BYTES)
+            return json.loads(raw)
+        except (OSError, ValueError, RecursionError):
+            return None
+
+    def _tokenize_routes(self) -> list[tuple[str, str, Callable[[str], Any], Callable[[Any], Any]]]:
+        """(name, url, body for a text, count from the answer) per known tokenize route."""
+        root = self.root_url
+
+        def count_of(answer: Any) -> Any:
+            if not isinstance(answer, dict):
+                return None
+            if isinstance(answer.get("count"), int):
+                return answer["count"]
+            tokens = answer.get("tokens")
+            return len(tokens) if isinstance(tokens, list) else None
+
+        model = self.model
+        return [
+            # llama-cpp-python's server (0.2.6x and later; earlier without /extras)
+            (
+                "/extras/tokenize/count",
+                f"{root}/extras/tokenize/count",
+                lambda t: {"input": t, "model": model},
+                count_of,
+            ),
+            (
+                "/tokenize/count",
+                f"{root}/tokenize/count",
+                lambda t: {"input": t, "model": model},
+                count_of,
+            ),
+            # vLLM ("prompt") and llama.cpp's llama-server ("content")
+            (
+                "/tokenize",
+                f"{root}/tokenize",
+                lambda t: {"model": model, "prompt": t, "content": t, "add_special_tokens": False},
+                count_of,
+            ),
+        ]
+
+    def _probe_tokenize(self) -> None:
+        with self._probe_lock:
+            if self._probed_tokenize:
+                return
+            self._probed_tokenize = True
+            if self.api_version or urlsplit(self.endpoint).hostname == "api.openai.com":
+                return  # OpenAI and Azure have no tokenize route: tiktoken counts there
+            for name, url, body, parse in self._tokenize_routes():
+                if isinstance(parse(self._http("POST", url, body("hello world"))), int):
+
+                    def tokenize(
+                        text: str, url: str = url, body: Any = body, parse: Any = parse
+                    ) -> int | None:
+                        count = parse(self._http("POST", url, body(text)))
+                        return count if isinstance(count, int) else None
+
+                    self._tokenize = tokenize
+                    self._tokenize_name = f"endpoint {name}"
+                    self.logger.info("counting tokens with %s%s", self.root_url, name)
+                    return
+
+    def count_tokens(self, text: str) -> int | None:
+        self._probe_tokenize()
+        return None if self._tokenize is None else self._tokenize(clean_text(text))
+
+    def tokenizer_name(self) -> str | None:
+        self._probe_tokenize()
+        return getattr(self, "_tokenize_name", None) if self._tokenize else None
+
+    def context_window(self) -> int | None:
+        """The model's context from vLLM's `/v1/models` (`max_model_len`) or llama.cpp's `/props`."""
+        with self._probe_lock:
+            if not self._probed_window:
+                self._probed_window = True
+                if not (self.api_version or urlsplit(self.endpoint).hostname == "api.openai.com"):
+                    self._window = self._discover_window()
+            return self._window
+
+    def learn_context_window(self, tokens: int) -> None:
+        """Remember the context window an error message revealed."""
+        with self._probe_lock:
+            self._probed_window = True
+            self._window = tokens
+
+    def _discover_window(self) -> int | None:
+        models = self._http("GET", f"{self.endpoint}/models")
+        if isinstance(models, dict) and isinstance(models.get("data"), list):
+            entries = [m for m in models["data"] if isinstance(m, dict)]
+            mine = [m for m in entries if m.get("id") == self.model] or entries[:1]
+            for entry in mine:
+                for key in ("max_model_len", "context_window", "context_length", "n_ctx"):
+                    value = entry.get(key)
+                    if isinstance(value, int) and value > 0:
+                        return value
+        props = self._http("GET", f"{self.root_url}/props")
+        if isinstance(props, dict):
+            settings = props.get("default_generation_settings")
+            for holder in (settings, props):
+                if isinstance(holder, dict) and isinstance(holder.get("n_ctx"), int):
+                    return int(holder["n_ctx"])
+        return None
+
     def complete(
         self,
         messages: list[dict[str, Any]],
@@ -429,13 +718,27 @@ class LLMClient(ChatClient):
         request = self.build_request(messages, tools, tool_choice)
         attempts = self.max_retries + 1
         for attempt in range(attempts):
+            limit = self.time_left()
+            if limit is not None and limit <= 0:
+                raise LLMError(
+                    "the step's time limit (step_timeout) ran out before the model answered"
+                )
+            budget = self.timeout if limit is None else min(self.timeout, limit)
             try:
-                raw = self._sdk.chat.completions.with_raw_response.create(**request)
-                text = raw.text
-            except openai.APIError as exc:
-                transient, hint, what = self._classify(exc)
+                text = self._post_with_deadline(request, budget)
+                reply = self._parse(text)
+            except (openai.APIError, _Malformed) as exc:
+                if isinstance(exc, _Malformed):
+                    transient, hint, what = True, None, str(exc)
+                else:
+                    overflow = context_overflow(exc, self.model)
+                    if overflow is not None:
+                        if overflow.limit:
+                            self.learn_context_window(overflow.limit)
+                        raise overflow from None
+                    transient, hint, what = self._classify(exc, budget)
                 if not transient:
-                    raise LLMError(self._fatal_message(exc)) from None
+                    raise LLMError(self._fatal_message(exc)) from None  # type: ignore[arg-type]
                 if attempt + 1 >= attempts:
                     raise LLMError(
                         f"{what}; gave up after {attempts} attempt"
@@ -456,7 +759,6 @@ class LLMClient(ChatClient):
                 self._count(Usage(retries=1))
                 self._sleep(wait)
                 continue
-            reply = self._parse(text)
             reply = LLMReply(
                 message=reply.message,
                 usage=Usage(
@@ -473,20 +775,54 @@ class LLMClient(ChatClient):
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _post_with_deadline(self, request: dict[str, Any], seconds: float) -> str:
+        """The response body of one request, within `seconds` of wall time in all.
+
+        The SDK's timeout applies per read, so a server trickling a byte at a
+        time could hold a request for far longer; the request runs in a helper
+        thread and is abandoned (its connection closed) at the deadline.
+        """
+        result: dict[str, Any] = {}
+        sdk = self._sdk
+
+        def run() -> None:
+            try:
+                raw = sdk.chat.completions.with_raw_response.create(**request, timeout=seconds)
+                result["text"] = raw.text
+            except BaseException as exc:  # handed to the caller's thread
+                result["error"] = exc
+
+        worker = threading.Thread(target=run, name="funcforge-llm-request", daemon=True)
+        worker.start()
+        worker.join(seconds + 0.5)  # the SDK's own timeout usually fires first
+        if worker.is_alive():
+            # Close the connections under the stuck read and start a fresh client.
+            self._sdk = self._make_sdk()
+            threading.Thread(target=sdk.close, daemon=True).start()
+            raise openai.APITimeoutError(request=_placeholder_request(self.endpoint))
+        if "error" in result:
+            raise result["error"]
+        return str(result["text"])
+
     # -- helpers -------------------------------------------------------------------
 
     def _parse(self, text: str) -> LLMReply:
+        """The reply in a 200's body; a body that is no chat completion is `_Malformed`."""
         try:
             completion = json.loads(text)
+        except RecursionError:
+            raise _Malformed(
+                f"the model endpoint {self.endpoint} answered with JSON nested too deep to read"
+            ) from None
         except ValueError:
-            raise LLMError(
+            raise _Malformed(
                 f"the model endpoint {self.endpoint} answered with something that is not JSON: "
                 f"{self._detail(text)!r}"
             ) from None
         try:
             return reply_from_completion(completion)
-        except ValueError as exc:
-            raise LLMError(
+        except (ValueError, RecursionError) as exc:
+            raise _Malformed(
                 f"the model endpoint {self.endpoint} answered with a malformed chat completion: "
                 f"{self._detail(str(exc))}"
             ) from None
@@ -507,10 +843,13 @@ class LLMClient(ChatClient):
             message = body
         return self._detail(str(message))
 
-    def _classify(self, exc: openai.APIError) -> tuple[bool, float | None, str]:
+    def _classify(
+        self, exc: openai.APIError, budget: float | None = None
+    ) -> tuple[bool, float | None, str]:
         """(transient?, server-requested wait, one-line description) of a failure."""
         if isinstance(exc, openai.APITimeoutError):
-            return True, None, f"request to {self.endpoint} timed out after {self.timeout:g} s"
+            seconds = self.timeout if budget is None else budget
+            return True, None, f"request to {self.endpoint} timed out after {seconds:g} s"
         if isinstance(exc, openai.APIConnectionError):
             return True, None, f"cannot reach the model endpoint {self.endpoint} ({_cause(exc)})"
         if isinstance(exc, openai.APIStatusError):

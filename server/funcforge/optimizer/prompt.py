@@ -5,20 +5,22 @@ actions (List B), execution histories of the best version with pass/fail, a
 statistics table, and failure experience (rolled-back sets, ascending score).
 Histories are chosen to fit the budget: failing ones first, spread round-robin
 across (tool, error type), some passing ones for contrast, long tool outputs cut
-with a marker, deterministically for a given seed. Tokens are estimated as
-characters / 4 (rounded up), over every message and the tool schemas.
+with a marker, deterministically for a given seed. Tokens are counted over
+every message and the tool schemas by a `TokenCounter` (optimizer/tokens.py:
+the endpoint's tokenizer, tiktoken, or a calibrated characters / 4); without
+one, characters / 4.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from funcforge.errors import UserError
+from funcforge.optimizer.tokens import TokenCounter, estimate_tokens
 from funcforge.traces.model import Trace
 
 SYSTEM = """\
@@ -36,11 +38,6 @@ special-case individual tasks. When no further action would help, reply with
 the single word TERMINATE."""
 
 CUT_MARKER = "…[cut {n} chars]"
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimated tokens of `text`: characters / 4, rounded up."""
-    return math.ceil(len(text) / 4)
 
 
 def estimate_messages(messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> int:
@@ -106,9 +103,10 @@ class PromptInputs:
 @dataclass
 class BuiltPrompt:
     messages: list[dict[str, Any]]
-    tokens: int
+    tokens: int  # as counted (see `method`)
     histories: int
     trace_ids: list[str]
+    method: str = "estimate (characters / 4)"
 
 
 def _functions_block(title: str, funcs: dict[str, str], limit: int | None = None) -> str:
@@ -210,8 +208,21 @@ def build_prompt(
     seed: int = 0,
     output_limit: int = 300,
     max_histories: int = 200,
+    counter: TokenCounter | None = None,
 ) -> BuiltPrompt:
-    """The request messages, never over `budget` estimated tokens."""
+    """The request messages, never over `budget` tokens as `counter` counts them.
+
+    Histories are chosen with the counter's fast per-piece estimate; the whole
+    request is then counted (by the endpoint, tiktoken or the calibrated
+    estimate) and histories dropped until it fits.
+    """
+    piece = counter.estimate if counter is not None else estimate_tokens
+
+    def measure(messages: list[dict[str, Any]]) -> int:
+        if counter is not None:
+            return counter.count(messages, tools)
+        return estimate_messages(messages, tools)
+
     header = [
         "Improve the agent's functions.",
         f"Focus: revise `{inputs.focus}` only." if inputs.focus else "",
@@ -264,13 +275,13 @@ def build_prompt(
 
     code_limit: int | None = None
     blocks = fixed(code_limit)
-    used = estimate_messages(assemble(blocks, []), tools)
+    used = measure(assemble(blocks, []))
     for limit in (4000, 2000, 1000, 400):
         if used <= budget:
             break
         code_limit = limit
         blocks = fixed(code_limit)
-        used = estimate_messages(assemble(blocks, []), tools)
+        used = measure(assemble(blocks, []))
     if used > budget:
         raise UserError(
             f"token_budget {budget} is too small: the functions and instructions alone "
@@ -281,7 +292,7 @@ def build_prompt(
     if inputs.focus:
         failing = [c for c in failing if inputs.focus in c.tools]
         passing = [c for c in passing if inputs.focus in c.tools]
-    remaining = budget - used - estimate_tokens("\n## Execution histories of the best version\n\n")
+    remaining = budget - used - piece("\n## Execution histories of the best version\n\n")
     contrast_share = remaining // 4 if passing else 0
     histories: list[str] = []
     ids: list[str] = []
@@ -294,10 +305,10 @@ def build_prompt(
                 break
             trace = inputs.load(c.key)
             text = render_history(trace, output_limit)
-            cost = estimate_tokens(text + "\n")
+            cost = piece(text + "\n")
             if cost > allowance - spent:
                 text = render_history(trace, output_limit // 4)
-                cost = estimate_tokens(text + "\n")
+                cost = piece(text + "\n")
             if cost > allowance - spent:
                 misses += 1
                 continue
@@ -309,13 +320,17 @@ def build_prompt(
     spent = take(failing, remaining - contrast_share)
     spent += take(passing, remaining - spent)
     messages = assemble(blocks, histories)
-    tokens = estimate_messages(messages, tools)
-    while tokens > budget and histories:  # guard against estimate drift
-        histories.pop()
-        ids.pop()
+    tokens = measure(messages)
+    while tokens > budget and histories:  # the per-piece estimate drifted: drop the last ones
+        excess = tokens - budget
+        dropped = 0
+        while histories and dropped <= excess:
+            dropped += piece(histories.pop() + "\n")
+            ids.pop()
         messages = assemble(blocks, histories)
-        tokens = estimate_messages(messages, tools)
-    return BuiltPrompt(messages, tokens, len(histories), ids)
+        tokens = measure(messages)
+    method = counter.method if counter is not None else "estimate (characters / 4)"
+    return BuiltPrompt(messages, tokens, len(histories), ids, method)
 
 
 def reference_prompt_tokens(inputs: PromptInputs, tools: Sequence[dict[str, Any]]) -> int:

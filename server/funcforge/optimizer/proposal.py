@@ -51,6 +51,11 @@ class Proposal:
         default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
     commit: str | None = None
+    # name -> where its new code holds bidi controls or invisible characters
+    # ("line 3, column 9: U+202E RIGHT-TO-LEFT OVERRIDE"): for the reviewer and the code action.
+    suspicious_unicode: dict[str, list[str]] = field(default_factory=dict)
+    # What the step worked around or normalised (context overflow, AG2-form arguments, ...).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -74,6 +79,8 @@ class Proposal:
             "evidence": self.evidence,
             "usage": self.usage,
             "commit": self.commit,
+            "suspicious_unicode": self.suspicious_unicode,
+            "notes": self.notes,
         }
 
     @classmethod
@@ -94,6 +101,12 @@ class Proposal:
             status=data.get("status", "pending"),
             created=data.get("created", ""),
             commit=data.get("commit"),
+            suspicious_unicode={
+                str(k): [str(x) for x in v]
+                for k, v in (data.get("suspicious_unicode") or {}).items()
+                if isinstance(v, list)
+            },
+            notes=[str(n) for n in data.get("notes") or []],
         )
 
     def save(self, proposals_dir: Path) -> Path:

@@ -16,9 +16,16 @@ from typing import Any
 
 from funcforge.config import Config
 from funcforge.errors import UserError
-from funcforge.optimizer.actions import ACTION_TOOLS, ActionError, Terminate, parse_reply, validate
+from funcforge.optimizer.actions import (
+    ACTION_TOOLS,
+    ActionError,
+    Terminate,
+    parse_reply,
+    suspicious_unicode,
+    validate,
+)
 from funcforge.optimizer.attribution import answered_by, credit
-from funcforge.optimizer.llm import ChatClient
+from funcforge.optimizer.llm import LOG, ChatClient, ContextOverflowError, LLMError, LLMReply
 from funcforge.optimizer.optimizer import OptimizerState, StepOutcome
 from funcforge.optimizer.prompt import (
     BuiltPrompt,
@@ -29,6 +36,7 @@ from funcforge.optimizer.prompt import (
     build_prompt,
 )
 from funcforge.optimizer.proposal import Proposal, new_proposal_id
+from funcforge.optimizer.tokens import Budget, counter_for, resolve_budget
 from funcforge.toolset.action import Action
 from funcforge.toolset.rewrite import RewriteError, plan_actions
 from funcforge.toolset.toolset import Toolset, load_toolset
@@ -48,7 +56,9 @@ class StepResult:
     terminated: bool
     usage: dict[str, int] = field(default_factory=dict)
     trials: list[str] = field(default_factory=list)  # validation errors fed back
-    prompt_tokens: list[int] = field(default_factory=list)
+    prompt_tokens: list[int] = field(default_factory=list)  # as counted, per request
+    notes: list[str] = field(default_factory=list)  # what the step had to work around
+    budget: str = ""  # the prompt's budget and how tokens were counted
 
 
 @dataclass
@@ -140,6 +150,34 @@ def evidence_for(store: TraceStore, names: list[str]) -> dict[str, Any]:
     return out
 
 
+MAX_OVERFLOWS = 4  # context-length refusals survived per step
+
+
+def _shrunk_budget(
+    config: Config, client: ChatClient, budget: Budget, counted: int, exc: ContextOverflowError
+) -> Budget:
+    """A budget below what overflowed: what fits the window the error named, and at most 3/4.
+
+    The counter has already learnt the endpoint's figure for the refused prompt
+    (when the error gave one), so the window can be compared with its counts as they are.
+    """
+    fitted = resolve_budget(config, client, window=exc.limit) if exc.limit else budget
+    tokens = fitted.tokens
+    if not exc.limit or not exc.requested:
+        tokens = min(tokens, int(counted * 0.75))
+    return Budget(max(0, tokens), fitted.window, fitted.reserve, fitted.source)
+
+
+def _with_finish_reason(feedback: str, reply: LLMReply) -> str:
+    """The validation error, naming a reply cut off at the token limit."""
+    if reply.finish_reason == "length":
+        return (
+            f"{feedback} (your answer was cut off at the output token limit, finish_reason "
+            '"length": send a shorter action, e.g. more compact code)'
+        )
+    return feedback
+
+
 def run_step(ctx: StepContext) -> StepResult:
     """Measure the current version, then propose up to `max_actions_per_step` actions."""
     config, state = ctx.config, ctx.state
@@ -167,6 +205,40 @@ def run_step(ctx: StepContext) -> StepResult:
     stats = stat_rows(ctx.store, list(ctx.toolset.functions))
     failures = [Failure(f.score, f.n, f.actions, f.functions) for f in state.failure_experience]
 
+    counter = counter_for(ctx.client)
+    budget = resolve_budget(config, ctx.client)
+    notes: list[str] = []
+    with ctx.client.time_limit(config.step_timeout):
+        return _ask(
+            ctx,
+            best,
+            best_score,
+            cands,
+            stats,
+            failures,
+            outcome,
+            usage_before,
+            notes,
+            counter,
+            budget,
+        )
+
+
+def _ask(
+    ctx: StepContext,
+    best: dict[str, str],
+    best_score: tuple[float, int] | None,
+    cands: list[Candidate],
+    stats: list[StatRow],
+    failures: list[Failure],
+    outcome: StepOutcome | None,
+    usage_before: dict[str, int],
+    notes: list[str],
+    counter: Any,
+    budget: Budget,
+) -> StepResult:
+    """The step's requests (under the step's time limit), then the proposal."""
+    config, state = ctx.config, ctx.state
     overrides: dict[str, str] = {}
     incumbent = ctx.toolset
     actions: list[Action] = []
@@ -176,11 +248,26 @@ def run_step(ctx: StepContext) -> StepResult:
     prompt_tokens: list[int] = []
     terminated = False
     n_actions = config.max_actions_per_step
+    overflows = 0
+    suspicious: dict[str, list[str]] = {}
     for k in range(n_actions):
         feedback: str | None = None
         accepted = False
-        for trial in range(config.max_trials):
+        trial = 0
+        while trial < config.max_trials:
             pct = 5 + int(80 * (k * config.max_trials + trial) / (n_actions * config.max_trials))
+            left = ctx.client.time_left()
+            if left is not None and left <= 0:
+                if not actions:
+                    raise UserError(
+                        f"step_timeout ({config.step_timeout:g} s) ran out before the model "
+                        "gave a valid action; raise step_timeout in [tool.funcforge]"
+                    )
+                notes.append(
+                    f"step_timeout ({config.step_timeout:g} s) ran out; proposing "
+                    f"the {len(actions)} action(s) accepted so far"
+                )
+                break
             _emit(ctx, pct, f"asking the model for action {k + 1} (trial {trial + 1})")
             prompt: BuiltPrompt = build_prompt(
                 PromptInputs(
@@ -196,12 +283,46 @@ def run_step(ctx: StepContext) -> StepResult:
                     best_score=best_score,
                 ),
                 ACTION_TOOLS,
-                config.token_budget,
+                budget.tokens,
                 seed=config.seed + state.step,
+                counter=counter,
             )
             prompt_tokens.append(prompt.tokens)
-            reply = ctx.client.complete(prompt.messages, ACTION_TOOLS)
+            try:
+                reply = ctx.client.complete(prompt.messages, ACTION_TOOLS)
+            except ContextOverflowError as exc:
+                overflows += 1
+                if exc.requested:
+                    counter.observe(prompt.messages, ACTION_TOOLS, exc.requested)
+                recounted = counter.count(prompt.messages, ACTION_TOOLS)
+                smaller = _shrunk_budget(config, ctx.client, budget, recounted, exc)
+                if overflows > MAX_OVERFLOWS or smaller.tokens >= recounted:
+                    raise
+                note = (
+                    f"the prompt ({prompt.tokens} tokens counted by {counter.method}"
+                    + (f", {exc.requested} by the endpoint" if exc.requested else "")
+                    + ") was longer than the model's context"
+                    + (f" ({exc.limit} tokens)" if exc.limit else "")
+                    + f"; asking again with fewer histories (budget {smaller.tokens} tokens)"
+                )
+                notes.append(note)
+                LOG.warning("%s", note)
+                _emit(ctx, pct, note)
+                budget = smaller
+                continue
+            except LLMError:
+                left = ctx.client.time_left()
+                if actions and left is not None and left <= 0:
+                    notes.append(
+                        f"step_timeout ({config.step_timeout:g} s) ran out; proposing "
+                        f"the {len(actions)} action(s) accepted so far"
+                    )
+                    break
+                raise
+            if reply.usage.prompt_tokens:
+                counter.observe(prompt.messages, ACTION_TOOLS, reply.usage.prompt_tokens)
             _emit(ctx, pct, "validating the model's answer")
+            trial += 1
             try:
                 parsed = parse_reply(reply.message)
                 if isinstance(parsed, Terminate):
@@ -217,7 +338,7 @@ def run_step(ctx: StepContext) -> StepResult:
                     raise ActionError("; ".join(problems))
                 changes = plan_actions(config, incumbent, [action])
             except (ActionError, RewriteError) as exc:
-                feedback = str(exc)
+                feedback = _with_finish_reason(str(exc), reply)
                 trials.append(feedback)
                 continue
             for change in changes:
@@ -225,6 +346,10 @@ def run_step(ctx: StepContext) -> StepResult:
             incumbent = load_toolset(config, overrides=overrides)
             actions.append(action)
             answered.append(answered_by(ctx.client, reply))
+            notes.extend(parsed.warnings)
+            flagged = suspicious_unicode(action.code)
+            if flagged:
+                suspicious[action.name] = flagged
             if parsed.rationale:
                 rationales.append(f"{action.summary()}: {parsed.rationale}")
             accepted = True
@@ -241,7 +366,9 @@ def run_step(ctx: StepContext) -> StepResult:
     usage_after = ctx.client.usage.to_dict()
     usage = {k: usage_after.get(k, 0) - usage_before.get(k, 0) for k in usage_after}
     if not actions:
-        return StepResult(None, outcome, True, usage, trials, prompt_tokens)
+        return StepResult(
+            None, outcome, True, usage, trials, prompt_tokens, notes, budget.describe()
+        )
 
     _emit(ctx, 88, "checking the proposal against logged calls")
     replay: dict[str, Any] | None
@@ -275,7 +402,11 @@ def run_step(ctx: StepContext) -> StepResult:
         usage=usage,
         model=credit(answered),
         step=state.step,
+        suspicious_unicode=suspicious,
+        notes=list(notes),
     )
     proposal.save(config.proposals_path)
     _emit(ctx, 100, f"proposal {proposal.id}: {proposal.title}")
-    return StepResult(proposal, outcome, terminated, usage, trials, prompt_tokens)
+    return StepResult(
+        proposal, outcome, terminated, usage, trials, prompt_tokens, notes, budget.describe()
+    )

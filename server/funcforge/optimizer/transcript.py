@@ -14,16 +14,17 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from funcforge import __version__ as FUNCFORGE_VERSION
-from funcforge.fsutil import dumps
+from funcforge.fsutil import clean_text, dumps
 from funcforge.optimizer.llm import (
     LOG,
     ChatClient,
+    ContextOverflowError,
     LLMError,
     LLMReply,
     Usage,
@@ -79,6 +80,8 @@ class Exchange:
     request: dict[str, Any] | None
     response: dict[str, Any]
     reply: LLMReply
+    # A recorded context-length refusal: replayed as this error for the same request.
+    error: ContextOverflowError | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,16 @@ class Transcript:
     path: Path
     header: dict[str, Any]
     exchanges: list[Exchange]
+    # What the endpoint said about tokens, so a replay builds the very same prompts:
+    # sha256 of a counted text -> its tokens; the tokenizer's name; the context window.
+    token_counts: dict[str, int] = field(default_factory=dict)
+    tokenizer: str | None = None
+    context_window: int | None = None
+
+
+def text_hash(text: str) -> str:
+    """sha256 hex digest of a counted text (cleaned), the key of a `tokens` entry."""
+    return hashlib.sha256(clean_text(text).encode("utf-8")).hexdigest()
 
 
 def read_transcript(path: Path) -> Transcript:
@@ -98,6 +111,9 @@ def read_transcript(path: Path) -> Transcript:
         raise LLMError(f"transcript {path} cannot be read: {exc}") from None
     header: dict[str, Any] | None = None
     exchanges: list[Exchange] = []
+    counts: dict[str, int] = {}
+    tokenizer: str | None = None
+    window: int | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -106,6 +122,8 @@ def read_transcript(path: Path) -> Transcript:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LLMError(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        except RecursionError:
+            raise LLMError(f"{where}: JSON nested too deep to read") from None
         if not isinstance(obj, dict):
             raise LLMError(f"{where}: each line must be a JSON object")
         if header is None:
@@ -121,10 +139,23 @@ def read_transcript(path: Path) -> Transcript:
                 )
             header = obj
             continue
+        if obj.get("type") == "tokens":
+            digest, count = obj.get("text_sha256"), obj.get("count")
+            if not isinstance(digest, str) or not isinstance(count, int):
+                raise LLMError(f"{where}: a tokens entry needs 'text_sha256' and 'count'")
+            counts[digest] = count
+            if isinstance(obj.get("tokenizer"), str):
+                tokenizer = obj["tokenizer"]
+            continue
+        if obj.get("type") == "context_window":
+            if not isinstance(obj.get("tokens"), int):
+                raise LLMError(f"{where}: a context_window entry needs 'tokens' (an integer)")
+            window = obj["tokens"]
+            continue
         exchanges.append(_exchange(obj, number, where))
     if header is None:
         raise LLMError(f"transcript {path} is empty; the first line must be a header")
-    return Transcript(path, header, exchanges)
+    return Transcript(path, header, exchanges, counts, tokenizer, window)
 
 
 def _exchange(obj: dict[str, Any], number: int, where: str) -> Exchange:
@@ -138,13 +169,35 @@ def _exchange(obj: dict[str, Any], number: int, where: str) -> Exchange:
         raise LLMError(f"{where}: 'request_hash' must be a string")
     if digest is None and request is not None:
         digest = request_hash(request)
+    overflow = obj.get("context_overflow")
+    if isinstance(overflow, dict):
+        if digest is None:
+            raise LLMError(f"{where}: a context_overflow entry needs 'request_hash'")
+        error = ContextOverflowError(
+            str(overflow.get("message") or "the prompt is longer than the model's context"),
+            overflow.get("limit") if isinstance(overflow.get("limit"), int) else None,
+            overflow.get("requested") if isinstance(overflow.get("requested"), int) else None,
+        )
+        empty = LLMReply({"role": "assistant", "content": None}, Usage())
+        return Exchange(number, digest, request, {}, empty, error)
     if "response" not in obj:
         raise LLMError(f"{where}: missing 'response' (a chat.completion object)")
     try:
         reply = reply_from_completion(obj["response"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise LLMError(f"{where}: bad response: {exc}") from None
     return Exchange(number, digest, request, obj["response"], reply)
+
+
+def _with_window(transcript: Transcript, window: int) -> Transcript:
+    return Transcript(
+        transcript.path,
+        transcript.header,
+        transcript.exchanges,
+        transcript.token_counts,
+        transcript.tokenizer,
+        window,
+    )
 
 
 class ReplayClient(ChatClient):
@@ -184,6 +237,15 @@ class ReplayClient(ChatClient):
     def describe(self) -> str:
         return f"replay of {self.path}"
 
+    def count_tokens(self, text: str) -> int | None:
+        return self.transcript.token_counts.get(text_hash(text))
+
+    def tokenizer_name(self) -> str | None:
+        return self.transcript.tokenizer
+
+    def context_window(self) -> int | None:
+        return self.transcript.context_window
+
     def __repr__(self) -> str:
         return f"ReplayClient(path={str(self.path)!r}, model={self.model!r}, used={self.used})"
 
@@ -197,6 +259,10 @@ class ReplayClient(ChatClient):
         with self._lock:
             exchange, matched = self._pick(digest)
             self._used.add(exchange.line)
+        if exchange.error is not None:
+            if exchange.error.limit:
+                self.transcript = _with_window(self.transcript, exchange.error.limit)
+            raise exchange.error
         if not matched and exchange.request_hash is not None:
             self.warn(
                 f"transcript {self.path}: no recorded answer matches this request "
@@ -210,6 +276,7 @@ class ReplayClient(ChatClient):
         for exchange in unused:
             if exchange.request_hash == digest:
                 return exchange, True
+        unused = [e for e in unused if e.error is None]  # refusals answer only their request
         if not unused:
             raise LLMError(f"transcript {self.path} has no more answers (used {self.used})")
         if self.strict:
@@ -241,6 +308,8 @@ class RecordingClient(ChatClient):
         self.path = Path(path)
         self._secrets = tuple(dict.fromkeys([*inner.secrets(), *secrets]))
         self._lock = threading.Lock()
+        self._counted: set[str] = set()
+        self._window: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("w", encoding="utf-8")
@@ -273,6 +342,26 @@ class RecordingClient(ChatClient):
     def secrets(self) -> tuple[str, ...]:
         return self._secrets
 
+    def count_tokens(self, text: str) -> int | None:
+        count = self.inner.count_tokens(text)
+        if count is not None:
+            digest = text_hash(text)
+            if digest not in self._counted:
+                self._counted.add(digest)
+                entry = {"type": "tokens", "text_sha256": digest, "count": count}
+                self._write({**entry, "tokenizer": self.inner.tokenizer_name()})
+        return count
+
+    def tokenizer_name(self) -> str | None:
+        return self.inner.tokenizer_name()
+
+    def context_window(self) -> int | None:
+        window = self.inner.context_window()
+        if window is not None and window != self._window:
+            self._window = window
+            self._write({"type": "context_window", "tokens": window})
+        return window
+
     def describe(self) -> str:
         return f"{self.inner.describe()}, recorded to {self.path}"
 
@@ -286,7 +375,23 @@ class RecordingClient(ChatClient):
         tool_choice: Any = "auto",
     ) -> LLMReply:
         request = self.build_request(messages, tools, tool_choice)
-        reply = self.inner.complete(messages, tools, tool_choice)
+        try:
+            reply = self.inner.complete(messages, tools, tool_choice)
+        except ContextOverflowError as exc:  # recorded: the optimizer recovers from it
+            self._write(
+                {
+                    "type": "exchange",
+                    "request_hash": request_hash(request),
+                    "context_overflow": {
+                        "message": str(exc),
+                        "limit": exc.limit,
+                        "requested": exc.requested,
+                    },
+                }
+            )
+            if exc.limit:
+                self._window = exc.limit
+            raise
         self._write(
             {
                 "type": "exchange",
