@@ -109,6 +109,19 @@ def test_json_report(workspace: Path) -> None:
         "name": "never_called",
         "file": "tools/units.py",
         "line": 16,
+        "definition": {
+            "type": "function",
+            "function": {
+                "name": "never_called",
+                "description": "Nobody calls me.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"x": {"type": "integer"}},
+                    "required": ["x"],
+                },
+            },
+        },
+        "schema_hints": [],
         "calls": 0,
         "errors": 0,
         "error_types": {},
@@ -118,6 +131,7 @@ def test_json_report(workspace: Path) -> None:
         "examples": {},
     }
     ghost = tools["ghost_tool"]
+    assert ghost["definition"] is None and ghost["schema_hints"] == []
     assert (ghost["file"], ghost["line"], ghost["calls"], ghost["pass_rate"]) == (
         None,
         None,

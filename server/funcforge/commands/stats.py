@@ -84,11 +84,15 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
     tools = []
     for row in tool_rows(toolset, store.tool_stats()):
         s = row.stats
+        spec = toolset.functions.get(row.name) if row.file else None
         tools.append(
             {
                 "name": row.name,
                 "file": row.file,
                 "line": row.line,
+                # What the model is sent for this tool, and what its schema could not say.
+                "definition": spec.to_openai_tool() if spec else None,
+                "schema_hints": list(spec.schema_hints) if spec else [],
                 "calls": s.calls,
                 "errors": s.errors,
                 "error_types": dict(s.error_types.most_common()),

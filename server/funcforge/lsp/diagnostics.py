@@ -54,7 +54,11 @@ def diagnostics_for(
                         end=types.Position(line=line0, character=0),
                     ),
                     message=problem.message,
-                    severity=types.DiagnosticSeverity.Error,
+                    severity=(
+                        types.DiagnosticSeverity.Warning
+                        if problem.severity == "warning"
+                        else types.DiagnosticSeverity.Error
+                    ),
                     source=SOURCE,
                     code="tool-file",
                 )
@@ -98,6 +102,16 @@ def diagnostics_for(
                         data={"proposal": p.id},
                     )
                 )
+        for hint in spec.schema_hints:
+            out.append(
+                types.Diagnostic(
+                    range=rng,
+                    message=f"the model's schema for `{spec.name}` is incomplete: {hint}",
+                    severity=types.DiagnosticSeverity.Hint,
+                    source=SOURCE,
+                    code="schema-hint",
+                )
+            )
         if decline is not None and spec.name in decline.functions:
             out.append(
                 types.Diagnostic(

@@ -37,6 +37,8 @@ class ToolsetProblem:
     line: int
     message: str
     col: int = 0
+    # "error": the file's tools are not read; "warning": read, but not rewritable.
+    severity: str = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -163,6 +165,7 @@ def load_toolset(config: Config, overrides: dict[str, str] | None = None) -> Too
                     problem.line,
                     f"funcforge reads this file's tools but cannot rewrite it: {problem.message}",
                     problem.col,
+                    severity="warning",
                 )
             )
         for spec in specs:

@@ -1,12 +1,27 @@
-"""Hover on a tool function's name: its statistics, latest errors and proposals."""
+"""Hover on a tool function's name: statistics, latest errors, proposals, and the tool
+definition the model is sent."""
 
 from __future__ import annotations
+
+import json
 
 from lsprotocol import types
 
 from funcforge.lsp import evidence
 from funcforge.lsp.features import Feature
 from funcforge.lsp.positions import contains, name_range
+from funcforge.toolset.spec import FunctionSpec
+
+
+def definition_markdown(spec: FunctionSpec) -> str:
+    """The tool definition the model is sent (`to_openai_tool()`), and what it could not say."""
+    tool = json.dumps(spec.to_openai_tool(), indent=2, ensure_ascii=False)
+    fence = "````" if "```" in tool else "```"
+    lines = ["**Tool definition sent to the model:**", "", f"{fence}json", tool, fence]
+    if spec.schema_hints:
+        lines += ["", "**Not in the schema:**", ""]
+        lines += [f"- {hint}" for hint in spec.schema_hints]
+    return "\n".join(lines)
 
 
 class HoverFeature(Feature):
@@ -31,6 +46,7 @@ class HoverFeature(Feature):
                 md = evidence.hover_markdown(
                     spec.name, stats_all.get(spec.name), session.proposals_for(spec.name)
                 )
+                md += "\n\n" + definition_markdown(spec)
                 return types.Hover(
                     contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=md),
                     range=rng,
