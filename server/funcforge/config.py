@@ -46,6 +46,7 @@ class TrainConfig:
     split_seed: int = 0
     rate_limit: float | None = None
     branch_prefix: str = "funcforge/train"
+    executor: str = "thread"  # where task evaluations run: thread | ray
 
 
 @dataclass

@@ -29,6 +29,7 @@ def _train(args: argparse.Namespace) -> int:
             llm=args.llm,
             record=args.record,
             fresh=args.fresh,
+            executor=args.executor,
         ),
     )
     preflight_endpoint(trainer.config, trainer.settings["agent"], trainer.settings["llm"])
@@ -116,6 +117,12 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--record", type=Path, metavar="FILE", help="record the optimizer's model exchanges"
+    )
+    p.add_argument(
+        "--executor",
+        choices=["thread", "ray"],
+        help="where task evaluations run: threads here (default) or Ray tasks "
+        "(RAY_ADDRESS names the cluster; docs/ray.md)",
     )
     p.add_argument("--fresh", action="store_true", help="start a new run instead of resuming")
     p.add_argument(

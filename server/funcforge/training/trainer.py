@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,19 +32,17 @@ from funcforge.judge import get_judge
 from funcforge.optimizer.llm import ChatClient, LLMError, make_client
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.step import StepContext, run_step
-from funcforge.sandbox import SandboxPool, require_sandbox, resolve_mode
+from funcforge.sandbox import require_sandbox, resolve_mode
 from funcforge.toolset.toolset import load_toolset
 from funcforge.traces.model import Outcome, Trace
 from funcforge.traces.store import TraceStore
 from funcforge.training.agents import (
     Agent,
     CommandAgent,
-    FunctionCallingAgent,
-    ReActAgent,
     TaskSpec,
     Toolbox,
-    failed_trace,
 )
+from funcforge.training.executor import AgentRecipe, TaskExecutor, make_executor
 from funcforge.training.ratelimit import RateLimitedClient
 from funcforge.training.tasks import batch_for_epoch, load_tasks, split_tasks
 
@@ -61,6 +58,7 @@ class TrainOptions:
     llm: str | None = None
     record: Path | None = None
     fresh: bool = False
+    executor: str | None = None  # thread | ray (training/executor.py)
 
 
 @dataclass
@@ -160,6 +158,8 @@ class Trainer:
         self.settings = self._settings()
         self.run: RunState | None = None
         self.run_dir: Path | None = None
+        self.executor: TaskExecutor | None = None  # made on first use (Ray starts slowly)
+        self.recipe: AgentRecipe | None = None  # how executors rebuild the agent elsewhere
 
     # -- setup -----------------------------------------------------------------------
 
@@ -184,6 +184,7 @@ class Trainer:
             "test_fraction": t.test_fraction,
             "split_seed": t.split_seed,
             "rate_limit": t.rate_limit,
+            "executor": o.executor or t.executor,
             "llm": o.llm,
         }
 
@@ -263,26 +264,16 @@ class Trainer:
     # -- running tasks -----------------------------------------------------------------
 
     def _agent(self, ws_config: Config, client_factory: Callable[[], ChatClient]) -> Agent:
-        spec: str = self.settings["agent"]
-        timeout = float(self.settings["agent_timeout"])
         require_sandbox(resolve_mode(ws_config.sandbox))  # refuse before any task runs
-        if spec.startswith("command:"):
-            return CommandAgent(spec[len("command:") :], Path(self.run.workspace), timeout)  # type: ignore[union-attr]
-
-        def make_pool(toolbox: Toolbox) -> SandboxPool:
-            return SandboxPool(
-                {str(toolbox.root / f): text for f, text in toolbox.files.items()},
-                timeout=ws_config.call_timeout,
-                memory_mb=ws_config.memory_mb,
-                isolation=ws_config.sandbox,
-            )
-
-        turn_limit = int(self.settings["turn_limit"])
-        if spec == "function-calling":
-            return FunctionCallingAgent(client_factory(), make_pool, turn_limit)
-        if spec == "react":
-            return ReActAgent(client_factory(), make_pool, turn_limit)
-        raise UserError(f"unknown agent `{spec}`: use function-calling, react or command:CMD")
+        self.recipe = AgentRecipe(
+            self.settings["agent"],
+            Path(self.run.workspace),  # type: ignore[union-attr]
+            ws_config,
+            float(self.settings["agent_timeout"]),
+            int(self.settings["turn_limit"]),
+            self.settings["rate_limit"],
+        )
+        return self.recipe.build(client_factory)
 
     def run_tasks(
         self,
@@ -295,25 +286,18 @@ class Trainer:
         """Run `tasks` with `concurrency` workers; traces come back in task order."""
         judge = get_judge(self.settings["judge"], float(self.settings["tolerance"]))
         bar = Progress(self.out, label, len(tasks))
-        stop = threading.Event()
+        if self.executor is None:
+            self.executor = make_executor(
+                self.settings.get("executor") or "thread", int(self.settings["concurrency"])
+            )
 
-        def one(task: TaskSpec) -> Trace:
-            if stop.is_set():
-                raise LLMError("training stopped")
-            try:
-                trace = agent.run(task, toolbox, split)
-            except LLMError:
-                stop.set()
-                raise
-            except Exception as exc:  # an agent bug must not end training
-                trace = failed_trace(task, f"agent failed: {type(exc).__name__}: {exc}")
+        def done(task: TaskSpec, trace: Trace) -> None:
             self._finish_trace(trace, task, toolbox.version, split, judge)
             bar.step()
-            return trace
 
+        assert self.recipe is not None
         try:
-            with ThreadPoolExecutor(max_workers=int(self.settings["concurrency"])) as pool:
-                return list(pool.map(one, tasks))
+            return self.executor.map(agent, self.recipe, tasks, toolbox, split, done)
         finally:
             bar.close()
 

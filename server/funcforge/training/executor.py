@@ -1,0 +1,253 @@
+"""Where task evaluations run: threads in this process, or Ray tasks on a cluster.
+
+The trainer hands an executor the agent, a picklable recipe to rebuild it
+elsewhere, the tasks, the toolbox and the split; the executor runs
+`agent.run` per task and returns the traces in task order, whichever worker
+finished first, so a run gives the same traces on every executor. Judging,
+trace ids and progress stay with the trainer (the caller's `on_trace`).
+
+Ray (`pip install 'funcforge[ray]'`): each task is one Ray task. The worker
+rebuilds the agent from its `AgentRecipe` once per worker process (a model
+agent's client reads its key from the worker's own environment; keys are
+never shipped) and runs the tools in its own sandbox, built from the
+toolbox's source text. A command agent is shipped as is and needs the
+workspace at the same path on every node. `ray.init()` joins the cluster
+named by `RAY_ADDRESS`, else starts a local one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from funcforge.config import Config
+from funcforge.errors import UserError
+from funcforge.optimizer.llm import ChatClient, LLMError, make_client
+from funcforge.sandbox import SandboxPool, require_sandbox, resolve_mode
+from funcforge.traces.model import Trace
+from funcforge.training.agents import (
+    Agent,
+    CommandAgent,
+    FunctionCallingAgent,
+    ReActAgent,
+    TaskSpec,
+    Toolbox,
+    failed_trace,
+)
+from funcforge.training.ratelimit import RateLimitedClient
+
+EXECUTORS = ("thread", "ray")
+OnTrace = Callable[[TaskSpec, Trace], None]
+
+
+@dataclass(frozen=True)
+class AgentRecipe:
+    """How to build the agent, with no live objects and no secrets (picklable)."""
+
+    spec: str  # function-calling | react | command:CMD
+    cwd: Path  # a command agent's working folder
+    config: Config  # the workspace's configuration (endpoint, sandbox limits)
+    agent_timeout: float
+    turn_limit: int
+    rate_limit: float | None
+
+    def build(self, client_factory: Callable[[], ChatClient] | None = None) -> Agent:
+        """The agent; model agents get `client_factory()` (default: the configured endpoint)."""
+        spec = self.spec
+        if spec.startswith("command:"):
+            return CommandAgent(spec[len("command:") :], self.cwd, self.agent_timeout)
+        config = self.config
+        require_sandbox(resolve_mode(config.sandbox))  # here, and on each Ray worker
+        if client_factory is None:
+
+            def client_factory() -> ChatClient:
+                return RateLimitedClient(make_client(config), self.rate_limit)
+
+        def make_pool(toolbox: Toolbox) -> SandboxPool:
+            return SandboxPool(
+                {str(toolbox.root / f): text for f, text in toolbox.files.items()},
+                timeout=config.call_timeout,
+                memory_mb=config.memory_mb,
+                isolation=config.sandbox,
+            )
+
+        if spec == "function-calling":
+            return FunctionCallingAgent(client_factory(), make_pool, self.turn_limit)
+        if spec == "react":
+            return ReActAgent(client_factory(), make_pool, self.turn_limit)
+        raise UserError(f"unknown agent `{spec}`: use function-calling, react or command:CMD")
+
+
+def run_task(agent: Agent, task: TaskSpec, toolbox: Toolbox, split: str) -> Trace:
+    """One task: an agent bug becomes a failed trace; a model error (`LLMError`) propagates."""
+    try:
+        return agent.run(task, toolbox, split)
+    except LLMError:
+        raise
+    except Exception as exc:  # an agent bug must not end training
+        return failed_trace(task, f"agent failed: {type(exc).__name__}: {exc}")
+
+
+class TaskExecutor(ABC):
+    """Runs one batch of tasks and returns their traces in task order."""
+
+    name: str
+
+    @abstractmethod
+    def map(
+        self,
+        agent: Agent,
+        recipe: AgentRecipe,
+        tasks: list[TaskSpec],
+        toolbox: Toolbox,
+        split: str,
+        on_trace: OnTrace,
+    ) -> list[Trace]:
+        """Traces of `tasks` in order; `on_trace` runs in this process as each one ends.
+
+        The first `LLMError` stops the batch (tasks not yet started are not run)
+        and is raised.
+        """
+
+
+class ThreadExecutor(TaskExecutor):
+    """`concurrency` threads in this process sharing one agent."""
+
+    name = "thread"
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, concurrency)
+
+    def map(
+        self,
+        agent: Agent,
+        recipe: AgentRecipe,
+        tasks: list[TaskSpec],
+        toolbox: Toolbox,
+        split: str,
+        on_trace: OnTrace,
+    ) -> list[Trace]:
+        stop = threading.Event()
+
+        def one(task: TaskSpec) -> Trace:
+            if stop.is_set():
+                raise LLMError("training stopped")
+            try:
+                trace = run_task(agent, task, toolbox, split)
+            except LLMError:
+                stop.set()
+                raise
+            on_trace(task, trace)
+            return trace
+
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(one, tasks))
+
+
+# -- Ray -----------------------------------------------------------------------------
+
+_WORKER_AGENTS: dict[bytes, Agent] = {}  # per worker process: recipe digest -> agent
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_agent(payload: bytes) -> Agent:
+    """The agent a pickled recipe (or command agent) describes, built once per process."""
+    key = hashlib.sha256(payload).digest()
+    with _WORKER_LOCK:
+        agent = _WORKER_AGENTS.get(key)
+        if agent is None:
+            item = pickle.loads(payload)
+            agent = item.build() if isinstance(item, AgentRecipe) else item
+            _WORKER_AGENTS[key] = agent
+        return agent
+
+
+def ray_task_body(payload: bytes, task: TaskSpec, toolbox: Toolbox, split: str) -> tuple[str, Any]:
+    """What one Ray task runs on its worker: ("ok", trace) or ("llm_error", message)."""
+    agent = _worker_agent(payload)
+    try:
+        return "ok", run_task(agent, task, toolbox, split)
+    except LLMError as exc:
+        return "llm_error", str(exc)
+
+
+class RayExecutor(TaskExecutor):
+    """Each task a Ray task (one CPU each), at most `concurrency` in flight per worker CPU."""
+
+    name = "ray"
+
+    def __init__(self, concurrency: int, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise UserError(
+                "--executor ray needs Ray: pip install 'funcforge[ray]' (or pip install ray)"
+            ) from exc
+        self._ray = ray
+        self.concurrency = max(1, concurrency)
+        if not ray.is_initialized():
+            # No address: RAY_ADDRESS if set, else a local cluster of this machine's CPUs.
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(ray_task_body)
+        self._toolboxes: dict[int, Any] = {}
+
+    def cluster_cpus(self) -> int:
+        return int(self._ray.cluster_resources().get("CPU", 1))
+
+    def map(
+        self,
+        agent: Agent,
+        recipe: AgentRecipe,
+        tasks: list[TaskSpec],
+        toolbox: Toolbox,
+        split: str,
+        on_trace: OnTrace,
+    ) -> list[Trace]:
+        ray = self._ray
+        payload = pickle.dumps(agent if isinstance(agent, CommandAgent) else recipe)
+        box = ray.put(toolbox)  # shipped once per batch, not once per task
+        in_flight_max = max(self.concurrency, self.cluster_cpus())
+        results: list[Trace | None] = [None] * len(tasks)
+        pending: dict[Any, int] = {}
+        next_i = 0
+        try:
+            while next_i < len(tasks) or pending:
+                while next_i < len(tasks) and len(pending) < in_flight_max:
+                    ref = self._remote.remote(payload, tasks[next_i], box, split)
+                    pending[ref] = next_i
+                    next_i += 1
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    kind, value = _get(ray, ref)
+                    if kind == "llm_error":
+                        raise LLMError(value)
+                    results[i] = value
+                    on_trace(tasks[i], value)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+        return [t for t in results if t is not None]
+
+
+def _get(ray: Any, ref: Any) -> tuple[str, Any]:
+    try:
+        return ray.get(ref)  # type: ignore[no-any-return]
+    except ray.exceptions.RayError as exc:  # the worker died or Ray failed
+        raise UserError(f"a Ray task failed: {exc}") from exc
+
+
+def make_executor(name: str, concurrency: int) -> TaskExecutor:
+    """The executor called `name` (`thread` or `ray`)."""
+    if name == "thread":
+        return ThreadExecutor(concurrency)
+    if name == "ray":
+        return RayExecutor(concurrency)
+    raise UserError(f"unknown executor `{name}`: use {' or '.join(EXECUTORS)}")
