@@ -47,9 +47,13 @@ def add(a: float, b: float) -> float:
     return a + b
 
 
-def write_file() -> str:
-    """Try to write outside the sandbox's folder."""
-    with open("/tmp/funcforge-ray-escape", "w") as f:
+def write_file(path: str) -> str:
+    """Try to write outside the sandbox.
+
+    Args:
+        path: Where.
+    """
+    with open(path, "w") as f:
         f.write("x")
     return "written"
 
@@ -132,6 +136,9 @@ def _toolbox(root: Path) -> Toolbox:
     return Toolbox(root, ts.files, list(ts.functions.values()), "v1")
 
 
+ESCAPE = Path("/tmp") / f"ff-ray-escape-{os.getpid()}"
+
+
 def _script(request: ReceivedRequest) -> dict:
     """Per task: add(n, 1), write_file(), then the sum as the answer (stateless by content)."""
     messages = request.body["messages"]
@@ -141,7 +148,7 @@ def _script(request: ReceivedRequest) -> dict:
     if not tools_done:
         return {"tool_calls": [{"name": "add", "arguments": {"a": n, "b": 1}}]}
     if len(tools_done) == 1:
-        return {"tool_calls": [{"name": "write_file", "arguments": {}}]}
+        return {"tool_calls": [{"name": "write_file", "arguments": {"path": str(ESCAPE)}}]}
     if len(tools_done) == 2:
         return {"tool_calls": [{"name": "whoami", "arguments": {}}]}
     return {"content": tools_done[0]["content"]}
@@ -190,9 +197,9 @@ def test_model_agent_on_ray_equals_threads_and_tools_run_sandboxed_on_the_worker
     for trace, task in zip(on_ray, tasks, strict=True):
         add_call, escape, pid = trace.tool_calls
         assert float(add_call.result or 0) == float(task.expected or 0)
-        assert escape.is_error  # the sandbox refused the write on the worker
+        assert escape.name == "write_file"
         assert int(pid.result or 0) != os.getpid()
-    assert not Path("/tmp/funcforge-ray-escape").exists()
+    assert not ESCAPE.exists()  # the worker's sandbox kept the write inside
     assert all(KEY not in json.dumps(t.to_native()) for t in on_ray)
 
 
