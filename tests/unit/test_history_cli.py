@@ -82,9 +82,10 @@ def test_rollback_and_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     code, out, err = main(capsys, "log", str(root))
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == f"best version: {c0[:7]} 0.80 (n=30)"
-    assert lines[1] == f"HEAD: {o2[:7]} 0.50 (n=30)"
-    assert lines[2].startswith(f"decline: score fell from 0.80 (n=30, {c0[:7]}) to 0.50 (n=30)")
+    assert lines[0].startswith("scores are of the train split; test (held out) scores are shown")
+    assert lines[1] == f"best version: {c0[:7]} train 0.80 (n=30)"
+    assert lines[2] == f"HEAD: {o2[:7]} train 0.50 (n=30)"
+    assert lines[3].startswith(f"decline: score fell from 0.80 (n=30, {c0[:7]}) to 0.50 (n=30)")
     assert f"{o2[:7]}  step 2  revise add  base 0.62 (n=40)  measured 0.50 (n=30)" in lines
     assert (
         f"{o1[:7]}  step 1  revise convert_units  base 0.62 (n=40)  measured 0.70 (n=30)" in lines
@@ -104,7 +105,9 @@ def test_rollback_and_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     data = json.loads(proc.stdout)
     assert [c["commit"] for c in data["commits"]] == [rb, o2, o1]
     assert data["commits"][0]["kind"] == "rollback" and data["commits"][1]["reverted_by"] == rb
-    assert data["best"]["version"] == c0 and data["decline"]["declined"] is False
+    # the roll-back commit has c0's tools: one version, named by its newest commit on HEAD
+    assert data["best"]["version"] == rb and data["best"]["commits"] == [c0, rb]
+    assert data["decline"]["declined"] is False
     assert [v["short"] for v in data["versions"]] == [c0[:7], o1[:7], o2[:7], rb[:7]]
 
     plot = tmp_path / "out" / "scores.png"

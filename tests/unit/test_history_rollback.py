@@ -204,5 +204,6 @@ def test_log_shows_steps_scores_and_the_rollback(tmp_path: Path) -> None:
     assert [e.commit.sha for e in log.entries] == [rb, o2, o1]
     assert log.entries[1].reverted_by == rb and log.entries[2].reverted_by == rb
     assert [v.commit for v in log.versions] == [c0, o1, o2, rb]
-    assert [v.is_best for v in log.versions] == [True, False, False, False]
+    # the roll-back restored c0's tools: the same toolset, so the same (best) version
+    assert [v.is_best for v in log.versions] == [True, False, False, True]
     assert log.versions[-1].is_head and log.versions[-1].rollback

@@ -43,8 +43,12 @@ class LogEntry:
         m = self.measured
         return {
             **self.commit.to_dict(),
+            "split": "train",
             "score": m.mean_score if m else None,
             "n": m.scored if m else 0,
+            "test_score": m.test_score if m else None,
+            "test_n": m.test_scored if m else 0,
+            "content": m.content if m else None,
             "reverted_by": self.reverted_by,
         }
 
@@ -64,6 +68,10 @@ class VersionPoint:
     is_best: bool = False
     is_head: bool = False
     score_sum: float = 0.0
+    test_score: float | None = None  # held out: shown, never used for a decision
+    test_n: int = 0
+    content: str | None = None
+    rollback_to: str | None = None
 
     @property
     def short(self) -> str:
@@ -78,8 +86,12 @@ class VersionPoint:
             "optimizer": self.optimizer,
             "rollback": self.rollback,
             "rolled_back": self.rolled_back,
+            "split": "train",
             "score": self.score,
             "n": self.n,
+            "test_score": self.test_score,
+            "test_n": self.test_n,
+            "content": self.content,
             "is_best": self.is_best,
             "is_head": self.is_head,
         }
@@ -138,10 +150,16 @@ def build_log(
     best = best_version(config, table)
     versions: list[VersionPoint] = []
     if head is not None:
+        previous: str | None = None
         for sha, subject in reversed(_subjects(repo, head)):
             v = table.commits.get(sha)
             ff = table.funcforge.get(sha)
-            if v is None and ff is None and sha != head:
+            content = table.contents.get(sha)
+            changed = content is None or content != previous
+            previous = content
+            # A commit is a point when funcforge made it, it is HEAD, traces name it, or it
+            # introduced a measured toolset content (not every later commit that kept it).
+            if ff is None and sha != head and (v is None or (sha not in v.named and not changed)):
                 continue
             versions.append(
                 VersionPoint(
@@ -153,36 +171,56 @@ def build_log(
                     optimizer=bool(ff and ff.kind == "proposal"),
                     rollback=bool(ff and ff.kind == "rollback"),
                     rolled_back=sha in reverted_by,
-                    is_best=best is not None and best.version == sha,
+                    is_best=best is not None and (best.version == sha or sha in best.shas),
                     is_head=sha == head,
                     score_sum=v.score_sum if v else 0.0,
+                    test_score=v.test_score if v else None,
+                    test_n=v.test_scored if v else 0,
+                    content=content,
+                    rollback_to=ff.rollback_to if ff else None,
                 )
             )
     shown = {p.commit for p in versions}
-    other = [v for v in table.all() if v.version not in shown]
+    other = [v for v in table.all() if v.version not in shown and not (set(v.shas) & shown)]
     decline = None
     if current is not None or head is not None:
         decline = detect_decline(config, table, current or (head or "")[:7])
     return HistoryLog(entries, versions, best, head, decline, early_stop(config, table), other)
 
 
-def history_log(config: Config, stats: Any = None, current: str | None = None) -> HistoryLog:
-    """The log of the workspace's repository (`stats` from a TraceStore, or a fresh one)."""
+def history_log(
+    config: Config, stats: Any = None, current: str | None = None, held_out: Any = None
+) -> HistoryLog:
+    """The log of the workspace's repository.
+
+    `stats` / `held_out`: a TraceStore's learnable and held-out version
+    statistics (a fresh store's when `stats` is None).
+    """
     with open_repo(config) as repo:
-        table = load_version_table(config, repo, stats)
+        table = load_version_table(config, repo, stats, held_out)
         return build_log(config, repo, table, current)
 
 
 def render_log(log: HistoryLog) -> str:
     """Plain text for the terminal: summary lines, then one line per funcforge commit."""
-    lines: list[str] = []
+    lines: list[str] = [
+        "scores are of the train split; test (held out) scores are shown, never used to decide"
+    ]
     if log.best:
-        lines.append(f"best version: {log.best.label} {log.best.describe()}")
+        test = log.best.describe_test()
+        lines.append(
+            f"best version: {log.best.label} train {log.best.describe()}"
+            + (f", {test}" if test else "")
+        )
     else:
-        lines.append("best version: none yet (no version has min_traces scored traces)")
+        lines.append("best version: none yet (no version has min_traces scored train traces)")
     head_point = next((p for p in log.versions if p.is_head), None)
     if head_point:
-        lines.append(f"HEAD: {head_point.short} {format_score(head_point.score, head_point.n)}")
+        test = f", test {format_score(head_point.test_score, head_point.test_n)}"
+        lines.append(
+            f"HEAD: {head_point.short} train {format_score(head_point.score, head_point.n)}"
+            + (test if head_point.test_n else "")
+        )
     if log.decline and log.decline.declined:
         lines.append(
             f"decline: {log.decline.message()} ({log.decline.reason}); "
@@ -207,6 +245,9 @@ def render_log(log: HistoryLog) -> str:
         base = format_score(c.base_score, c.base_n or 0)
         measured = e.measured.describe() if e.measured else "no traces"
         line = f"{c.short}  {step}  {', '.join(c.actions)}  base {base}  measured {measured}"
+        test = e.measured.describe_test() if e.measured else ""
+        if test:
+            line += f" ({test})"
         if e.reverted_by:
             line += f"  [rolled back by {e.reverted_by[:7]}]"
         lines.append(line)
@@ -214,5 +255,6 @@ def render_log(log: HistoryLog) -> str:
         lines.append("")
         lines.append("versions not on this branch's history:")
         for v in log.other:
-            lines.append(f"  {v.label} ({v.kind}) {v.describe()}")
+            test = v.describe_test()
+            lines.append(f"  {v.label} ({v.kind}) {v.describe()}" + (f", {test}" if test else ""))
     return "\n".join(lines) + "\n"

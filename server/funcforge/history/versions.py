@@ -1,9 +1,20 @@
 """Scores per toolset version: trace versions resolved to commits, funcforge commits parsed.
 
 A trace's `toolset_version` is a full or short commit sha (resolved with one
-`git cat-file --batch-check`), `dirty-<content hash>` for runs on a modified
-tree (kept as its own version), or anything else (unresolved: counted, never
-a roll-back target). Versions that name the same commit are merged.
+`git cat-file --batch-check`), the tools' content hash (`Toolset.content_hash()`,
+12 hex, also as `dirty-<hash>`), or anything else (unresolved: counted, never
+a roll-back target).
+
+A version *is* a toolset content: every commit whose tool files had the same
+bytes shares one `VersionScore` (history/contents.py computes each commit's
+content hash from its tree), so traces naming `3f2a9c1`, a later roll-back
+commit that restored the same files, or the content hash itself all count for
+one version. A content hash that matches no commit stays on its own (`dirty`
+when it carries the prefix, else `unresolved`).
+
+Scores are of the learnable traces (split other than "test"); the held-out
+("test") traces of each version are carried beside them, labelled, and never
+used for a decision (the team's split semantics, traces/splits.py).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from funcforge.history.gitops import git_ok, head_sha, run_git, work_tree
 
 VersionKind = Literal["commit", "dirty", "unresolved"]
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+_CONTENT = re.compile(r"^[0-9a-f]{12}$")
 DIRTY_PREFIX = "dirty-"
 ANCESTOR_SCAN = 5000  # commits listed at once before falling back to one check per version
 
@@ -81,9 +93,13 @@ class FuncforgeCommit:
 
 @dataclass
 class VersionScore:
-    """The traces of one version: n, sum of scores, passes; merged over aliases of one commit."""
+    """The traces of one version: n, sum of scores, passes; merged over aliases of one commit.
 
-    version: str  # full sha for commits; the trace's string otherwise
+    `n`, `scored`, `score_sum`, `passed` count the learnable ("train") traces,
+    the ones decisions use; `test_*` the held-out ones, reported only.
+    """
+
+    version: str  # full sha for commits (the newest on HEAD with this content); else the string
     kind: VersionKind
     n: int = 0
     score_sum: float = 0.0
@@ -91,10 +107,28 @@ class VersionScore:
     passed: int = 0
     aliases: list[str] = field(default_factory=list)
     funcforge: FuncforgeCommit | None = None
+    content: str | None = None  # the toolset content hash, when known
+    shas: list[str] = field(default_factory=list)  # every commit with this content, oldest first
+    named: set[str] = field(default_factory=set)  # commits that traces named by their sha
+    test_n: int = 0
+    test_scored: int = 0
+    test_score_sum: float = 0.0
+    test_passed: int = 0
 
     @property
     def mean_score(self) -> float | None:
         return self.score_sum / self.scored if self.scored else None
+
+    @property
+    def test_score(self) -> float | None:
+        """The held-out ("test") mean: shown, labelled, never used for a decision."""
+        return self.test_score_sum / self.test_scored if self.test_scored else None
+
+    def describe_test(self) -> str:
+        """`test 0.70 (n=25)` or '' when no held-out trace ran this version."""
+        if not self.test_scored:
+            return ""
+        return "test " + msg.format_score(self.test_score, self.test_scored)
 
     @property
     def commit(self) -> str | None:
@@ -118,10 +152,21 @@ class VersionScore:
             "version": self.version,
             "label": self.label,
             "kind": self.kind,
+            "split": "train",
             "n": self.n,
             "scored": self.scored,
             "score": self.mean_score,
             "passed": self.passed,
+            "test": {
+                "split": "test",
+                "n": self.test_n,
+                "scored": self.test_scored,
+                "score": self.test_score,
+                "passed": self.test_passed,
+                "used_for_decisions": False,
+            },
+            "content": self.content,
+            "commits": self.shas or ([self.version] if self.kind == "commit" else []),
             "aliases": self.aliases,
             "optimizer": self.is_optimizer,
             "funcforge": self.funcforge.to_dict() if self.funcforge else None,
@@ -139,23 +184,31 @@ class VersionTable:
     head: str | None = None
     # Commits (full sha) that are HEAD or its ancestors: possible roll-back targets.
     reachable: set[str] = field(default_factory=set)
+    # Toolset content hash of each commit looked at (history/contents.py).
+    contents: dict[str, str] = field(default_factory=dict)
 
     def lookup(self, version: str) -> VersionScore | None:
-        """The entry for a full sha, an alias seen in traces, or a dirty/unresolved string."""
+        """The entry for a sha, an alias seen in traces, a content hash, or a dirty string."""
         if version in self.commits:
             return self.commits[version]
         for table in (self.commits, self.dirty, self.unresolved):
             for entry in table.values():
                 if version in entry.aliases:
                     return entry
+        content = version[len(DIRTY_PREFIX) :] if version.startswith(DIRTY_PREFIX) else version
+        for entry in self.commits.values():
+            if entry.content == content:
+                return entry
         if _HEX.match(version):
-            hits = [v for sha, v in self.commits.items() if sha.startswith(version.lower())]
+            hits = {id(v): v for sha, v in self.commits.items() if sha.startswith(version.lower())}
             if len(hits) == 1:
-                return hits[0]
+                return next(iter(hits.values()))
         return None
 
     def all(self) -> list[VersionScore]:
-        return [*self.commits.values(), *self.dirty.values(), *self.unresolved.values()]
+        """Every distinct version (commits sharing a content appear once)."""
+        unique = {id(v): v for v in self.commits.values()}
+        return [*unique.values(), *self.dirty.values(), *self.unresolved.values()]
 
 
 def resolve_versions(repo: Repo, versions: Iterable[str]) -> dict[str, str | None]:
@@ -257,45 +310,106 @@ def funcforge_commits(
     return [c for c in commits if c is not None]
 
 
+def _add_stats(entry: VersionScore, s: VersionStatsLike, held_out: bool) -> None:
+    n = int(s.n)
+    scored = int(getattr(s, "scored", n) or 0) if s.mean_score is not None else 0
+    score_sum = getattr(s, "score_sum", None)
+    if score_sum is None:
+        score_sum = (s.mean_score or 0.0) * scored
+    if held_out:
+        entry.test_n += n
+        entry.test_scored += scored
+        entry.test_score_sum += float(score_sum)
+        entry.test_passed += int(s.passed or 0)
+    else:
+        entry.n += n
+        entry.scored += scored
+        entry.score_sum += float(score_sum)
+        entry.passed += int(s.passed or 0)
+
+
 def version_table(
-    repo: Repo, stats: Mapping[str, VersionStatsLike] | Iterable[VersionStatsLike]
+    repo: Repo,
+    stats: Mapping[str, VersionStatsLike] | Iterable[VersionStatsLike],
+    held_out: Mapping[str, VersionStatsLike] | Iterable[VersionStatsLike] | None = None,
+    config: Config | None = None,
 ) -> VersionTable:
-    """Resolve the trace versions in `stats` and merge them per commit; mark funcforge commits."""
-    items = list(stats.values()) if isinstance(stats, Mapping) else list(stats)
-    resolved = resolve_versions(repo, (s.version for s in items if s.version))
+    """Resolve the trace versions in `stats` (learnable) and `held_out` ("test") per toolset.
+
+    With `config`, commits are grouped by toolset content and content-hash
+    versions resolve to the commits that had that content; without it, each
+    commit is its own version and content hashes stay unresolved.
+    """
+
+    def listed(x: Any) -> list[VersionStatsLike]:
+        if x is None:
+            return []
+        return list(x.values()) if isinstance(x, Mapping) else list(x)
+
+    learn, held = listed(stats), listed(held_out)
+    resolved = resolve_versions(repo, (s.version for s in [*learn, *held] if s.version))
     table = VersionTable(head=head_sha(repo))
     table.funcforge = {c.sha: c for c in funcforge_commits(repo)}
-    for s in items:
+    if config is not None and table.head is not None:
+        from funcforge.history.contents import commit_contents
+
+        table.contents = commit_contents(repo, config)
+    by_content: dict[str, list[str]] = {}
+    for sha, content in table.contents.items():
+        by_content.setdefault(content, []).append(sha)
+    groups: dict[str, VersionScore] = {}
+
+    def group(content: str) -> VersionScore:
+        entry = groups.get(content)
+        if entry is None:
+            shas = by_content[content]
+            entry = VersionScore(shas[-1], "commit", content=content, shas=list(shas))
+            groups[content] = entry
+            for sha in shas:
+                table.commits[sha] = entry
+        return entry
+
+    for s, is_held in [*((s, False) for s in learn), *((s, True) for s in held)]:
         version = s.version or ""
-        sha = resolved.get(version)
-        if sha:
-            entry = table.commits.setdefault(sha, VersionScore(sha, "commit"))
+        commit = resolved.get(version)
+        content = version[len(DIRTY_PREFIX) :] if version.startswith(DIRTY_PREFIX) else version
+        if commit and commit in table.contents:
+            entry = group(table.contents[commit])
+            entry.named.add(commit)
+        elif commit:
+            entry = table.commits.setdefault(commit, VersionScore(commit, "commit", shas=[commit]))
+            entry.named.add(commit)
+        elif _CONTENT.match(content) and content in by_content:
+            entry = group(content)
         elif version.startswith(DIRTY_PREFIX):
             entry = table.dirty.setdefault(version, VersionScore(version, "dirty"))
         else:
             entry = table.unresolved.setdefault(version, VersionScore(version, "unresolved"))
-        n = int(s.n)
-        scored = int(getattr(s, "scored", n) or 0) if s.mean_score is not None else 0
-        score_sum = getattr(s, "score_sum", None)
-        entry.n += n
-        entry.scored += scored
-        if score_sum is None:
-            score_sum = (s.mean_score or 0.0) * scored
-        entry.score_sum += float(score_sum)
-        entry.passed += int(s.passed or 0)
-        entry.aliases.append(version)
-    for sha, entry in table.commits.items():
-        entry.funcforge = table.funcforge.get(sha)
+        _add_stats(entry, s, is_held)
+        if version not in entry.aliases:
+            entry.aliases.append(version)
     table.reachable = reachable_from_head(repo, table.commits)
+    for entry in {id(v): v for v in table.commits.values()}.values():
+        on_head = [sha for sha in entry.shas if sha in table.reachable]
+        if on_head:
+            entry.version = on_head[-1]  # the newest commit on HEAD with this content
+    for sha, entry in table.commits.items():
+        ff = table.funcforge.get(sha)
+        if ff is not None and (entry.funcforge is None or sha == entry.version):
+            entry.funcforge = ff
     return table
 
 
-def load_version_table(config: Config, repo: Repo, stats: Any = None) -> VersionTable:
-    """The table for a workspace: `stats` from a TraceStore, or a fresh store's when None."""
+def load_version_table(
+    config: Config, repo: Repo, stats: Any = None, held_out: Any = None
+) -> VersionTable:
+    """The table for a workspace: `stats` (learnable) and `held_out` ("test") version
+    statistics from a TraceStore, or a fresh store's when `stats` is None."""
     if stats is None:
         from funcforge.traces.store import TraceStore
 
         store = TraceStore(config)
         store.refresh()
-        stats = store.version_stats()
-    return version_table(repo, stats)
+        stats = store.version_stats("learnable")
+        held_out = store.version_stats("held_out")
+    return version_table(repo, stats, held_out, config)
