@@ -13,6 +13,7 @@ why, so the user sees what the model does not.
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -440,7 +441,7 @@ class SchemaBuilder:
         if kind == "alias":
             return self._alias(text, value, where)
         if kind == "known":
-            return _known_schema(value)
+            return self._known(value, text)
         if kind == "external":
             self.hint(
                 f"type '{text}' is imported from '{value}', which is not in the workspace: "
@@ -449,8 +450,17 @@ class SchemaBuilder:
             )
             return {}
         if kind == "unknown":
+            if text in _BUILTIN_NAMES:
+                return self._known(text, text)
             self.hint(f"type '{text}' is not defined in this file or a workspace file it imports")
         return {}
+
+    def _known(self, name: str, text: str) -> dict[str, Any]:
+        """A type known by name; one with no JSON form (`Callable`, `complex`) gets a hint."""
+        schema = _known_schema(name)
+        if not schema and name not in _ANY and name not in _GENERICS:
+            self.hint(f"type '{text}' has no JSON Schema form: the model sees no type for it")
+        return schema
 
     def _alias(self, name: str, expr: cst.BaseExpression, module: ModuleTypes) -> dict[str, Any]:
         if isinstance(expr, cst.Call):
@@ -466,8 +476,12 @@ class SchemaBuilder:
             recursive = self._active_aliases.pop(key)
         if recursive:
             def_key = self._def_key(module.file, name)
+            ref = {"$ref": f"#/$defs/{def_key}"}
+            if schema == ref:  # `A = A`, or aliases that only name each other
+                self.hint(f"type alias '{name}' only refers to itself")
+                return {}
             self.defs[def_key] = schema
-            return {"$ref": f"#/$defs/{def_key}"}
+            return ref
         return schema
 
     def _call_type(self, name: str, call: cst.Call, module: ModuleTypes) -> dict[str, Any]:
@@ -548,7 +562,7 @@ class SchemaBuilder:
                 if value_schema:
                     schema["additionalProperties"] = value_schema
             return schema
-        return _known_schema(name)
+        return self._known(name, _code(node.value))
 
     def annotated_meta(self, metas: list[cst.BaseExpression]) -> FieldInfo:
         """What `Annotated[T, ...]`'s metadata says: a description, `Field(...)`, constraints."""
@@ -898,6 +912,7 @@ def _with_meta(schema: dict[str, Any], info: FieldInfo) -> dict[str, Any]:
     return out
 
 
+_BUILTIN_NAMES = set(dir(builtins))
 _GENERICS = {"Optional", "Union", "Literal", "Annotated", "Type", *_WRAPPERS}
 
 
