@@ -86,7 +86,7 @@ class Config:
     # Evidence in the editor and decline detection.
     error_rate_warning: float = 0.2
     min_traces: int = 20
-    decline_probability: float = 0.9
+    decline_alpha: float = 0.05  # false roll-back rate of the sequential decline rule
     train: TrainConfig = field(default_factory=TrainConfig)
     # Where the values came from, and what the loader had to say about them.
     source: Path | None = None
@@ -205,6 +205,10 @@ def _apply(
             raise ConfigError(
                 f"{where}: '{prefix}{key}' must be {_type_name(tp)}, "
                 f"got {type(value).__name__} {value!r}"
+            )
+        if key == "decline_alpha" and not 0 < value < 1:
+            raise ConfigError(
+                f"{where}: '{prefix}{key}' must be between 0 and 1 (e.g. 0.05), got {value!r}"
             )
         setattr(target, key, value)
 

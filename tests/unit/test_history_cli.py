@@ -19,8 +19,10 @@ from tests.unit.test_history_support import (
     make_proposal,
     make_workspace,
     revise,
+    scores,
     sha,
     trained,
+    write_traces,
 )
 
 
@@ -79,16 +81,18 @@ def test_apply_refusals_are_one_line_errors(
 def test_rollback_and_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config, c0, o1, o2 = trained(tmp_path)
     root = config.root
+    write_traces(root, o1[:7], scores(0.7, 90), "traces/more.jsonl")
+    write_traces(root, o2[:7], scores(0.5, 90), "traces/more.jsonl")
     code, out, err = main(capsys, "log", str(root))
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("scores are of the train split; test (held out) scores are shown")
     assert lines[1] == f"best version: {c0[:7]} train 0.80 (n=30)"
-    assert lines[2] == f"HEAD: {o2[:7]} train 0.50 (n=30)"
-    assert lines[3].startswith(f"decline: score fell from 0.80 (n=30, {c0[:7]}) to 0.50 (n=30)")
-    assert f"{o2[:7]}  step 2  revise add  base 0.62 (n=40)  measured 0.50 (n=30)" in lines
+    assert lines[2] == f"HEAD: {o2[:7]} train 0.50 (n=120)"
+    assert lines[3].startswith(f"decline: score fell from 0.70 (n=120, {o1[:7]}) to 0.50 (n=120)")
+    assert f"{o2[:7]}  step 2  revise add  base 0.62 (n=40)  measured 0.50 (n=120)" in lines
     assert (
-        f"{o1[:7]}  step 1  revise convert_units  base 0.62 (n=40)  measured 0.70 (n=30)" in lines
+        f"{o1[:7]}  step 1  revise convert_units  base 0.62 (n=40)  measured 0.70 (n=120)" in lines
     )
 
     with pytest.raises(SystemExit) as exit_info:  # --best or --to is required
@@ -98,7 +102,7 @@ def test_rollback_and_log_commands(tmp_path: Path, capsys: pytest.CaptureFixture
     assert proc.returncode == 0, proc.stderr
     rb = sha(root)
     assert proc.stdout.splitlines() == [
-        f"committed {rb[:7]} funcforge: roll back to {c0[:7]} (0.80, n=30) from 0.50 (n=30)",
+        f"committed {rb[:7]} funcforge: roll back to {c0[:7]} (0.80, n=30) from 0.50 (n=120)",
         f"reverted {o2[:7]}, {o1[:7]}",
     ]
     proc = run("log", str(root), "--json", cwd=tmp_path)

@@ -21,6 +21,7 @@ from tests.unit.test_history_support import (
     at,
     make_workspace,
     porcelain,
+    scores,
     sha,
     snapshot,
     trained,
@@ -48,7 +49,7 @@ def test_rollback_to_best_restores_its_bytes_with_one_revert_commit(tmp_path: Pa
     )
     assert f"This reverts commit {o2}.\nThis reverts commit {o1}." in message
     assert f"- {o1[:7]} funcforge: revise convert_units" in message
-    assert "P(HEAD" in message
+    assert "decline evidence" in message and "sequential test" in message
     parsed = subprocess.run(
         ["git", "interpret-trailers", "--parse"], input=message, cwd=root, text=True,
         capture_output=True, check=True,
@@ -189,6 +190,12 @@ def test_best_needs_enough_traces(tmp_path: Path) -> None:
 
 def test_log_shows_steps_scores_and_the_rollback(tmp_path: Path) -> None:
     config, c0, o1, o2 = trained(tmp_path)
+    # 0.70 -> 0.50 on 30 traces each is not yet a decline under the sequential rule ...
+    first = history_log(config).decline
+    assert first is not None and not first.declined and first.best and first.best.version == o1
+    # ... on 120 traces each it is (o2 is compared with o1, the last accepted version).
+    write_traces(config.root, o1[:7], scores(0.7, 90), "traces/more.jsonl")
+    write_traces(config.root, o2[:7], scores(0.5, 90), "traces/more.jsonl")
     before = history_log(config)
     assert before.decline is not None and before.decline.declined
     assert before.best is not None and before.best.version == c0
@@ -196,7 +203,7 @@ def test_log_shows_steps_scores_and_the_rollback(tmp_path: Path) -> None:
     assert (e2.commit.sha, e2.commit.step, e2.measured and e2.measured.describe()) == (
         o2,
         2,
-        "0.50 (n=30)",
+        "0.50 (n=120)",
     )
     assert e1.commit.base_score == 0.62 and e1.reverted_by is None
     rb = rollback(config, best=True).commits[0]

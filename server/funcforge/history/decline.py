@@ -1,18 +1,27 @@
-"""Is the current version worse than the best one? And has training stopped improving?
+"""Has the current version declined against the last accepted one? Has training stopped improving?
 
-The rule (documented for users in docs/history.md):
+The rule (documented for users, with its guarantee, in docs/history.md):
 
-* A version is judged only with at least `min_traces` scored traces (default 20).
-* Scores lie in [0, 1]; a version with n scored traces whose scores sum to s
-  gets the posterior Beta(1 + s, 1 + n - s) for its success rate (a uniform
-  prior; with pass/fail scores this is the textbook Beta-Binomial model).
-* The best version is the committed version on the current branch (HEAD or an
-  ancestor) with the highest mean score, ties broken by more traces.
-* The current version has declined when P(p_current < p_best) exceeds
-  `decline_probability` (default 0.9). The probability is computed by
-  deterministic numerical integration, so the same traces give the same answer.
+* A version is judged only with at least `min_traces` scored traces (default 20),
+  against the **last accepted version**: the nearest ancestor of the current
+  version (for an uncommitted tree: HEAD or its nearest ancestor) that has
+  `min_traces` scored traces and was not reverted by a roll-back. Not the
+  highest-scoring of many ancestors: that choice has a winner's curse.
+* Each version's mean score is put on the variance-stabilising arcsine scale,
+  theta = asin(sqrt((s + 3/8) / (n + 3/4))), whose variance is 1/(4n + 2)
+  whatever the success rate.
+* The evidence of a decline is the one-sided mixture likelihood ratio (mSPRT,
+  Robbins 1970; Johari et al. 2017) of "the current rate is lower" against "it
+  is not", with a half-normal mixture of scale `TAU` over the size of the decline.
+  Under no decline it is a non-negative (super)martingale in the current
+  version's traces, so by Ville's inequality it ever exceeds 1/alpha with
+  probability at most alpha, however often it is re-checked as traces arrive.
+* The current version has **declined** when that evidence reaches
+  1 / `decline_alpha` (default alpha = 0.05, a threshold of 20).
 * Early stop: `patience` accepted optimizer commits in a row whose measured
   score did not beat the best score so far (ties follow `tie_rule`).
+
+`benchmarks/decline.py` simulates the rule (false roll-backs and detection).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from funcforge.history.versions import VersionScore, VersionTable
 
 GRID_POINTS = 2001  # per distribution; the error is far below the 0.01 anyone reads
 SPAN_SD = 12.0  # each grid covers mean +- 12 standard deviations (clipped to [0, 1])
+TAU = 0.15  # mixture scale on the arcsine scale (about a 15-point decline at a rate of 0.5)
 
 
 def beta_params(score_sum: float, n: int) -> tuple[float, float]:
@@ -57,7 +67,10 @@ def _xlogy(k: float, x: float) -> float:
 
 
 def prob_less(a1: float, b1: float, a2: float, b2: float) -> float:
-    """P(X < Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2): the integral of f_Y(y) F_X(y) dy."""
+    """P(X < Y) for X ~ Beta(a1, b1), Y ~ Beta(a2, b2): the integral of f_Y(y) F_X(y) dy.
+
+    Descriptive only (the old one-look rule; plots): decisions use `decline_evidence`.
+    """
     lo_x, hx, fx = _grid(a1, b1)
     cdf = [0.0]
     for i in range(1, len(fx)):
@@ -80,14 +93,72 @@ def prob_less(a1: float, b1: float, a2: float, b2: float) -> float:
 
 
 def prob_worse(current: VersionScore, best: VersionScore) -> float:
-    """P(p_current < p_best) under the Beta posteriors of both versions."""
+    """P(p_current < p_best) under the Beta posteriors of both versions (descriptive)."""
     a1, b1 = beta_params(current.score_sum, current.scored)
     a2, b2 = beta_params(best.score_sum, best.scored)
     return prob_less(a1, b1, a2, b2)
 
 
+# -- the sequential rule ---------------------------------------------------------------
+
+
+def arcsine(score_sum: float, n: int) -> float:
+    """Anscombe's variance-stabilised rate: asin(sqrt((s + 3/8) / (n + 3/4)))."""
+    s = min(max(score_sum, 0.0), float(n))
+    return math.asin(math.sqrt((s + 0.375) / (n + 0.75)))
+
+
+def log_norm_cdf(x: float) -> float:
+    """log Phi(x), accurate far into the lower tail."""
+    if x > -30.0:
+        return math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))
+    return -0.5 * x * x - math.log(-x) - 0.5 * math.log(2.0 * math.pi)
+
+
+def decline_evidence(
+    accepted_sum: float, accepted_n: int, current_sum: float, current_n: int, tau: float = TAU
+) -> float:
+    """The log of the mixture likelihood ratio for "current is below accepted".
+
+    theta-hat = arcsine(accepted) - arcsine(current) with variance
+    V = 1/(4 n_a + 2) + 1/(4 n_c + 2); the half-normal(tau) mixture over the
+    decline gives 2 sqrt(V / (V + tau^2)) exp(theta^2 tau^2 / (2 V (V + tau^2)))
+    Phi(theta tau / sqrt(V (V + tau^2))) in closed form.
+    """
+    if accepted_n <= 0 or current_n <= 0:
+        return -math.inf
+    theta = arcsine(accepted_sum, accepted_n) - arcsine(current_sum, current_n)
+    var = 1.0 / (4 * accepted_n + 2) + 1.0 / (4 * current_n + 2)
+    t2 = tau * tau
+    return (
+        math.log(2.0)
+        - 0.5 * math.log((var + t2) / var)
+        + theta * theta * t2 / (2.0 * var * (var + t2))
+        + log_norm_cdf(theta * tau / math.sqrt(var * (var + t2)))
+    )
+
+
+def declines(
+    accepted_sum: float,
+    accepted_n: int,
+    current_sum: float,
+    current_n: int,
+    *,
+    alpha: float = 0.05,
+    min_traces: int = 20,
+) -> bool:
+    """The rule in one call: enough traces on both sides and evidence >= 1/alpha."""
+    if accepted_n < min_traces or current_n < min_traces:
+        return False
+    return decline_evidence(accepted_sum, accepted_n, current_sum, current_n) >= -math.log(alpha)
+
+
 def best_version(config: Config, table: VersionTable) -> VersionScore | None:
-    """The committed, reachable version with the highest mean score and >= min_traces traces."""
+    """The committed, reachable version with the highest mean score and >= min_traces traces.
+
+    A roll-back *target* for `rollback --best`; the decline rule compares with
+    `accepted_version` instead.
+    """
     candidates = [
         v
         for sha, v in table.commits.items()
@@ -98,6 +169,38 @@ def best_version(config: Config, table: VersionTable) -> VersionScore | None:
     return max(candidates, key=lambda v: (v.mean_score or 0.0, v.scored, v.version))
 
 
+def reverted_commits(table: VersionTable) -> set[str]:
+    """Commits withdrawn by a roll-back commit in the table."""
+    out: set[str] = set()
+    for c in table.funcforge.values():
+        if c.kind == "rollback":
+            out.update(c.reverts)
+    return out
+
+
+def accepted_version(
+    config: Config, table: VersionTable, current: VersionScore | None
+) -> VersionScore | None:
+    """The last accepted version before `current`: its nearest measured, not reverted ancestor.
+
+    For a commit the search starts at its parent; for an uncommitted (dirty or
+    unresolved) version at HEAD. Walks `table.ancestry` (HEAD first).
+    """
+    order = table.ancestry
+    if current is not None and current.kind == "commit":
+        if current.version not in order:
+            return None
+        order = order[order.index(current.version) + 1 :]
+    withdrawn = reverted_commits(table)
+    for sha in order:
+        if sha in withdrawn:
+            continue
+        v = table.commits.get(sha)
+        if v is not None and v.scored >= config.min_traces and v.mean_score is not None:
+            return v
+    return None
+
+
 @dataclass
 class Decline:
     """The decline verdict for the current version, with the numbers behind it."""
@@ -105,8 +208,9 @@ class Decline:
     declined: bool
     reason: str
     current: VersionScore | None = None
-    best: VersionScore | None = None
-    probability: float | None = None  # P(p_current < p_best)
+    best: VersionScore | None = None  # the last accepted version it is compared with
+    evidence: float | None = None  # the mixture likelihood ratio (not its log)
+    threshold: float | None = None  # 1 / decline_alpha
 
     def message(self) -> str:
         """`score fell from 0.78 (n=120, a1b2c3d) to 0.61 (n=45)` when declined, else the reason."""
@@ -123,35 +227,51 @@ class Decline:
             "declined": self.declined,
             "reason": self.reason,
             "message": self.message(),
-            "probability": self.probability,
+            "rule": "sequential",
+            "split": "train",
+            "evidence": self.evidence,
+            "threshold": self.threshold,
             "current": self.current.to_dict() if self.current else None,
             "best": self.best.to_dict() if self.best else None,
         }
 
 
-def detect_decline(config: Config, table: VersionTable, current_version: str) -> Decline:
-    """Apply the decline rule to `current_version` (a sha, short sha or dirty-hash string)."""
+def _fmt_evidence(e: float) -> str:
+    return f"{e:.1f}" if e < 1e6 else f"{e:.1e}"
+
+
+def judge_decline(
+    config: Config, current: VersionScore | None, accepted: VersionScore | None, label: str
+) -> Decline:
+    """The rule on two measured versions (`label` names the current one when unmeasured)."""
     need = config.min_traces
-    current = table.lookup(current_version)
     if current is None or current.scored < need:
         have = current.scored if current else 0
         return Decline(
-            False,
-            f"current version {current_version} has {have} scored traces; need {need}",
-            current,
+            False, f"current version {label} has {have} scored traces; need {need}", current
         )
-    best = best_version(config, table)
-    if best is None:
-        return Decline(False, f"no committed version has {need} scored traces yet", current)
-    if best.version == current.version:
-        return Decline(False, f"current version {current.label} is the best", current, best)
-    p = prob_worse(current, best)
-    verdict = p > config.decline_probability
+    if accepted is None:
+        return Decline(False, f"no earlier accepted version has {need} scored traces yet", current)
+    if accepted.version == current.version:
+        return Decline(False, f"current version {current.label} is the accepted one", current)
+    log_e = decline_evidence(accepted.score_sum, accepted.scored, current.score_sum, current.scored)
+    threshold = 1.0 / config.decline_alpha
+    verdict = log_e >= math.log(threshold)
+    evidence = math.exp(min(log_e, 700.0))
     reason = (
-        f"P(current {current.label} < best {best.label}) = {p:.3f} "
-        f"{'>' if verdict else '<='} {config.decline_probability}"
+        f"decline evidence {_fmt_evidence(evidence)} {'>=' if verdict else '<'} "
+        f"{threshold:g} (sequential test, alpha {config.decline_alpha:g}) for "
+        f"{current.label} {current.describe()} against accepted {accepted.label} "
+        f"{accepted.describe()}, train split"
     )
-    return Decline(verdict, reason, current, best, p)
+    return Decline(verdict, reason, current, accepted, evidence, threshold)
+
+
+def detect_decline(config: Config, table: VersionTable, current_version: str) -> Decline:
+    """Apply the decline rule to `current_version` (a sha, short sha or dirty-hash string)."""
+    current = table.lookup(current_version)
+    accepted = accepted_version(config, table, current) if current is not None else None
+    return judge_decline(config, current, accepted, current_version)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from git.exc import GitCommandError
 
 from funcforge.config import Config
 from funcforge.errors import UserError
-from funcforge.history.decline import best_version, prob_worse
+from funcforge.history.decline import best_version, judge_decline
 from funcforge.history.git import open_repo
 from funcforge.history.gitops import (
     changed_paths,
@@ -114,11 +114,14 @@ def rollback(
     *,
     stats: Any = None,
     lock_timeout: float = 2.0,
+    reason: str | None = None,
 ) -> RollbackResult:
     """Revert funcforge's commits after `to` (a sha or any revision) or after the best version.
 
     `stats` are `TraceStore.version_stats()` (a fresh store's when None), used
-    for the best version and the scores in the message. Raises UserError when
+    for the best version and the scores in the message. `reason` is the
+    decision's own wording (the trainer's rule); without it the message cites
+    the sequential decline rule on the traces. Raises UserError when
     refused, `RevertConflict` (a UserError) after a clean abort on a conflict.
     """
     if (to is None) == (not best):
@@ -173,12 +176,9 @@ def rollback(
         author = user_actor(repo)
         target_v = table.commits.get(target)
         head_v = table.commits.get(head)
-        note = ""
-        if target_v and head_v and target_v.scored and head_v.scored:
-            note = (
-                f"P(HEAD {head[:7]} scores below {t7}) = {prob_worse(head_v, target_v):.3f} "
-                "under the Beta posteriors of their traces."
-            )
+        note = reason or ""
+        if not note and target_v and head_v and target_v.scored and head_v.scored:
+            note = judge_decline(config, head_v, target_v, head[:7]).reason + "."
         if kept:
             note += (
                 " User commits after the target on the same files are kept: "

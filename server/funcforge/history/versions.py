@@ -186,6 +186,8 @@ class VersionTable:
     reachable: set[str] = field(default_factory=set)
     # Toolset content hash of each commit looked at (history/contents.py).
     contents: dict[str, str] = field(default_factory=dict)
+    # HEAD and its ancestors, newest first (topological order; the decline rule walks it).
+    ancestry: list[str] = field(default_factory=list)
 
     def lookup(self, version: str) -> VersionScore | None:
         """The entry for a sha, an alias seen in traces, a content hash, or a dirty string."""
@@ -397,6 +399,10 @@ def version_table(
         ff = table.funcforge.get(sha)
         if ff is not None and (entry.funcforge is None or sha == entry.version):
             entry.funcforge = ff
+    if table.head is not None:
+        table.ancestry = run_git(
+            repo, "rev-list", "--topo-order", f"--max-count={ANCESTOR_SCAN}", table.head
+        ).split()
     return table
 
 
