@@ -188,15 +188,19 @@ def accepted_version(
     """
     order = table.ancestry
     if current is not None and current.kind == "commit":
-        if current.version not in order:
+        # One version may be several commits (same tools' content): start below the oldest.
+        mine = [i for i, sha in enumerate(order) if table.commits.get(sha) is current]
+        if not mine:
             return None
-        order = order[order.index(current.version) + 1 :]
+        order = order[max(mine) + 1 :]
     withdrawn = reverted_commits(table)
     for sha in order:
         if sha in withdrawn:
             continue
         v = table.commits.get(sha)
-        if v is not None and v.scored >= config.min_traces and v.mean_score is not None:
+        if v is None or v is current:
+            continue
+        if v.scored >= config.min_traces and v.mean_score is not None:
             return v
     return None
 
