@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
+import functools
 import keyword
 import re
 import sys
@@ -309,13 +310,13 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
             f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': "
             f"the file does not parse ({exc.message}); fix it first"
         ) from None
-    try:
-        parse_cst(text, file)  # what extraction needs of the file afterwards
-    except ToolsetSyntaxError as exc:
+    refused = _cst_refusal(text)
+    if refused is not None:
+        line, message = refused
         raise RewriteError(
-            f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': {exc.message}; "
+            f"{file}:{line}: cannot {action.kind.split('_')[0]} '{name}': {message}; "
             "funcforge can read this file's tools but not rewrite it"
-        ) from None
+        )
     matches = [s for s in spans if s.name == name]
     if action.kind == "add_function" and matches:
         raise RewriteError(
@@ -344,6 +345,20 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
     else:
         new = _append(text, to_newline(code.function, newline_of(text)))
     return bom + _add_imports(new, file, code, action, old_free)
+
+
+@functools.lru_cache(maxsize=64)
+def _cst_refusal(text: str) -> tuple[int, str] | None:
+    """(line, reason) when libcst cannot parse `text` (valid Python it does not support).
+
+    Extraction needs libcst's tree of the file after any change; cached, as
+    the editor plans the same texts again on every code-action request.
+    """
+    try:
+        parse_cst(text, "<file>")
+    except ToolsetSyntaxError as exc:
+        return exc.line, exc.message
+    return None
 
 
 def _keep_breaks(old: str, new: str, default: str) -> str:
