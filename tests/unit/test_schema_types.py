@@ -190,3 +190,15 @@ def test_imports_from_workspace_files_never_escape_the_root(tmp_path: Path) -> N
     assert spec.parameters["$defs"]["Color"]["enum"] == ["red"]
     assert props["x"] == {}
     assert any("'X' is imported from '....outside'" in h for h in spec.schema_hints)
+
+
+def test_a_model_that_forbids_extra_fields_says_so() -> None:
+    p = params(
+        "from pydantic import BaseModel, ConfigDict\n"
+        "class Strict(BaseModel):\n    model_config = ConfigDict(extra='forbid')\n    a: int\n"
+        "class Loose(BaseModel):\n    model_config = {'extra': 'allow'}\n    a: int\n"
+        "def tool(s: Strict, l: Loose): pass\n"
+    )
+    assert p["$defs"]["Strict"]["additionalProperties"] is False
+    assert list(p["$defs"]["Strict"]["properties"]) == ["a"]
+    assert "additionalProperties" not in p["$defs"]["Loose"]

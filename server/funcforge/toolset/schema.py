@@ -694,6 +694,8 @@ class SchemaBuilder:
         out["properties"] = props
         if required:
             out["required"] = required
+        if kind == "model" and _forbids_extra(node):
+            out["additionalProperties"] = False
         return out
 
     def field_schema(
@@ -842,6 +844,27 @@ class SchemaBuilder:
         if _last_name(head) not in CONTEXT_TYPES:
             return False
         return self.resolve(head, self.module)[0] not in ("class", "alias")
+
+
+def _forbids_extra(node: cst.ClassDef) -> bool:
+    """`model_config = ConfigDict(extra="forbid")` (or a dict literal) in a pydantic model."""
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
+    for stmt in body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            target = value = None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target, value = small.targets[0].target, small.value
+            elif isinstance(small, cst.AnnAssign):
+                target, value = small.target, small.value
+            if not (isinstance(target, cst.Name) and target.value == "model_config"):
+                continue
+            if isinstance(value, cst.Call):
+                return _keyword(value, "extra", None) == "forbid"
+            ok, config = _literal(value) if value is not None else (False, None)
+            return ok and isinstance(config, dict) and config.get("extra") == "forbid"
+    return False
 
 
 def _keyword(call: cst.Call, name: str, default: Any) -> Any:
