@@ -13,10 +13,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 
 _EMPTY = cst.Module(body=[])
+_TYPE_ALIAS: Any = getattr(cst, "TypeAlias", ())
 
 
 def code_of(node: cst.CSTNode) -> str:
@@ -95,7 +97,7 @@ class ModuleTypes:
         elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
             if small.value is not None and _last(small.annotation.annotation) == "TypeAlias":
                 self.aliases.setdefault(small.target.value, small.value)
-        elif isinstance(small, cst.TypeAlias):
+        elif isinstance(small, _TYPE_ALIAS):  # `type X = ...` (libcst >= 1.1)
             self.aliases.setdefault(small.name.value, small.value)
 
 
