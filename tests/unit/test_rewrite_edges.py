@@ -156,6 +156,9 @@ def test_compatibility_identifiers_are_named_as_python_names_them(
     line = source.splitlines()[spec.location.name_line - 1]
     assert line[spec.location.name_col :].startswith(written)
     assert revise_with_own_code(source, plain) == source
+    # The model may name it as written: Python's name is the NFKC form.
+    again = Action("revise_function", written, "", {}, [], spec.code)
+    assert apply_action(source, again) == source
     removed = apply_action(source, Action("remove_function", plain))
     assert parses(removed) and written not in removed.split("def caller")[0]
 

@@ -23,6 +23,7 @@ import keyword
 import re
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -151,6 +152,11 @@ class _Code:
     attribute_bases: set[str] = field(default_factory=set)
 
 
+def _python_name(name: Any) -> Any:
+    """An identifier as Python reads it (NFKC-normalised); anything else unchanged."""
+    return unicodedata.normalize("NFKC", name) if isinstance(name, str) else name
+
+
 def _where(action: Action, file: str) -> str:
     verb = action.kind.split("_")[0]
     return f"{file}: cannot {verb} '{action.name}'"
@@ -197,7 +203,7 @@ def _prepare(action: Action, file: str) -> _Code:
                 f"{where}: the code must define exactly the function '{action.name}' "
                 f"(imports before it are allowed), but it {what}"
             )
-    if functions != [action.name]:
+    if functions != [_python_name(action.name)]:
         if not functions:
             got = "defines no function"
         elif len(functions) == 1:
@@ -298,7 +304,7 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
     if action.kind not in ACTION_KINDS:
         raise RewriteError(f"{file}: unknown action kind {action.kind!r}")
     where = _where(action, file)
-    name = action.name
+    name = _python_name(action.name)  # `ﬁle_size` is `file_size` to Python
     if not (isinstance(name, str) and name.isidentifier()) or keyword.iskeyword(name):
         raise RewriteError(f"{where}: {name!r} is not a valid function name")
     if name.startswith("_"):
