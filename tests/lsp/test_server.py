@@ -120,7 +120,7 @@ async def test_failing_calls_diagnostic_hover_and_lens(client: LanguageClient) -
     uri = open_doc(client, units)
     diags = await diagnostics_for(client, uri, "logged calls failed")
     d = next(d for d in diags if "logged calls failed" in d.message)
-    assert d.message.startswith("4 of 13 logged calls failed: KeyError")
+    assert d.message.startswith("4 of 13 logged calls failed on 7946404a6be6: KeyError")
     assert d.severity == types.DiagnosticSeverity.Warning
     name_at = convert_position(units)
     assert (d.range.start.line, d.range.start.character) == (name_at.line, 4)

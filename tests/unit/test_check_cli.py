@@ -147,7 +147,10 @@ def test_replay_check_accepts_a_correct_fix():
     )
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
-    assert first == "convert_units: fixes 1 verified, 1 unverified; 0 regressions (6 calls)"
+    assert first == (
+        "convert_units: fixes 1 failing call (verified), "
+        "changes 1 call (unverified: no expected result); 0 regressions (6 calls)"
+    )
     assert "verified_fix" in out.stdout and "unverified_change" in out.stdout
     assert "totals: verified_fix 1, unverified_change 1, unchanged 4" in out.stdout
 
@@ -184,7 +187,7 @@ def test_replay_check_reports_bad_lines_and_bad_input(tmp_path: Path):
     out = run("replay-check", "--old", str(old), "--new", str(new), "--calls", str(calls))
     assert out.returncode == 0, out.stderr  # a changed value with nothing to compare with
     assert f"{calls}:2: skipped" in out.stderr
-    assert "fixes 0 verified, 1 unverified; 0 regressions (1 call)" in out.stdout
+    assert "changes 1 call (unverified: no expected result); 0 regressions (1 call)" in out.stdout
     calls.write_text('{"args": {"x": 1}, "result": 1}\n', encoding="utf-8")
     out = run("replay-check", "--old", str(old), "--new", str(new), "--calls", str(calls))
     assert out.returncode == 2 and "pass --function NAME" in out.stderr

@@ -34,7 +34,7 @@ def test_fix_verified_against_a_given_expected_value():
     (entry,) = report.entries
     assert entry.verdict == "verified_fix" and entry.expected_source == "given"
     assert entry.old is not None and entry.old.error_type == "ZeroDivisionError"
-    assert report.summary == "fixes 1 verified, 0 unverified; 0 regressions (1 call)"
+    assert report.summary == "fixes 1 failing call (verified); 0 regressions (1 call)"
     assert not report.has_regression
 
 
@@ -74,7 +74,9 @@ def test_passing_runs_are_a_baseline_and_failing_runs_are_not():
     assert by_x[5].verdict == "regression" and by_x[5].expected_source == "baseline"
     assert by_x[7].verdict == "unverified_change" and by_x[7].expected_source is None
     assert report.has_expected_regression
-    assert report.summary == "fixes 0 verified, 1 unverified; 1 regression (2 calls)"
+    assert (
+        report.summary == "changes 1 call (unverified: no expected result); 1 regression (2 calls)"
+    )
 
 
 def test_a_stale_baseline_is_not_used():
@@ -299,10 +301,15 @@ def test_calls_file_parsing_reports_bad_lines(tmp_path: Path):
 
 def test_format_summary_wording():
     assert format_summary({"verified_fix": 4, "unverified_change": 1}, 12, 12) == (
-        "fixes 4 verified, 1 unverified; 0 regressions (12 calls)"
+        "fixes 4 failing calls (verified), changes 1 call (unverified: no expected result); "
+        "0 regressions (12 calls)"
+    )
+    # unverified changes are changes: never "fixes 0 ..." (issue 15)
+    assert format_summary({"unverified_change": 4}, 4, 4) == (
+        "changes 4 calls (unverified: no expected result); 0 regressions (4 calls)"
     )
     assert format_summary({"regression": 1, "signature_mismatch": 2}, 3, 5) == (
-        "fixes 0 verified, 0 unverified; 3 regressions incl. 2 signature mismatches (3 of 5 calls)"
+        "fixes no logged failure; 3 regressions incl. 2 signature mismatches (3 of 5 calls)"
     )
 
 
@@ -336,7 +343,7 @@ def test_replay_for_actions_uses_the_store_toolset_and_pins(tmp_path: Path):
     ]
     add_pin(config, "untouched", {"x": 1}, expected=1)
     replay = replay_for_actions(config, store, toolset, actions)
-    assert replay["summary"] == "fixes 2 verified, 0 unverified; 0 regressions (6 calls)"
+    assert replay["summary"] == "fixes 2 failing calls (verified); 0 regressions (6 calls)"
     assert replay["problems"] == [
         ".funcforge/expectations.jsonl:2: expectation for 'untouched', which no longer exists"
     ]
@@ -354,4 +361,4 @@ def test_replay_for_actions_uses_the_store_toolset_and_pins(tmp_path: Path):
         config, store, toolset, [Action("revise_function", "convert_units", "C", {}, [], wrong)]
     )
     assert replay["has_expected_regression"]
-    assert replay["summary"] == "fixes 1 verified, 0 unverified; 3 regressions (4 calls)"
+    assert replay["summary"] == "fixes 1 failing call (verified); 3 regressions (4 calls)"

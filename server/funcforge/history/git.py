@@ -143,7 +143,8 @@ class ApplyResult:
     # Open editor buffers (workspace-relative) that lack the change: their new text.
     # The disk under an open buffer is never written; the editor takes the edit.
     buffer_texts: dict[str, str] = field(default_factory=dict)
-    already: bool = False  # another apply had committed it (a double click): nothing done
+    # The committed text of each file (workspace-relative), for editors to compare with.
+    committed: dict[str, str] = field(default_factory=dict)
 
     @property
     def short(self) -> str:
@@ -339,6 +340,7 @@ def apply_proposal(
         message,
         wip,
         {t.change.file: t.buffer_text for t in targets if t.buffer_text is not None},
+        {t.change.file: t.commit_text for t in targets},
     )
     if failed:
         raise UserError(

@@ -2,7 +2,8 @@
 
 An "Apply" action's edit is computed against the document's *current* text and
 bound to its version; when the proposal no longer applies to that text (the
-function changed), the action is dropped rather than applied to the wrong text.
+function changed), Apply is not offered ("Propose again" is), and resolving an
+action that went stale meanwhile answers ContentModified, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
 
 from funcforge.errors import UserError
 from funcforge.lsp import evidence
@@ -18,7 +20,9 @@ from funcforge.lsp.model import ActionData, Decline
 from funcforge.lsp.positions import def_range, overlaps
 from funcforge.lsp.session import Session
 from funcforge.optimizer.proposal import Proposal
+from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.rewrite import plan_actions
+from funcforge.toolset.spec import FunctionSpec
 from funcforge.toolset.toolset import load_toolset
 
 APPLY_PREFIX = "Apply funcforge proposal"
@@ -101,18 +105,67 @@ class ActionContext:
     resolve: bool
     versioned: bool
     decline: Decline | None
+    conflicted: frozenset[str] = frozenset()  # proposals whose Apply met the user's edits
+
+
+def _functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
+    """The tool functions of the document's text as the editor has it now (the session's
+    toolset may lag a keystroke behind); the session's when the text does not parse."""
+    try:
+        return extract_functions(text, rel)
+    except Exception:  # a syntax error mid-typing: the last good parse
+        return session.functions_in(rel)
+
+
+def is_stale(session: Session, proposal: Proposal, current: dict[str, FunctionSpec]) -> bool:
+    """Has a function the proposal touches changed (in `current`, this document's
+    functions, or in the session's toolset for the other files)?"""
+    with session.lock:
+        others = session.toolset.functions
+    for name, digest in proposal.function_hashes.items():
+        spec = current.get(name) or others.get(name)
+        if spec is None or spec.code_hash() != digest:
+            return True
+    return False
+
+
+def _repropose(p: Proposal, name: str, stale: bool) -> types.CodeAction:
+    """Offered instead of Apply when the function changed since the proposal, and
+    beside it when applying it met the user's edits."""
+    why = "is stale" if stale else "conflicts with your edits"
+    title = f"Propose again for {name} on the current text (proposal {p.id} {why})"
+    return types.CodeAction(
+        title=title,
+        kind=types.CodeActionKind.QuickFix,
+        command=types.Command(
+            title=title,
+            command="funcforge.optimize",
+            arguments=[{"function": name, "supersedes": p.id}],
+        ),
+    )
 
 
 def code_actions(session: Session, ctx: ActionContext) -> list[types.CodeAction]:
-    """The funcforge actions for functions overlapping `ctx.range` in one document."""
+    """The funcforge actions for functions overlapping `ctx.range` in one document.
+
+    A stale proposal (its function changed since) is never offered for Apply:
+    "Propose again" takes its place.
+    """
     uri, rel, version, text, rng = ctx.uri, ctx.rel, ctx.version, ctx.text, ctx.range
     only, resolve = ctx.only, ctx.resolve
     out: list[types.CodeAction] = []
-    for spec in session.functions_in(rel):
+    specs = _functions_of(session, rel, text)
+    current = {s.name: s for s in specs}
+    for spec in specs:
         assert spec.location is not None
         if not overlaps(def_range(spec.location, text), rng):
             continue
         for p in session.proposals_for(spec.name):
+            stale = is_stale(session, p, current)
+            if (stale or p.id in ctx.conflicted) and _wanted(only, types.CodeActionKind.QuickFix):
+                out.append(_repropose(p, spec.name, stale))
+            if stale:
+                continue
             title = f"{APPLY_PREFIX}: {p.title} ({evidence.replay_title(p)})"
             preferred = evidence.proposal_is_safe(p)
             if not preferred:
@@ -195,17 +248,51 @@ def resolve_action(
     data = ActionData.from_json(action.data)
     if data is None:
         return action
-    from funcforge.optimizer.proposal import load_proposal
+    from funcforge.optimizer.proposal import ProposalError, load_proposal
 
-    proposal = load_proposal(session.config.proposals_path, data.proposal)
+    try:
+        proposal = load_proposal(session.config.proposals_path, data.proposal)
+    except ProposalError as exc:
+        raise JsonRpcInvalidParams(f"funcforge: {exc}") from None
+    if proposal.status != "pending":
+        raise JsonRpcContentModified(
+            f"funcforge: proposal {proposal.id} is {proposal.status} already; nothing to apply"
+        )
     uri, rel = data.uri, data.rel
-    version, text = text_of(uri)
+    try:
+        version, text = text_of(uri)
+    except Exception:  # the document was closed meanwhile
+        raise JsonRpcContentModified(f"funcforge: {uri} is no longer open; ask again") from None
     if data.version is not None and version != data.version:
-        raise UserError("the document changed since the code action was offered; ask again")
+        raise JsonRpcContentModified(
+            "funcforge: the document changed since the code action was offered; ask again"
+        )
     edits = proposal_edits(session, proposal, rel, text)
     if edits is None:
-        raise UserError(
-            f"proposal {proposal.id} is stale: the function changed since it was proposed"
+        raise JsonRpcContentModified(
+            f"funcforge: proposal {proposal.id} is stale: the function changed since it was "
+            'proposed; use "Propose again"'
         )
     action.edit = apply_edit(uri, version, edits, versioned)
     return action
+
+
+def line_edits(old: str, new: str) -> list[types.TextEdit]:
+    """Whole-line edits turning `old` into `new` (positions at column 0: no UTF-16 counting)."""
+    from difflib import SequenceMatcher
+
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    edits = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        edits.append(
+            types.TextEdit(
+                range=types.Range(
+                    start=types.Position(line=i1, character=0),
+                    end=types.Position(line=i2, character=0),
+                ),
+                new_text="".join(b[j1:j2]),
+            )
+        )
+    return edits

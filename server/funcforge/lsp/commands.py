@@ -109,6 +109,8 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
             )
         )
         ids = [result.proposal.id] if result.proposal else []
+        if result.proposal and arg.get("supersedes"):  # "Propose again": the old one is done
+            _supersede(session, str(arg["supersedes"]))
         outcome = (
             f"proposal {result.proposal.id}: {result.proposal.title}"
             if result.proposal
@@ -128,22 +130,80 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         ls.refresh(Change(tools=True, proposals=True))
 
 
+def _supersede(session: Session, old_id: str) -> None:
+    """Mark a stale or conflicting proposal rejected once a new one replaced it."""
+    from funcforge.optimizer.proposal import ProposalError
+
+    try:
+        old = load_proposal(session.config.proposals_path, old_id)
+    except ProposalError:
+        return
+    if old.status == "pending":
+        old.status = "rejected"
+        old.save(session.config.proposals_path)
+
+
 def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
-    """Write the proposal (if the editor has not) and commit it with its evidence."""
-    from funcforge.history.git import apply_proposal
+    """Commit exactly the proposal's lines through the index, with its evidence.
+
+    Open documents are the editor's: the disk under them is never written.
+    A buffer that lacks the change (the command was run without the code
+    action's edit) gets it through `workspace/applyEdit`. `saveable` lists the
+    open files whose buffer now equals the committed text (a client may save
+    them: nothing of the user's would be saved with them).
+    """
+    from funcforge.history.git import AlreadyApplied, ApplyConflict, apply_proposal
 
     session = _session(ls)
     proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
-    result = apply_proposal(session.config, proposal, commit_dirty=bool(arg.get("commitDirty")))
-    with session.lock:
-        for rel in result.files:
-            session.buffers.pop(rel, None)
+    with session.lock:  # a client that takes no edits gets the files written instead
+        buffers = dict(session.buffers) if ls.caps.apply_edit else {}
+    try:
+        result = apply_proposal(
+            session.config, proposal, commit_dirty=bool(arg.get("commitDirty")), buffers=buffers
+        )
+    except AlreadyApplied as exc:  # a double click: the first one committed it, say nothing
+        return {"commit": exc.commit, "files": [], "already": True}
+    except ApplyConflict as exc:
+        ls.actions.conflicted[exc.proposal] = list(exc.functions)
+        ls.refresh(Change(proposals=True))  # the "Propose again" action appears
+        raise
+    ls.actions.conflicted.pop(proposal.id, None)
+    after = dict(buffers)
+    for rel, text in result.buffer_texts.items():
+        if _edit_buffer(ls, rel, buffers[rel], text):
+            after[rel] = text
+    saveable = [rel for rel, text in result.committed.items() if after.get(rel) == text]
     session.proposals_changed()
     ls.hand_check.clear()
     ls.status.send()  # the proposal count drops now, before the slower refresh
-    ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")
+    ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")  # the one message
     ls.refresh(Change(tools=True, proposals=True))
-    return {"commit": result.commit, "files": list(result.files)}
+    return {"commit": result.commit, "files": list(result.files), "saveable": saveable}
+
+
+def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
+    """Put the applied proposal into an open buffer (workspace/applyEdit); True when taken."""
+    import asyncio
+
+    from funcforge.lsp.code_actions import apply_edit, line_edits
+
+    session = _session(ls)
+    uri = path_to_uri(session.root / rel)
+    doc = ls.workspace.text_documents.get(uri)
+    if doc is None or ls.loop is None or not ls.caps.apply_edit:
+        ls.log_line(f"funcforge: {rel} is open but the client takes no edits: reload it")
+        return False
+    edit = apply_edit(uri, doc.version, line_edits(old, new), ls.caps.versioned_edits)
+    params = types.ApplyWorkspaceEditParams(edit=edit, label="funcforge: apply proposal")
+    try:
+        reply = asyncio.run_coroutine_threadsafe(
+            ls.workspace_apply_edit_async(params), ls.loop
+        ).result(timeout=10)
+    except Exception as exc:  # a client that refuses or never answers
+        ls.log_line(f"funcforge: the editor did not take the edit of {rel}: {exc}")
+        return False
+    return bool(getattr(reply, "applied", False))
 
 
 def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:

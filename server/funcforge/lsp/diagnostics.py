@@ -1,4 +1,10 @@
-"""Diagnostics on tool functions: failing calls, proposals ready, score declines."""
+"""Diagnostics on tool functions: failing calls, proposals ready, score declines.
+
+Failing calls say on which version they were logged; when the function's
+code (as the editor has it) differs from its code in every version with
+failures, they are shown as a hint about the past ("before your change"),
+not as a current warning.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,12 @@ from lsprotocol import types
 from funcforge.lsp import evidence
 from funcforge.lsp.model import Decline
 from funcforge.lsp.positions import name_range, path_to_uri
+from funcforge.lsp.provenance import CodeAtVersion, FailureIndex, provenance
 from funcforge.lsp.session import Session
 
 SOURCE = "funcforge"
+FAILURES = FailureIndex()  # per-version failures of each tool, recomputed when traces change
+CODE = CodeAtVersion()  # each function's code hash per committed version
 
 
 def _related(session: Session, stats: object) -> list[types.DiagnosticRelatedInformation]:
@@ -74,18 +83,28 @@ def diagnostics_for(
         rng = name_range(spec.location, text, spec.name)
         stats = stats_all.get(spec.name)
         if stats is not None and stats.errors:
+            origin = provenance(
+                session.config,
+                spec.name,
+                rel,
+                spec.code_hash(),
+                FAILURES.get(session.store).get(spec.name),
+                CODE,
+            )
             rate = evidence.error_rate(stats)
+            if origin is not None and origin.before_change:
+                severity, code = types.DiagnosticSeverity.Hint, "failed-before-change"
+            elif rate >= warn_at:
+                severity, code = types.DiagnosticSeverity.Warning, "failing-calls"
+            else:
+                severity, code = types.DiagnosticSeverity.Information, "failing-calls"
             out.append(
                 types.Diagnostic(
                     range=rng,
-                    message=evidence.failure_summary(stats),
-                    severity=(
-                        types.DiagnosticSeverity.Warning
-                        if rate >= warn_at
-                        else types.DiagnosticSeverity.Information
-                    ),
+                    message=evidence.failure_message(stats, origin),
+                    severity=severity,
                     source=SOURCE,
-                    code="failing-calls",
+                    code=code,
                     related_information=_related(session, stats) or None,
                 )
             )

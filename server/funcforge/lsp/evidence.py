@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from funcforge.lsp.provenance import Provenance
 from funcforge.optimizer.proposal import Proposal
 
 
@@ -33,6 +34,25 @@ def failure_summary(stats: Any) -> str:
     more = len(stats.error_types) - 4
     tail = f", and {more} more" if more > 0 else ""
     return f"{stats.errors} of {stats.calls} logged calls failed: {', '.join(parts)}{tail}"
+
+
+def failure_message(stats: Any, origin: Provenance | None) -> str:
+    """The failing-calls diagnostic: where the failures were logged, and whether that is history.
+
+    '31% errors on a1b2c3 (before your change): 12 of 40 logged calls failed: ...'
+    or '12 of 40 logged calls failed on a1b2c3: KeyError ...'.
+    """
+    summary = failure_summary(stats)
+    if origin is None:
+        return summary
+    where = origin.version
+    if origin.versions > 1:
+        more = origin.versions - 1
+        where += f" and {more} earlier version{'s' if more > 1 else ''}"
+    if origin.before_change:
+        return f"{origin.rate:.0%} errors on {where} (before your change): {summary}"
+    head, _, rest = summary.partition(": ")
+    return f"{head} on {where}: {rest}" if rest else f"{head} on {where}"
 
 
 def error_rate(stats: Any) -> float:
@@ -68,7 +88,30 @@ def proposal_is_safe(proposal: Proposal) -> bool:
     return not replay.get("has_expected_regression", False)
 
 
-def hover_markdown(name: str, stats: Any | None, proposals: list[Proposal]) -> str:
+def _origin_line(origin: Provenance | None) -> str | None:
+    if origin is None:
+        return None
+    more = f" (and {origin.versions - 1} earlier)" if origin.versions > 1 else ""
+    if origin.before_change:
+        return (
+            f"Failures logged on {origin.version}{more}, before your change: "
+            "history, not the current code."
+        )
+    return f"Failures logged on {origin.version}{more}."
+
+
+def _excerpt(msg: str | None) -> str:
+    excerpt = (msg or "").strip().replace("`", "'")
+    return excerpt if len(excerpt) <= 120 else excerpt[:117] + "..."
+
+
+def _tasks(stats: Any) -> int:
+    return stats.tasks if isinstance(stats.tasks, int) else len(stats.tasks)
+
+
+def hover_markdown(
+    name: str, stats: Any | None, proposals: list[Proposal], origin: Provenance | None = None
+) -> str:
     """Statistics and the latest error excerpts of one tool, in Markdown."""
     lines = [f"**funcforge** · `{name}`", ""]
     if stats is None or not stats.calls:
@@ -78,9 +121,11 @@ def hover_markdown(name: str, stats: Any | None, proposals: list[Proposal]) -> s
             "| calls | errors | error rate | traces | tasks | pass rate |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
             f"| {stats.calls} | {stats.errors} | {error_rate(stats):.0%} | {stats.traces} | "
-            f"{stats.tasks if isinstance(stats.tasks, int) else len(stats.tasks)} | "
+            f"{_tasks(stats)} | "
             f"{'-' if stats.pass_rate is None else f'{stats.pass_rate:.0%}'} |",
         ]
+        if (line := _origin_line(origin)) and stats.errors:
+            lines += ["", f"*{line}*"]
         if stats.error_types:
             lines += [
                 "",
@@ -91,10 +136,36 @@ def hover_markdown(name: str, stats: Any | None, proposals: list[Proposal]) -> s
         if recent:
             lines += ["", "**Latest errors:**", ""]
             for ref, etype, msg in reversed(recent):
-                excerpt = (msg or "").strip().replace("`", "'")
-                if len(excerpt) > 120:
-                    excerpt = excerpt[:117] + "..."
-                lines.append(f"- `{etype}: {excerpt}` — {ref}")
+                lines.append(f"- `{etype}: {_excerpt(msg)}` — {ref}")
     for p in proposals:
         lines += ["", f"**Proposal {p.id}:** {p.title} — {replay_title(p)}"]
+    return "\n".join(lines)
+
+
+def hover_plaintext(
+    name: str, stats: Any | None, proposals: list[Proposal], origin: Provenance | None = None
+) -> str:
+    """The same as `hover_markdown`, for clients that render only plain text (no table syntax)."""
+    lines = [f"funcforge: {name}", ""]
+    if stats is None or not stats.calls:
+        lines.append("No logged calls of this function yet.")
+    else:
+        pass_rate = "-" if stats.pass_rate is None else f"{stats.pass_rate:.0%}"
+        lines.append(
+            f"{stats.calls} calls, {stats.errors} errors ({error_rate(stats):.0%}), "
+            f"{stats.traces} traces, {_tasks(stats)} tasks, pass rate {pass_rate}"
+        )
+        if (line := _origin_line(origin)) and stats.errors:
+            lines.append(line)
+        if stats.error_types:
+            lines.append(
+                "Errors: " + ", ".join(f"{t} ({n})" for t, n in stats.error_types.most_common(5))
+            )
+        recent = list(getattr(stats, "recent_errors", []))[-3:]
+        if recent:
+            lines += ["", "Latest errors:"]
+            for ref, etype, msg in reversed(recent):
+                lines.append(f"  {etype}: {_excerpt(msg)} ({ref})")
+    for p in proposals:
+        lines += ["", f"Proposal {p.id}: {p.title} ({replay_title(p)})"]
     return "\n".join(lines)

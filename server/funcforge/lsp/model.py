@@ -7,6 +7,7 @@ client can do, `ActionData` what a resolvable code action refers to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -77,6 +78,8 @@ class ClientCaps:
     versioned_edits: bool = True
     dynamic_watch: bool = False
     configuration: bool = False
+    hover_markdown: bool = True  # the client renders Markdown hovers (else plain text)
+    apply_edit: bool = False  # the client takes workspace/applyEdit
 
     @classmethod
     def from_params(cls, caps: types.ClientCapabilities) -> ClientCaps:
@@ -96,7 +99,17 @@ class ClientCaps:
             versioned_edits=bool(edit and edit.document_changes),
             dynamic_watch=bool(watch and watch.dynamic_registration),
             configuration=bool(ws and ws.configuration),
+            hover_markdown=_prefers_markdown(td.hover.content_format if td and td.hover else None),
+            apply_edit=bool(ws and ws.apply_edit),
         )
+
+
+def _prefers_markdown(formats: Sequence[types.MarkupKind] | None) -> bool:
+    """Markdown unless the client lists its hover formats and plain text comes first
+    (or Markdown is absent): the list is in order of preference."""
+    if not formats:
+        return True
+    return formats[0] == types.MarkupKind.Markdown
 
 
 @dataclass(frozen=True)

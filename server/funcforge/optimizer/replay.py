@@ -245,9 +245,16 @@ def format_summary(totals: Mapping[str, int], calls: int, available: int) -> str
     """The one-line summary, leading with verified numbers; `available` > `calls` shows the budget."""
     t = {v: int(totals.get(v, 0)) for v in VERDICTS}
     regressions = t["regression"] + t["signature_mismatch"]
+    # Unverified changes are changes, not "nothing": say what they are (issue 15).
+    effects = []
+    if t["verified_fix"]:
+        effects.append(f"fixes {_plural(t['verified_fix'], 'failing call')} (verified)")
+    if t["unverified_change"]:
+        effects.append(
+            f"changes {_plural(t['unverified_change'], 'call')} (unverified: no expected result)"
+        )
     text = (
-        f"fixes {t['verified_fix']} verified, {t['unverified_change']} unverified; "
-        f"{_plural(regressions, 'regression')}"
+        f"{', '.join(effects) or 'fixes no logged failure'}; {_plural(regressions, 'regression')}"
     )
     if t["signature_mismatch"]:
         text += f" incl. {_plural(t['signature_mismatch'], 'signature mismatch')}"
@@ -297,7 +304,8 @@ class ReplayReport:
 
     @property
     def summary(self) -> str:
-        """`fixes 4 verified, 1 unverified; 0 regressions (12 calls)`, plus what else happened.
+        """`fixes 4 failing calls (verified), changes 1 call (unverified: no expected result);
+        0 regressions (12 calls)`, plus what else happened.
 
         In the weaker process sandbox the summary says so.
         """

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lsprotocol import types
 
 from funcforge.lsp import code_actions as ca
 from funcforge.lsp.features import Feature
 
+if TYPE_CHECKING:
+    from funcforge.lsp.server import FuncforgeServer
+
 
 class CodeActionsFeature(Feature):
-    """textDocument/codeAction and codeAction/resolve on the document's current version."""
+    """textDocument/codeAction and codeAction/resolve on the document's current version.
+
+    `conflicted`: proposals whose Apply met the user's edits (id -> functions):
+    "Propose again" is offered for them until they are applied or replaced.
+    """
+
+    def __init__(self, ls: FuncforgeServer) -> None:
+        super().__init__(ls)
+        self.conflicted: dict[str, list[str]] = {}
 
     def register(self) -> None:
         self.ls.handle(
@@ -52,6 +65,7 @@ class CodeActionsFeature(Feature):
                 resolve=ls.caps.resolve_actions,
                 versioned=ls.caps.versioned_edits,
                 decline=ls.diagnostics.decline,
+                conflicted=frozenset(self.conflicted),
             ),
         )
 

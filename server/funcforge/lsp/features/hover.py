@@ -1,5 +1,8 @@
 """Hover on a tool function's name: statistics, latest errors, proposals, and the tool
-definition the model is sent."""
+definition the model is sent.
+
+Markdown, or plain text for a client whose `hover.contentFormat` prefers it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import json
 from lsprotocol import types
 
 from funcforge.lsp import evidence
+from funcforge.lsp.diagnostics import CODE, FAILURES
 from funcforge.lsp.features import Feature
 from funcforge.lsp.positions import contains, name_range
+from funcforge.lsp.provenance import provenance
 from funcforge.toolset.spec import FunctionSpec
 
 
@@ -21,6 +26,16 @@ def definition_markdown(spec: FunctionSpec) -> str:
     if spec.schema_hints:
         lines += ["", "**Not in the schema:**", ""]
         lines += [f"- {hint}" for hint in spec.schema_hints]
+    return "\n".join(lines)
+
+
+def definition_plaintext(spec: FunctionSpec) -> str:
+    """`definition_markdown` without Markdown syntax."""
+    tool = json.dumps(spec.to_openai_tool(), indent=2, ensure_ascii=False)
+    lines = ["Tool definition sent to the model:", tool]
+    if spec.schema_hints:
+        lines += ["", "Not in the schema:"]
+        lines += [f"  {hint}" for hint in spec.schema_hints]
     return "\n".join(lines)
 
 
@@ -43,12 +58,23 @@ class HoverFeature(Feature):
             assert spec.location is not None
             rng = name_range(spec.location, text, spec.name)
             if contains(rng, params.position):
-                md = evidence.hover_markdown(
-                    spec.name, stats_all.get(spec.name), session.proposals_for(spec.name)
+                stats = stats_all.get(spec.name)
+                origin = provenance(
+                    session.config,
+                    spec.name,
+                    rel,
+                    spec.code_hash(),
+                    FAILURES.get(session.store).get(spec.name),
+                    CODE,
                 )
-                md += "\n\n" + definition_markdown(spec)
-                return types.Hover(
-                    contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=md),
-                    range=rng,
-                )
+                proposals = session.proposals_for(spec.name)
+                if ls.caps.hover_markdown:
+                    kind = types.MarkupKind.Markdown
+                    value = evidence.hover_markdown(spec.name, stats, proposals, origin)
+                    value += "\n\n" + definition_markdown(spec)
+                else:  # e.g. eglot without markdown-mode: no raw table syntax
+                    kind = types.MarkupKind.PlainText
+                    value = evidence.hover_plaintext(spec.name, stats, proposals, origin)
+                    value += "\n\n" + definition_plaintext(spec)
+                return types.Hover(contents=types.MarkupContent(kind=kind, value=value), range=rng)
         return None

@@ -6,6 +6,7 @@ from lsprotocol import types
 
 from funcforge.lsp import evidence
 from funcforge.lsp.features import Feature
+from funcforge.lsp.model import Change
 from funcforge.lsp.positions import name_range
 
 
@@ -14,6 +15,13 @@ class CodeLensFeature(Feature):
 
     def register(self) -> None:
         self.ls.handle(types.TEXT_DOCUMENT_CODE_LENS, self.code_lens)
+
+    def on_change(self, change: Change) -> None:
+        """Lenses carry line numbers and statistics: ask the client to re-request them
+        after tools, traces or proposals changed (`workspace/codeLens/refresh`)."""
+        ls = self.ls
+        if ls.caps.code_lens_refresh and (change.tools or change.traces or change.proposals):
+            ls.post(ls.workspace_code_lens_refresh, None)
 
     def code_lens(self, params: types.CodeLensParams) -> list[types.CodeLens]:
         ls = self.ls

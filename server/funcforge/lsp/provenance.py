@@ -1,0 +1,207 @@
+"""Which toolset versions a tool's failing calls were logged on, and whether its code changed since.
+
+Evidence binds to what the agent ran. A warning "12 of 40 logged calls
+failed" on a function the user has since fixed is history, not a current
+failure: the diagnostics say on which version the failures were logged and,
+when the function's code (the editor's text) differs from its code in that
+commit, show them as such.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from funcforge.errors import UserError
+
+if TYPE_CHECKING:
+    from git import Repo
+
+    from funcforge.config import Config
+    from funcforge.traces.store import TraceStore
+
+
+@dataclass
+class FailureVersions:
+    """The failing calls of one tool per version, in the order versions were last seen."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    order: list[str] = field(default_factory=list)  # versions with errors, oldest first
+
+    @property
+    def latest(self) -> str | None:
+        return self.order[-1] if self.order else None
+
+    def rate(self, version: str) -> float:
+        calls = self.calls.get(version, 0)
+        return self.errors.get(version, 0) / calls if calls else 0.0
+
+
+def failure_versions(store: TraceStore) -> dict[str, FailureVersions]:
+    """One pass over the index: per tool, calls and failed calls per toolset version."""
+    from funcforge.traces.store import UNVERSIONED
+
+    out: dict[str, FailureVersions] = {}
+    for s in store.summaries():
+        version = s.version or UNVERSIONED
+        for name, count in s.tools.items():
+            out.setdefault(name, FailureVersions()).calls[version] += count
+        for name, _etype, _msg in s.errors:
+            fv = out.setdefault(name, FailureVersions())
+            fv.errors[version] += 1
+            if fv.order and fv.order[-1] == version:
+                continue
+            if version in fv.order:
+                fv.order.remove(version)
+            fv.order.append(version)
+    return out
+
+
+class CodeAtVersion:
+    """`code_hash()` of each tool function as committed in a version (cached per commit)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], dict[str, str] | None] = {}
+
+    def hashes(self, config: Config, version: str, file: str) -> dict[str, str] | None:
+        """name -> code hash of the functions in `file` at commit `version` (None: unknown)."""
+        key = (version, file)
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        found = self._read(config, version, file)
+        if found is None:  # unknown now; a later commit or refresh may resolve it
+            return None
+        with self._lock:
+            if len(self._cache) > 512:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
+
+    @staticmethod
+    def _read(config: Config, version: str, file: str) -> dict[str, str] | None:
+        from funcforge.history.git import open_repo
+        from funcforge.history.gitops import blob_bytes, repo_path
+        from funcforge.toolset.extract import extract_functions
+
+        try:
+            with open_repo(config) as repo:
+                commit = resolve_version(config, repo, version)
+                if commit is None:
+                    return None
+                data = blob_bytes(repo, commit, repo_path(repo, config, file))
+        except UserError:
+            return None
+        if data is None:
+            return {}
+        try:
+            specs = extract_functions(data.decode("utf-8", "replace"), file)
+        except Exception:  # an old version that no longer parses: no evidence either way
+            return None
+        return {s.name: s.code_hash() for s in specs}
+
+
+SCAN = 50  # commits searched for a toolset content hash
+
+
+def resolve_version(config: Config, repo: Repo, version: str) -> str | None:
+    """The commit a trace's toolset version names: a sha (prefix), or the content hash
+    (`dirty-` or bare, as `Toolset.content_hash`) of the tool files of one of HEAD's last
+    commits. None when unknown."""
+    from funcforge.history.versions import resolve_versions
+
+    bare = version.removeprefix("dirty-")
+    commit = resolve_versions(repo, [bare]).get(bare)
+    if commit is not None:
+        return commit
+    return _content_hashes(config, repo).get(bare)
+
+
+_HASHES: dict[tuple[str, str], dict[str, str]] = {}  # (root, HEAD) -> content hash -> commit
+
+
+def _content_hashes(config: Config, repo: Repo) -> dict[str, str]:
+    """Content hash -> commit for HEAD's last `SCAN` commits (cached per HEAD)."""
+    from funcforge.history.gitops import head_sha, run_git, workspace_prefix
+    from funcforge.toolset.toolset import Toolset, matches_tools
+
+    head = head_sha(repo)
+    if head is None:
+        return {}
+    key = (str(config.root), head)
+    if key in _HASHES:
+        return _HASHES[key]
+    prefix = workspace_prefix(repo, config)
+    out: dict[str, str] = {}
+    for commit in run_git(repo, "rev-list", f"--max-count={SCAN}", head).split():
+        listing = run_git(repo, "ls-tree", "-r", "-z", commit, "--", prefix or ".")
+        data: dict[str, bytes] = {}
+        for record in listing.split("\0"):
+            meta, _, path = record.partition("\t")
+            if not path or not path.startswith(prefix) or meta.split()[1:2] != ["blob"]:
+                continue
+            rel = path[len(prefix) :]
+            if matches_tools(config, rel):
+                data[rel] = repo.odb.stream(bytes.fromhex(meta.split()[2])).read()
+        out.setdefault(Toolset(data=data).content_hash(), commit)
+    if len(_HASHES) > 16:
+        _HASHES.clear()
+    _HASHES[key] = out
+    return out
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a tool's failures come from: `version` (the latest one with failures),
+    the error rate there, and whether the function changed since (`before_change`)."""
+
+    version: str
+    rate: float
+    versions: int  # how many versions had failures
+    before_change: bool
+
+
+def provenance(
+    config: Config,
+    name: str,
+    file: str,
+    current_hash: str,
+    fv: FailureVersions | None,
+    code: CodeAtVersion,
+) -> Provenance | None:
+    """The provenance of `name`'s failures; before_change when no failing version has its code."""
+    if fv is None or fv.latest is None:
+        return None
+    changed = True
+    for version in fv.order:
+        hashes = code.hashes(config, version, file)
+        if hashes is None or hashes.get(name) == current_hash:
+            changed = False  # unknown version, or the same code: the failures are current
+            break
+    latest = fv.latest
+    return Provenance(latest, fv.rate(latest), len(fv.order), changed)
+
+
+class FailureIndex:
+    """`failure_versions` of a store, recomputed only when the store gained or lost traces."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[int, int, int] | None = None
+        self._value: dict[str, FailureVersions] = {}
+
+    def get(self, store: TraceStore | None) -> dict[str, FailureVersions]:
+        if store is None:
+            return {}
+        key = (id(store), len(store), sum(f.size for f in store.files()))
+        with self._lock:
+            if key == self._key:
+                return self._value
+        value = failure_versions(store)
+        with self._lock:
+            self._key, self._value = key, value
+        return value
