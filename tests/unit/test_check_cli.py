@@ -238,7 +238,10 @@ def test_check_verifies_a_hand_fix_against_the_committed_version(tmp_path: Path)
     assert set(data["functions"]) == {"convert_units", "word_count"}
     units = data["functions"]["convert_units"]
     # The failed call has no expected value (the answer did not come from it).
-    assert units["summary"] == "fixes 0 verified, 1 unverified; 0 regressions (4 calls)"
+    assert (
+        units["summary"]
+        == "changes 1 call (unverified: no expected result); 0 regressions (4 calls)"
+    )
     words = data["functions"]["word_count"]
     fixed = [e for e in words["entries"] if e["verdict"] == "verified_fix"]
     assert len(fixed) == 1 and fixed[0]["expected_source"] == "task"
@@ -251,7 +254,9 @@ def test_check_fails_on_a_regression_and_names_the_trace(tmp_path: Path):
     edit(root, '"ft": 0.3048}', '"feet": 0.3048, "mile": 1609.344}')
     out = run("check", str(root))
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "convert_units: fixes 0 verified, 1 unverified; 1 regression (4 calls)" in out.stdout
+    assert (
+        "convert_units: changes 1 call (unverified: no expected result); 1 regression (4 calls)"
+    ) in out.stdout
     assert "regression" in out.stdout and "traces/runs.jsonl:2" in out.stdout
     assert "word_count" not in out.stdout  # unchanged functions are not checked
 
@@ -286,7 +291,7 @@ def test_check_uses_pins_and_reports_orphans_and_broken_files(tmp_path: Path):
     edit(root, '"mile": 1609.0}', '"mile": 1609.344}')
     out = run("check", str(root), "--function", "convert_units")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "fixes 1 verified, 0 unverified; 0 regressions (4 calls)" in out.stdout
+    assert "fixes 1 failing call (verified); 0 regressions (4 calls)" in out.stdout
     (root / "tools" / "agent_tools.py").write_text(TOOLS + "\ndef broken(:\n", encoding="utf-8")
     out = run("check", str(root))
     assert out.returncode == 1 and "tool files that no longer load" in out.stdout
