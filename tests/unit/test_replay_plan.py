@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,18 @@ def test_a_plan_apply_refuses_is_refused_by_the_check(tmp_path: Path):
         replay_mod.replay_for_actions(store_config, store, toolset, actions)
     assert str(by_check.value) == str(by_apply.value)
     assert "conflicts with" in str(by_check.value)
+
+
+def test_a_file_libcst_cannot_parse_is_checked_not_called_broken(tmp_path: Path):
+    from tests.unit.test_check_cli import TOOLS, run
+
+    root = make_workspace(tmp_path / "ws")
+    fixed = TOOLS.replace('len(text.split(" "))', "len(text.split())")
+    (root / "tools" / "agent_tools.py").write_text(
+        fixed + "\n(scale): float = 1.0\n", encoding="utf-8"
+    )
+    out = run("check", str(root), "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads(out.stdout)
+    assert "word_count" in data["functions"]
+    assert not any("no longer load" in p for p in data.get("problems", []))

@@ -141,7 +141,9 @@ def check_hand_edits(
 
     heads = head_texts(config, toolset.files)
     out = HandCheck()
-    out.broken = [p for p in toolset.problems if toolset.files.get(p.file) != heads.get(p.file)]
+    # A warning (a file read but not rewritable) does not break the tools.
+    errors = [p for p in toolset.problems if p.severity == "error"]
+    out.broken = [p for p in errors if toolset.files.get(p.file) != heads.get(p.file)]
     for rel in sorted(toolset.files):
         head = heads.get(rel)
         old_specs = {}
@@ -165,7 +167,7 @@ def check_hand_edits(
                 or function
             ):
                 out.changed.append((name, rel))
-        if not any(p.file == rel for p in toolset.problems):
+        if not any(p.file == rel for p in errors):
             out.removed.extend(
                 n for n in old_specs if n not in new_specs and n not in toolset.functions
             )
