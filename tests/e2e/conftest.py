@@ -27,6 +27,7 @@ from tests.lsp.conftest import revise_reply, write_transcript
 
 HERE = Path(__file__).resolve().parent
 FUNCTION = "convert_units"
+TYPED = "# typed above\n"  # the line the drivers type above the function, never committed
 RUN_TIMEOUT = 120.0  # seconds for a whole editor session; a hang fails the test
 STEP_TIMEOUT_MS = 60_000  # each wait inside the driver
 
@@ -178,7 +179,9 @@ def check_session(ws: Workspace, run: Run, *logs: Path) -> dict[str, Any]:
     assert run.returncode == 0 and found.get("ok") is True, report(
         ws, run.stdout, run.stderr, *logs
     )
-    assert found["diagnostic"]["message"].startswith("4 of 13 logged calls failed: KeyError")
+    assert found["diagnostic"]["message"].startswith(
+        "4 of 13 logged calls failed on 7946404a6be6: KeyError"
+    )
     proposals = found["optimize"]["proposals"]
     assert len(proposals) == 1, found["optimize"]
     pid = proposals[0]
@@ -194,11 +197,30 @@ def check_session(ws: Workspace, run: Run, *logs: Path) -> dict[str, Any]:
     assert subject == f"funcforge: revise {FUNCTION}"
     assert f"Funcforge-Proposal: {pid}" in body
     assert git(ws.root, "show", "--format=", "--name-only", "HEAD").split() == ["tools/units.py"]
-    assert git(ws.root, "status", "--porcelain", "--", "tools").strip() == ""
-    text = ws.tool_file.read_text()
-    assert "lengths = dict(_LENGTH, mile=1609.344)" in text
-    assert "table = _LENGTH if from_unit in _LENGTH else _MASS" not in text
-    # The editor's own application of the minimal edits gives exactly the committed file.
-    assert found["buffer_text"] == text
-    assert git(ws.root, "show", "HEAD:tools/units.py") == text
+    # Unsaved editor text never made the base version "dirty".
+    base = git(ws.root, "rev-parse", "--short=7", "HEAD~1").strip()
+    assert f"Funcforge-Base: {base}" in body and "dirty-" not in body
+    # The commit holds exactly the proposal; the line the user typed stays theirs,
+    # uncommitted, in the buffer and (once the editor saved it) on disk.
+    committed = git(ws.root, "show", "HEAD:tools/units.py")
+    assert "lengths = dict(_LENGTH, mile=1609.344)" in committed
+    assert "table = _LENGTH if from_unit in _LENGTH else _MASS" not in committed
+    assert TYPED not in committed
+    assert found["buffer_text"] == committed.replace(f"def {FUNCTION}(", f"{TYPED}def {FUNCTION}(")
+    assert found["saved_text"] == found["buffer_text"]
+    assert ws.tool_file.read_text() == found["buffer_text"]
+    assert git(ws.root, "status", "--porcelain", "--", "tools").strip() == "M tools/units.py"
+    diff = git(ws.root, "diff", "-U0", "HEAD", "--", "tools")
+    assert [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")] == [
+        "+" + TYPED.rstrip("\n")
+    ]
+    # After Apply, with the typed line above it, the failures sit on the function's name
+    # and read as history (they were logged on the version before the fix).
+    history = found["history"]
+    assert history["message"].startswith("31% errors on 7946404a6be6 (before your change)")
+    assert history.get("lnum", history.get("line")) == history.get(
+        "def_lnum", history.get("def_line")
+    )
+    hover = found["hover"]
+    assert "before your change" in (hover["value"] if isinstance(hover, dict) else hover)
     return found

@@ -94,6 +94,12 @@
           (cons 'end_col (save-excursion (goto-char (flymake-diagnostic-end diag))
                                          (current-column))))))
 
+(defun ff-goto-def (fn)
+  "Move point to the start of `def FN(' in the current buffer."
+  (goto-char (point-min))
+  (re-search-forward (concat "^def " (regexp-quote fn) "("))
+  (goto-char (match-beginning 0)))
+
 (defun ff-request (server method params)
   "METHOD through eglot's connection SERVER, bounded by `ff-timeout'."
   (jsonrpc-request server method params :timeout ff-timeout))
@@ -134,10 +140,15 @@
       (ff-wait (lambda () (ff-diagnostic "proposal")) "the proposal-ready diagnostic")
       (ff-put 'proposal_diagnostic (ff-describe (ff-diagnostic "proposal")))
 
+      (ff-step "type a line")
+      ;; The user types a line above the function; it is saved with the edit below
+      ;; (as autosave would), so the file holds more than the proposal.
+      (ff-goto-def fn)
+      (insert "# typed above\n")
+      (eglot--signal-textDocument/didChange)
+
       (ff-step "code action")
-      (goto-char (point-min))
-      (re-search-forward (concat "^def " (regexp-quote fn) "("))
-      (goto-char (match-beginning 0))
+      (ff-goto-def fn)
       (forward-char 4)
       (let* ((bounds (bounds-of-thing-at-point 'symbol))
              ;; eglot's own request: Flymake's diagnostics in the range go in the context.
@@ -176,7 +187,26 @@
         ;; The server must not rewrite the file the editor saved (Emacs would then warn
         ;; that it changed on disk).
         (ff-put 'changed_on_disk (if (verify-visited-file-modtime) :json-false t))
-        (ff-put 'buffer_modified (if (buffer-modified-p) t :json-false)))
+        (ff-put 'buffer_modified (if (buffer-modified-p) t :json-false))
+        (ff-put 'saved_text (with-temp-buffer
+                              (insert-file-contents (ff-get 'file))
+                              (buffer-string))))
+
+      ;; Positions follow the editor's text after Apply: the failures, now history,
+      ;; sit on the function's name line.
+      (ff-step "after apply")
+      (ff-wait (lambda () (ff-diagnostic "before your change")) "the history diagnostic")
+      (let ((history (ff-describe (ff-diagnostic "before your change"))))
+        (ff-goto-def fn)
+        (push (cons 'def_line (1- (line-number-at-pos))) history)
+        (ff-put 'history history))
+      (ff-goto-def fn)
+      (forward-char 6)
+      (let* ((r (ff-request server :textDocument/hover
+                            (eglot--TextDocumentPositionParams)))
+             (contents (plist-get r :contents)))
+        (ff-put 'hover (list (cons 'kind (plist-get contents :kind))
+                             (cons 'value (plist-get contents :value)))))
 
       (ff-step "shutdown")
       (eglot-shutdown server)

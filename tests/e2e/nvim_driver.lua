@@ -70,6 +70,22 @@ local function request(bufnr, client_id, method, params)
   return res.result
 end
 
+local function find_def(bufnr)
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
+    if line:match('^def ' .. spec['function'] .. '%(') then
+      return i
+    end
+  end
+  error('no def ' .. spec['function'] .. ' in ' .. spec.file)
+end
+
+local function read_file(path)
+  local f = assert(io.open(path, 'r'))
+  local text = f:read('*a')
+  f:close()
+  return text
+end
+
 local function run()
   step('open')
   vim.cmd('edit ' .. vim.fn.fnameescape(spec.file))
@@ -117,15 +133,14 @@ local function run()
   local ready = wait_diagnostic(bufnr, 'proposal', 'the proposal-ready diagnostic')
   out.proposal_diagnostic = { message = ready.message, severity = ready.severity }
 
+  step('type a line')
+  -- The user types a line above the function and does not save (autosave off).
+  local def_line = find_def(bufnr)
+  vim.api.nvim_buf_set_lines(bufnr, def_line - 1, def_line - 1, false, { '# typed above' })
+  def_line = def_line + 1
+  vim.wait(400)  -- Neovim debounces didChange
+
   step('code action')
-  local def_line
-  for i, line in ipairs(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)) do
-    if line:match('^def ' .. spec['function'] .. '%(') then
-      def_line = i
-      break
-    end
-  end
-  assert(def_line, 'no def ' .. spec['function'] .. ' in ' .. spec.file)
   vim.api.nvim_win_set_cursor(0, { def_line, 4 })
   local params = vim.lsp.util.make_range_params(0, 'utf-16')
   params.context = { diagnostics = vim.lsp.diagnostic.get_line_diagnostics(bufnr) }
@@ -156,6 +171,7 @@ local function run()
   step('apply edit')
   vim.lsp.util.apply_workspace_edit(action.edit, 'utf-16')
   out.buffer_text = buffer_text(bufnr)
+  vim.wait(400)  -- let the didChange of the edit go out before the command
   assert(out.buffer_text ~= before, 'apply_workspace_edit left the buffer unchanged')
 
   step('apply command')
@@ -165,6 +181,25 @@ local function run()
     command = action.command.command,
     arguments = action.command.arguments,
   })
+
+  -- The buffer holds the change and the typed line, unsaved; the file on disk was not
+  -- touched under it, so there is nothing to reconcile (no W12 on checktime).
+  step('after apply')
+  out.after = { modified = vim.bo[bufnr].modified, disk_text = read_file(spec.file) }
+  vim.cmd('checktime')
+  out.after.modified_after_checktime = vim.bo[bufnr].modified
+  -- Positions follow the editor's text: the failures, now history, sit on the name.
+  local history = wait_diagnostic(bufnr, 'before your change', 'the history diagnostic')
+  out.history = { message = history.message, severity = history.severity,
+                  lnum = history.lnum, def_lnum = find_def(bufnr) - 1 }
+  local hover = request(bufnr, client_id, 'textDocument/hover', {
+    textDocument = { uri = vim.uri_from_bufnr(bufnr) },
+    position = { line = find_def(bufnr) - 1, character = 6 },
+  })
+  out.hover = hover and hover.contents and hover.contents.value or vim.NIL
+  step('save')
+  vim.cmd('write')
+  out.saved_text = read_file(spec.file)
 
   step('shutdown')
   vim.lsp.stop_client(client_id)

@@ -18,7 +18,12 @@ def test_emacs_eglot_diagnostic_optimize_code_action_commit(workspace: Workspace
     assert found["resolved"] is False
     assert found["action"]["kind"] == "quickfix"
     assert any(t.startswith("Reject funcforge proposal") for t in found["action_titles"])
-    # Emacs saved the edited buffer; the server committed it without rewriting the file.
+    # Emacs saved the edited buffer (with the typed line, as autosave would); the server
+    # committed only the proposal's lines, without rewriting the file.
     assert found["changed_on_disk"] is False and found["buffer_modified"] is False
     assert "optimizing" in found["statuses"]
-    assert any(m.startswith("funcforge: committed") for m in found["messages"])
+    assert len([m for m in found["messages"] if m.startswith("funcforge: committed")]) == 1
+    assert found["history"]["flymake_type"] == "eglot-note"  # history: a hint
+    # eglot without markdown-mode asks for plain text: no raw table syntax in the hover.
+    assert found["hover"]["kind"] == "plaintext"
+    assert "| calls |" not in found["hover"]["value"] and "**" not in found["hover"]["value"]

@@ -31,7 +31,14 @@ def test_neovim_diagnostic_optimize_code_action_commit(workspace: Workspace) -> 
     kinds = [p["kind"] for p in found["progress"]]
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
     assert "optimizing" in found["statuses"]
-    assert any(m["message"].startswith("funcforge: committed") for m in found["messages"])
+    committed = [m for m in found["messages"] if m["message"].startswith("funcforge: committed")]
+    assert len(committed) == 1  # one message per Apply
+    # Autosave off: the buffer holds the change unsaved, the disk was not written under
+    # it, so checktime finds nothing to reconcile (no W12 prompt).
+    after = found["after"]
+    assert after["modified"] is True and after["modified_after_checktime"] is True
+    assert "mile=1609.344" not in after["disk_text"]
+    assert found["history"]["severity"] == 4  # a hint, not a warning
 
 
 def test_a_missing_editor_fails_the_run_instead_of_skipping() -> None:

@@ -45,7 +45,7 @@ def failure_versions(store: TraceStore) -> dict[str, FailureVersions]:
     from funcforge.traces.store import UNVERSIONED
 
     out: dict[str, FailureVersions] = {}
-    for s in store.summaries():
+    for s in store.summaries(which="all"):  # what the editor shows (as Session.tool_stats)
         version = s.version or UNVERSIONED
         for name, count in s.tools.items():
             out.setdefault(name, FailureVersions()).calls[version] += count
