@@ -100,3 +100,18 @@ def test_stats_json_lists_each_tools_definition_and_hints(math_ws: Path) -> None
     convert = tools["convert_units"]
     assert convert["definition"]["function"]["name"] == "convert_units"
     assert convert["schema_hints"] == []
+
+
+def test_stats_text_names_the_schema_gaps(math_ws: Path) -> None:
+    add_shapes(math_ws)
+    out = subprocess.run(
+        [sys.executable, "-m", "funcforge", "stats"],
+        cwd=math_ws,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tool schemas with gaps" in out.stdout
+    line = next(i for i, t in enumerate(SHAPES.splitlines(), 1) if t.startswith("def area"))
+    assert f"tools/shapes.py:{line}: area: parameter 'outline': type 'Polygon'" in out.stdout

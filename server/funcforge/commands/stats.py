@@ -204,6 +204,16 @@ def render_text(config: Config, toolset: Toolset, store: TraceStore) -> str:
         out.append("")
         out.append("tool files with problems (their other tools are still listed):")
         out.extend(f"  {p}" for p in toolset.problems)
+    gaps = [
+        f"  {spec.location.file}:{spec.location.name_line}: {spec.name}: {hint}"
+        for spec in toolset.functions.values()
+        if spec.location is not None
+        for hint in spec.schema_hints
+    ]
+    if gaps:
+        out.append("")
+        out.append("tool schemas with gaps (the model is not told these types):")
+        out.extend(sorted(gaps))
     return "\n".join(out)
 
 
