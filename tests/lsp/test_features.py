@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import git
@@ -249,14 +251,11 @@ async def test_unreachable_endpoint_is_reported_and_the_server_keeps_running(
         )
     )
     await asyncio.sleep(1.0)
-    result = await plain.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="funcforge.optimize", arguments=[{}])
-    )
-    assert "error" in result
-    await wait_for(
-        lambda: any("127.0.0.1:9" in m for m in messages(plain)),
-        what="an error message naming the endpoint",
-    )
+    with pytest.raises(JsonRpcException) as failed:  # an error response, no traceback
+        await plain.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="funcforge.optimize", arguments=[{}])
+        )
+    assert "127.0.0.1:9" in failed.value.message and "Traceback" not in failed.value.message
     status = await plain.workspace_execute_command_async(
         types.ExecuteCommandParams(command="funcforge.status", arguments=[])
     )

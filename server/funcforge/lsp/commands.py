@@ -7,11 +7,13 @@ roll-back and history are the core's own functions.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from funcforge.errors import UserError
 from funcforge.lsp.model import Change, ServerState
@@ -26,6 +28,30 @@ if TYPE_CHECKING:
 
 def _session(ls: FuncforgeServer) -> Session:
     return ls.require_session()
+
+
+_PROPOSAL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,79}")
+
+
+def _optional_str(arg: dict[str, Any], key: str, command: str) -> str | None:
+    value = arg.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise JsonRpcInvalidParams(
+            f"{command}: `{key}` must be a string, not {type(value).__name__}"
+        )
+    return value
+
+
+def _proposal_id(arg: dict[str, Any], command: str) -> str:
+    """The `id` argument: a proposal id or a unique prefix of one (letters, digits, - and _)."""
+    value = _optional_str(arg, "id", command)
+    if value is None:
+        raise JsonRpcInvalidParams(f"{command} needs `id`, the proposal's id")
+    if not _PROPOSAL_ID.fullmatch(value):
+        raise JsonRpcInvalidParams(f"{command}: {value[:80]!r} is not a proposal id")
+    return value
 
 
 class _Progress:
@@ -70,17 +96,22 @@ class _Progress:
 
 
 def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
-    """Run one optimizer step (one at a time), with progress and cancel."""
+    """Run one optimizer step (one at a time), with progress and cancel.
+
+    The step runs on a thread of its own; this command waits for it or for its
+    cancel flag (`$/cancelRequest`, the progress bar's Cancel, shutdown). A
+    cancelled step is left to stop at its next check, where it raises before
+    writing anything, so the lock is free again at once.
+    """
     from funcforge.optimizer.llm import make_client
-    from funcforge.optimizer.step import Cancelled, StepContext, run_step
+    from funcforge.optimizer.step import Cancelled, StepContext, StepResult, run_step
 
     session = _session(ls)
+    function = _optional_str(arg, "function", "funcforge.optimize")
     feature = ls.commands
     if not feature.optimize_lock.acquire(blocking=False):
         raise UserError("an optimization is already running")
-    cancel = threading.Event()
-    feature.cancel_event = cancel
-    function = arg.get("function") or None
+    cancel = feature.flag()
     progress = _Progress(ls, f"funcforge: optimizing {function or 'the workspace'}", cancel)
     ls.status.set(ServerState.OPTIMIZING)
     outcome = "done"
@@ -94,20 +125,36 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
                 types.MessageType.Warning,
             )
         client = make_client(session.config, llm=session.settings.llm)
-        result = run_step(
-            StepContext(
-                config=session.config,
-                store=session.store,  # type: ignore[arg-type]
-                toolset=toolset,
-                client=client,
-                state=session.optimizer_state(),
-                version=session.version(),
-                execute=session.settings.allow_execution,
-                function=function,
-                cancel=cancel,
-                progress=progress.report,
-            )
+        context = StepContext(
+            config=session.config,
+            store=session.store,  # type: ignore[arg-type]
+            toolset=toolset,
+            client=client,
+            state=session.optimizer_state(),
+            version=session.version(),
+            execute=session.settings.allow_execution,
+            function=function,
+            cancel=cancel,
+            progress=progress.report,
         )
+        box: dict[str, Any] = {}
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                box["result"] = run_step(context)
+            except BaseException as exc:  # handed to the command's thread
+                box["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=work, name="funcforge-step", daemon=True).start()
+        while not finished.wait(0.05):
+            if cancel.is_set():
+                raise Cancelled("optimization cancelled")
+        if "error" in box:
+            raise box["error"]
+        result: StepResult = box["result"]
         ids = [result.proposal.id] if result.proposal else []
         if result.proposal and arg.get("supersedes"):  # "Propose again": the old one is done
             _supersede(session, str(arg["supersedes"]))
@@ -120,14 +167,16 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         return {"proposals": ids}
     except Cancelled:
         outcome = "cancelled"
-        ls.show("funcforge: optimization cancelled")
+        if not ls.stopping:
+            ls.show("funcforge: optimization cancelled")
         return {"proposals": [], "cancelled": True}
     finally:
         session.proposals_changed()
         progress.end(outcome)
         ls.status.state = ServerState.IDLE
         feature.optimize_lock.release()
-        ls.refresh(Change(tools=True, proposals=True))
+        if not ls.stopping:
+            ls.refresh(Change(tools=True, proposals=True))
 
 
 def _supersede(session: Session, old_id: str) -> None:
@@ -155,7 +204,9 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.history.git import AlreadyApplied, ApplyConflict, apply_proposal
 
     session = _session(ls)
-    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    proposal = load_proposal(
+        session.config.proposals_path, _proposal_id(arg, "funcforge.applyProposal")
+    )
     with session.lock:  # a client that takes no edits gets the files written instead
         buffers = dict(session.buffers) if ls.caps.apply_edit else {}
     try:
@@ -208,7 +259,9 @@ def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
 
 def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     session = _session(ls)
-    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    proposal = load_proposal(
+        session.config.proposals_path, _proposal_id(arg, "funcforge.rejectProposal")
+    )
     proposal.status = "rejected"
     proposal.save(session.config.proposals_path)
     session.proposals_changed()
@@ -220,7 +273,7 @@ def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.history.rollback import rollback as do_rollback
 
     session = _session(ls)
-    to = arg.get("to")
+    to = _optional_str(arg, "to", "funcforge.rollback")
     if not to and not arg.get("best"):
         raise UserError("rollback needs `to` (a commit) or `best: true`")
     stats = session.store.version_stats() if session.store else None
@@ -282,7 +335,9 @@ def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.lsp.evidence import replay_title
 
     session = _session(ls)
-    proposal = load_proposal(session.config.proposals_path, str(arg.get("id", "")))
+    proposal = load_proposal(
+        session.config.proposals_path, _proposal_id(arg, "funcforge.proposalPreview")
+    )
     toolset = session.reload_tools()
     files = []
     for change in plan_actions(session.config, toolset, proposal.actions):
@@ -333,19 +388,19 @@ def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.optimizer.expectations import add_pin
 
     session = _session(ls)
-    if "function" not in arg or "args" not in arg:
-        raise UserError("pinCall needs `function` and `args`")
-    if "expected" in arg:
-        add_pin(session.config, str(arg["function"]), dict(arg["args"]), expected=arg["expected"])
-    elif arg.get("expectedError"):
-        add_pin(
-            session.config,
-            str(arg["function"]),
-            dict(arg["args"]),
-            expected_error=str(arg["expectedError"]),
+    function = _optional_str(arg, "function", "funcforge.pinCall")
+    args = arg.get("args")
+    if function is None or not isinstance(args, dict):
+        raise JsonRpcInvalidParams(
+            "funcforge.pinCall needs `function` (a string) and `args` (an object)"
         )
+    if "expected" in arg:
+        add_pin(session.config, function, args, expected=arg["expected"])
+    elif arg.get("expectedError"):
+        error = _optional_str(arg, "expectedError", "funcforge.pinCall")
+        add_pin(session.config, function, args, expected_error=str(error))
     else:
-        raise UserError("pinCall needs `expected` or `expectedError`")
+        raise JsonRpcInvalidParams("funcforge.pinCall needs `expected` or `expectedError`")
     ls.hand_check.schedule()
     return {"pinned": True}
 

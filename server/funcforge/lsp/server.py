@@ -12,11 +12,14 @@ used concurrently.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -50,6 +53,9 @@ class FuncforgeServer(LanguageServer):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.caps = ClientCaps()
         self._timers: dict[str, threading.Timer] = {}
+        self.stopping = False
+        self.exit_code: int | None = None
+        self.on_stop: Callable[[int], None] | None = None  # set by the stdio runner
         self.status = StatusFeature(self)
         self.documents = DocumentsFeature(self)
         self.diagnostics = DiagnosticsFeature(self)
@@ -84,6 +90,32 @@ class FuncforgeServer(LanguageServer):
         )
         for feature in self.features:
             feature.initialize(params)
+
+    @property
+    def proto(self) -> Protocol:
+        return cast(Protocol, self.protocol)
+
+    def begin_shutdown(self) -> None:
+        """Cancel running work and pending timers (shutdown or exit)."""
+        self.stopping = True
+        for timer in list(self._timers.values()):
+            timer.cancel()
+        self.commands.cancel_all()
+        if self.watch.poller is not None:
+            self.watch.poller.stop_event.set()
+
+    def stop(self, code: int) -> None:
+        """`exit`: stop reading and end the process with `code`."""
+        self.begin_shutdown()
+        self.exit_code = code
+        self.proto.closed = True  # nothing more is written
+        if self.on_stop is not None:
+            self.on_stop(code)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log faults pygls reports; the client hears of them as error responses or not
+        at all (no "Error in server" toasts)."""
+        log.error("%s: %s", getattr(source, "__name__", source), error)
 
     # -- plumbing --------------------------------------------------------------
 
@@ -171,5 +203,12 @@ server = FuncforgeServer()
 
 
 def serve() -> None:
-    """Run the server over stdio until the client goes away."""
-    server.start_io()
+    """Run the server over stdio until `exit` or the client goes away; then end the
+    process within a bound, whatever still runs."""
+    from funcforge.lsp.stdio import run_stdio
+
+    code = run_stdio(server, sys.stdin.buffer, sys.stdout.buffer)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -14,14 +14,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from funcforge.errors import UserError
 from funcforge.fsutil import ensure_state_dir, write_json_atomic
 from funcforge.toolset.action import Action
 
 ProposalStatus = Literal["pending", "applied", "rejected"]
 
 
-class ProposalError(Exception):
-    """A proposal file is missing or unreadable."""
+class ProposalError(UserError):
+    """A proposal file is missing or unreadable (a user error: no traceback)."""
 
 
 def new_proposal_id() -> str:

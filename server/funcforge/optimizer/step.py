@@ -405,6 +405,7 @@ def _ask(
         suspicious_unicode=suspicious,
         notes=list(notes),
     )
+    _emit(ctx, 95, "saving the proposal")  # a cancelled step writes nothing
     proposal.save(config.proposals_path)
     _emit(ctx, 100, f"proposal {proposal.id}: {proposal.title}")
     return StepResult(

@@ -7,9 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 
-from funcforge.errors import UserError
 from funcforge.lsp import commands
 from funcforge.lsp.features import Feature
 
@@ -36,7 +35,31 @@ class CommandsFeature(Feature):
     def __init__(self, ls: FuncforgeServer) -> None:
         super().__init__(ls)
         self.optimize_lock = threading.Lock()
-        self.cancel_event = threading.Event()
+        self._running: dict[Any, CancelFlag] = {}  # request id -> its cancel flag
+        self._guard = threading.Lock()
+        self._local = threading.local()
+
+    def flag(self) -> CancelFlag:
+        """The running command's cancel flag (set by `$/cancelRequest`, shutdown, exit)."""
+        flag = getattr(self._local, "flag", None)
+        return flag if flag is not None else CancelFlag()
+
+    def cancel(self, msg_id: Any) -> bool:
+        """`$/cancelRequest`: ask the command answering `msg_id` to stop (True when one is
+        running)."""
+        with self._guard:
+            flag = self._running.get(msg_id)
+        if flag is None:
+            return False
+        flag.by_client = True
+        flag.set()
+        return True
+
+    def cancel_all(self) -> None:
+        with self._guard:
+            flags = list(self._running.values())
+        for flag in flags:
+            flag.set()
 
     def register(self) -> None:
         for name in COMMANDS:
@@ -48,13 +71,45 @@ class CommandsFeature(Feature):
         ls = self.ls
 
         def run(*args: Any) -> Any:
-            arg = args[0] if args and isinstance(args[0], dict) else {}
-            if args and isinstance(args[0], list):  # some clients wrap arguments in a list
-                arg = args[0][0] if args[0] and isinstance(args[0][0], dict) else {}
+            arg = _argument(name, args)
+            msg_id = ls.protocol.msg_id
+            flag = CancelFlag()
+            with self._guard:
+                self._running[msg_id] = flag
+            self._local.flag = flag
             try:
-                return handler(ls, arg)
-            except UserError as exc:
-                ls.show(f"funcforge: {exc}", types.MessageType.Error)
-                return {"error": str(exc)}
+                if ls.stopping:
+                    raise JsonRpcRequestCancelled("the server is shutting down")
+                result = handler(ls, arg)
+            finally:
+                self._local.flag = None
+                with self._guard:
+                    self._running.pop(msg_id, None)
+            if flag.by_client:
+                raise JsonRpcRequestCancelled(f"{name} cancelled")
+            return result
 
         ls.command(name)(ls.thread()(run))
+
+
+class CancelFlag(threading.Event):
+    """A command's cancel flag; `by_client` when `$/cancelRequest` set it (the answer is
+    then a RequestCancelled error)."""
+
+    by_client = False
+
+
+def _argument(name: str, args: tuple[Any, ...]) -> dict[str, Any]:
+    """The one argument object of a command (`[]`, `[{}]` or `[[{}]]` from some clients)."""
+    if not args:
+        return {}
+    arg = args[0]
+    if isinstance(arg, list) and len(args) == 1:  # some clients wrap arguments in a list
+        arg = arg[0] if arg else {}
+    if arg is None:
+        return {}
+    if not isinstance(arg, dict):
+        raise JsonRpcInvalidParams(
+            f'{name} takes one argument object, like [{{"id": "..."}}]; got {type(arg).__name__}'
+        )
+    return arg
