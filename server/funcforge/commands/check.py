@@ -6,8 +6,10 @@
   committed version, on the logged calls, pins and doctests (a commit or CI gate);
 - `pin [PATH] --function F --args JSON (--expected JSON | --expected-error TYPE)`.
 
-Exit status: 1 when a regression (or signature mismatch) is found, 2 for bad
-input, 0 otherwise. Tool code runs only in the sandbox.
+Exit status (errors.py, docs/cli.md): 1 when a regression (or signature
+mismatch, or a tool file that no longer loads) is found, 2 when the check could
+not run, 0 otherwise. `check --base REF [--head REF] --format
+text|json|sarif|junit` serves CI (docs/ci.md). Tool code runs only in the sandbox.
 """
 
 from __future__ import annotations
@@ -170,42 +172,84 @@ def _pick_function(names: list[str], old: str, new: str, args: argparse.Namespac
 
 
 def _check(args: argparse.Namespace) -> int:
+    from funcforge.history.git import open_repo
+    from funcforge.history.gitops import workspace_prefix
     from funcforge.optimizer.handcheck import check_hand_edits
+    from funcforge.review.findings import failed, findings_of
     from funcforge.toolset.toolset import load_toolset
     from funcforge.traces.store import TraceStore
 
     config = _config(args.path)
-    toolset = load_toolset(config)
+    fmt = "json" if args.json else args.format
+    base = args.base or "HEAD"
+    if args.head:
+        from funcforge.review.refs import toolset_at
+
+        toolset = toolset_at(config, args.head)
+    else:
+        toolset = load_toolset(config)
     store = TraceStore(config)
     store.refresh()
-    result = check_hand_edits(config, toolset, store, args.function)
-    reports, removed, broken = result.reports, result.removed, result.broken
-    notes = result.notes
-    failed = result.failed
-    if args.json:
-        print(
+    result = check_hand_edits(config, toolset, store, args.function, base=base)
+    findings = findings_of(result, toolset)
+    code = 1 if (result.failed or failed(findings)) else 0
+    if args.head:
+        against = f"between {base} and {args.head}"
+    else:
+        against = f"since {base}"
+    if fmt == "sarif":
+        from funcforge.review.sarif import sarif_log
+
+        with open_repo(config) as repo:
+            prefix = workspace_prefix(repo, config)
+        _emit(dumps(sarif_log(findings, prefix, base, args.head), indent=2), args.output)
+        return code
+    if fmt == "junit":
+        from funcforge.review.junit import junit_xml
+
+        _emit(junit_xml(findings, result.changed), args.output)
+        return code
+    if fmt == "json":
+        _emit(
             dumps(
                 {
-                    "functions": {r.function: r.to_dict() for r in reports},
+                    "base": base,
+                    "head": args.head,
+                    "functions": {r.function: r.to_dict() for r in result.reports},
                     "sandbox": describe_mode(resolve_mode(config.sandbox)),
-                    "removed": removed,
-                    "problems": sorted(set(notes)),
-                    "has_regression": failed,
+                    "removed": result.removed,
+                    "problems": sorted(set(result.notes)),
+                    "findings": [f.to_dict() for f in findings],
+                    "has_regression": bool(code),
                 },
                 indent=2,
-            )
+            ),
+            args.output,
         )
-        return 1 if failed else 0
-    _warn(sorted(set(notes)))
-    if not result.changed and not removed:
-        print(f"no tool function changed since HEAD in {config.root}")
-    for name in removed:
-        print(f"{name}: removed since HEAD")
-    for report in reports:
+        return code
+    _warn(sorted(set(result.notes)))
+    if not result.changed and not result.removed:
+        print(f"no tool function changed {against} in {config.root}")
+    for name in result.removed:
+        print(f"{name}: removed {against}")
+    for report in result.reports:
         _print_report(report, args.all)
-    if broken:
-        print("tool files that no longer load: " + "; ".join(str(p) for p in broken))
-    return 1 if failed else 0
+    if result.broken:
+        print("tool files that no longer load: " + "; ".join(str(p) for p in result.broken))
+    return code
+
+
+def _emit(text: str, output: str | None) -> None:
+    """Print, or write to `--output FILE` (CI uploads it; the exit code still says the verdict)."""
+    if not output:
+        print(text)
+        return
+    from funcforge.fsutil import write_atomic
+
+    try:
+        write_atomic(Path(output), text + "\n")
+    except OSError as exc:
+        raise UserError(f"{output}: cannot write the report: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------- pin
@@ -278,12 +322,33 @@ def register(sub: Any) -> None:
 
     c = sub.add_parser(
         "check",
-        help="check tool functions edited in the working tree against HEAD on logged calls",
+        help="replay-check changed tool functions on logged calls (a CI gate: exit 1 on a "
+        "regression, 2 when it could not run)",
     )
     c.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
     c.add_argument("--function", metavar="NAME", help="check only this function (even unchanged)")
+    c.add_argument(
+        "--base",
+        metavar="REF",
+        help="the version to compare with: any commit, branch or tag (default HEAD; in a pull "
+        "request, e.g. origin/main)",
+    )
+    c.add_argument(
+        "--head",
+        metavar="REF",
+        help="compare this commit instead of the working tree (read from git, nothing checked out)",
+    )
+    c.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "junit"),
+        default="text",
+        help="text (default), json, sarif (SARIF 2.1.0 for code scanning) or junit (XML)",
+    )
+    c.add_argument(
+        "--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout"
+    )
     c.add_argument("--all", action="store_true", help="also list unchanged calls")
-    c.add_argument("--json", action="store_true", help="print the reports as JSON")
+    c.add_argument("--json", action="store_true", help="the same as --format json")
     c.set_defaults(func=_check)
 
     p = sub.add_parser("pin", help="pin a call's expected result in .funcforge/expectations.jsonl")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from funcforge.config import Config
@@ -24,28 +23,33 @@ class HandCheck:
     notes: list[str] = field(default_factory=list)
     broken: list[Any] = field(default_factory=list)
     changed: list[tuple[str, str]] = field(default_factory=list)  # (function, file)
+    removed_from: dict[str, str] = field(default_factory=dict)  # removed function -> its file
 
     @property
     def failed(self) -> bool:
         return any(r.has_regression for r in self.reports) or bool(self.broken)
 
 
-def head_texts(config: Config, files: Iterable[str]) -> dict[str, str | None]:
-    """The committed (HEAD) text of each tool file; None when HEAD does not have it."""
+def head_texts(config: Config, files: Iterable[str], base: str = "HEAD") -> dict[str, str | None]:
+    """The committed text of each tool file at `base` (HEAD by default); None when absent."""
     from funcforge.history.git import open_repo
+    from funcforge.history.gitops import head_sha, workspace_prefix
     from funcforge.toolset.source import SourceDecodeError, decode_source
 
     out: dict[str, str | None] = {}
     with open_repo(config) as repo:
-        top = Path(repo.working_tree_dir or config.root).resolve()
-        commit = repo.head.commit if repo.head.is_valid() else None
+        prefix = workspace_prefix(repo, config)
+        commit = None
+        if base == "HEAD" and head_sha(repo) is None:
+            commit = None  # no commits yet: everything is new
+        else:
+            commit = resolve_commit(repo, base)
         for rel in files:
             out[rel] = None
             if commit is None:
                 continue
-            in_repo = (config.root / rel).resolve().relative_to(top).as_posix()
             try:
-                blob = commit.tree / in_repo
+                blob = commit.tree / f"{prefix}{rel}"
             except KeyError:
                 continue
             try:
@@ -53,6 +57,19 @@ def head_texts(config: Config, files: Iterable[str]) -> dict[str, str | None]:
             except SourceDecodeError:
                 continue
     return out
+
+
+def resolve_commit(repo: Any, rev: str) -> Any:
+    """The commit `rev` names (a sha, branch, tag, `HEAD~2`, `origin/main`); a clear error if none."""
+    from funcforge.errors import UserError
+
+    try:
+        return repo.commit(rev)
+    except Exception:  # gitdb/GitPython raise several types for a bad name
+        raise UserError(
+            f"{rev!r} names no commit in {repo.working_tree_dir} "
+            "(in CI, fetch enough history: actions/checkout with fetch-depth: 0)"
+        ) from None
 
 
 def _bindings(tree: ast.Module, text: str) -> tuple[dict[str, str], list[str]]:
@@ -122,12 +139,13 @@ def top_names(source: str) -> set[str]:
 
 
 def check_hand_edits(
-    config: Config, toolset: Any, store: Any, function: str | None = None
+    config: Config, toolset: Any, store: Any, function: str | None = None, base: str = "HEAD"
 ) -> HandCheck:
-    """Run the replay check on every tool function that differs from HEAD.
+    """Run the replay check on every tool function that differs from `base` (HEAD).
 
-    `toolset` is what the user has now (files or editor buffers); `store` a
-    refreshed TraceStore. Tool code runs only in the sandbox.
+    `toolset` is what the user has now (files or editor buffers), or the
+    toolset of another commit (`review.refs.toolset_at`); `store` a refreshed
+    TraceStore. Tool code runs only in the sandbox.
     """
     from funcforge.errors import UserError
     from funcforge.optimizer.replay import (
@@ -139,7 +157,7 @@ def check_hand_edits(
     from funcforge.toolset.extract import extract_functions
     from funcforge.toolset.source import ToolsetSyntaxError
 
-    heads = head_texts(config, toolset.files)
+    heads = head_texts(config, toolset.files, base)
     out = HandCheck()
     # A warning (a file read but not rewritable) does not break the tools.
     errors = [p for p in toolset.problems if p.severity == "error"]
@@ -168,9 +186,9 @@ def check_hand_edits(
             ):
                 out.changed.append((name, rel))
         if not any(p.file == rel for p in errors):
-            out.removed.extend(
-                n for n in old_specs if n not in new_specs and n not in toolset.functions
-            )
+            gone = [n for n in old_specs if n not in new_specs and n not in toolset.functions]
+            out.removed.extend(gone)
+            out.removed_from.update((n, rel) for n in gone)
     if function and function not in toolset.functions:
         raise UserError(f"no tool function '{function}' in {config.root}", exit_code=2)
     out.notes = [str(p) for p in out.broken]
