@@ -110,15 +110,16 @@ def findings_of(check: HandCheck, toolset: Toolset) -> list[Finding]:
             entries = by_verdict.get(verdict, [])
             if not entries:
                 continue
-            count = sum(e.count for e in entries)
+            k, count = len(entries), sum(e.count for e in entries)
+            times = f" (logged {count} times)" if count != k else ""
             message = {
-                "regression": f"`{report.function}`: {count} logged call(s) that passed before "
-                "fail or answer differently now",
-                "signature_mismatch": f"`{report.function}`: {count} logged call(s) no longer "
-                "fit its parameters",
-                "still_failing": f"`{report.function}`: {count} logged call(s) still fail",
-                "verified_fix": f"`{report.function}`: fixes {count} failing logged call(s)",
-            }[verdict]
+                "regression": f"`{report.function}`: {k} call(s) that passed before fail or "
+                "answer differently now",
+                "signature_mismatch": f"`{report.function}`: {k} call(s) no longer fit its "
+                "parameters",
+                "still_failing": f"`{report.function}`: {k} call(s) still fail",
+                "verified_fix": f"`{report.function}`: fixes {k} failing call(s)",
+            }[verdict] + times
             refs = [r for e in entries for r in e.refs][:10]
             out.append(
                 Finding(
