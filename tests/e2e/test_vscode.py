@@ -44,6 +44,7 @@ SETUP_SCRIPT = REPO_ROOT / "scripts" / "setup-vscode-e2e.sh"
 CLIENT = REPO_ROOT / "vscode-client"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "vscode"
 CHROMIUM = "/usr/bin/chromium"
+TYPED = "# typed above"  # the line the user types above the function, never committed
 FUNCTION = "convert_units"
 TOOL_FILE = "tools/units.py"
 NEW_LINE = "lengths = dict(_LENGTH, mile=1609.344)"
@@ -387,9 +388,13 @@ def run_driver(session: Session, tools: Tools, params: dict[str, Any]) -> dict[s
     return found
 
 
+@pytest.mark.parametrize("autosave", ["off", "afterDelay"])
 def test_vscode_diagnostic_optimize_preview_apply_commit(
-    vscode_tools: Tools, session: Session
+    vscode_tools: Tools, session: Session, autosave: str
 ) -> None:
+    """The whole loop, with a line the user typed above the function before Apply: with
+    autosave off it stays unsaved in the editor, with autosave on it is saved along with
+    the applied change; either way the commit holds only the proposal's lines."""
     client = built_extension()
     install_extension(client, session.scratch / "extensions")
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
@@ -398,7 +403,9 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
     openai_proc, base_url = fake_openai(session)
     settings = session.scratch / "user" / "User" / "settings.json"
     settings.parent.mkdir(parents=True)
-    settings.write_text(json.dumps(user_settings(base_url), indent=2))
+    settings.write_text(
+        json.dumps({**user_settings(base_url), "files.autoSave": autosave}, indent=2)
+    )
     port = free_port()
     code_server = start_code_server(session, vscode_tools, port)
     try:
@@ -424,6 +431,8 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
                 "expect_new_line": NEW_LINE,
                 "expect_old_line": OLD_LINE,
                 "expect_action": f"Apply funcforge proposal: revise {FUNCTION}",
+                "typed_line": TYPED,
+                "autosave": autosave != "off",
                 "artifacts": str(ARTIFACTS),
                 "result": str(session.scratch / "result.json"),
                 "chromium": CHROMIUM,
@@ -437,7 +446,7 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
             shutil.copy2(session.scratch / "result.json", ARTIFACTS / "result.json")
 
     # What the UI showed.
-    assert "4 of 13 logged calls failed: KeyError" in found["hover"]
+    assert "4 of 13 logged calls failed on 7946404a6be6: KeyError" in found["hover"]
     assert any("4 of 13 logged calls failed" in row for row in found["problems"])
     assert "Cancel" in found["progress"]["buttons"]
     assert "optimizing" in found["status_optimizing"]
@@ -456,7 +465,12 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
     assert any(t.startswith("Preview funcforge proposal") for t in found["actions"])
     assert any(t.startswith("Reject funcforge proposal") for t in found["actions"])
     assert found["find_new"] == "1 of 1" and "No results" in found["find_old"]
-    assert found["tab_dirty"] == 0  # the editor holds the committed file, saved
+    # One message per Apply (the server's); the failures read as history afterwards.
+    assert len(found["apply_toasts"]) == 1, found["apply_toasts"]
+    assert "before your change" in found["hover_after_apply"]
+    # autosave off: the typed line stays unsaved in the editor (and the change with it);
+    # autosave on: both are saved.
+    assert found["tab_dirty"] == (1 if autosave == "off" else 0)
 
     # The optimizer really asked the fake endpoint (the funcforge.baseUrl setting).
     requests = [json.loads(x) for x in session.requests_log.read_text().splitlines()]
@@ -471,9 +485,21 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
     assert f"Funcforge-Proposal: {tab.group(1)}" in body  # the proposal that was previewed
     assert git(session.root, "rev-list", "--count", "HEAD").strip() == "2"
     assert git(session.root, "show", "--format=", "--name-only", "HEAD").split() == [TOOL_FILE]
-    assert git(session.root, "status", "--porcelain", "--", "tools").strip() == ""
+    committed = git(session.root, "show", f"HEAD:{TOOL_FILE}")
+    assert NEW_LINE in committed and OLD_LINE not in committed and TYPED not in committed
+    assert (
+        f"Funcforge-Base: {git(session.root, 'rev-parse', '--short=7', 'HEAD~1').strip()}" in body
+    )
     text = (session.root / TOOL_FILE).read_text()
-    assert NEW_LINE in text and OLD_LINE not in text
+    if autosave == "off":  # the disk under the open editor was not written
+        assert OLD_LINE in text and NEW_LINE not in text and TYPED not in text
+    else:  # autosave wrote the editor's text: the fix and the user's line, uncommitted
+        assert text == committed.replace(f"def {FUNCTION}(", f"{TYPED}\ndef {FUNCTION}(")
+        diff = git(session.root, "diff", "-U0", "HEAD", "--", "tools")
+        changed = [
+            ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")
+        ]
+        assert changed == [f"+{TYPED}"]
     shown = re.search(r"funcforge: committed ([0-9a-f]{7,})", found["commit_message"])
     assert shown is not None, found["commit_message"]
     assert git(session.root, "rev-parse", "HEAD").startswith(shown.group(1))

@@ -72,6 +72,10 @@ export interface ProposalPreview {
 export interface ApplyResult {
   commit: string;
   files: string[];
+  /** Open files whose buffer equals the committed text: the client may save them. */
+  saveable: string[];
+  /** Another click had applied it already: nothing was done. */
+  already: boolean;
 }
 
 /** A reply that does not have the documented shape. */
@@ -252,7 +256,12 @@ export function parsePreview(value: unknown): ProposalPreview {
 export function parseApplyResult(value: unknown): ApplyResult {
   const what = 'funcforge.applyProposal';
   const o = obj(value, what, 'result');
-  return { commit: str(o, 'commit', what, 'result'), files: strings(o, 'files', what, 'result') };
+  return {
+    commit: str(o, 'commit', what, 'result'),
+    files: strings(o, 'files', what, 'result'),
+    saveable: o.saveable === undefined ? [] : strings(o, 'saveable', what, 'result'),
+    already: o.already === true,
+  };
 }
 
 export function parseOptimizeResult(value: unknown): string[] {

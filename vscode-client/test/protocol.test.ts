@@ -140,7 +140,13 @@ describe('command results', () => {
     assert.deepEqual(parseApplyResult({ commit: 'abc', files: ['tools/u.py'] }), {
       commit: 'abc',
       files: ['tools/u.py'],
+      saveable: [],
+      already: false,
     });
+    assert.deepEqual(
+      parseApplyResult({ commit: 'abc', files: ['tools/u.py'], saveable: ['tools/u.py'], already: true }),
+      { commit: 'abc', files: ['tools/u.py'], saveable: ['tools/u.py'], already: true },
+    );
     assert.deepEqual(parseOptimizeResult({ proposals: ['p1', 'p2'] }), ['p1', 'p2']);
     assert.deepEqual(parseRollbackResult({ commits: [] }), []);
     assert.throws(() => parseOptimizeResult(null), /result is not an object/);

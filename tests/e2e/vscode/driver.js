@@ -132,6 +132,15 @@ async function findCount(page, text, accept) {
   });
 }
 
+/** Go to Line/Column (Ctrl+G). */
+async function goTo(page, line, col) {
+  await page.keyboard.press('Control+G');
+  await quickInput(page).waitFor({ state: 'visible', timeout: STEP_MS });
+  await quickInput(page).locator('input').first().fill(`:${line}:${col}`);
+  await page.keyboard.press('Enter');
+  await quickInput(page).waitFor({ state: 'hidden', timeout: STEP_MS });
+}
+
 async function run(page) {
   await page.goto(P.url, { waitUntil: 'domcontentloaded', timeout: STEP_MS });
   await page.waitForSelector('.monaco-workbench', { timeout: STEP_MS });
@@ -215,15 +224,22 @@ async function run(page) {
   done('preview diff open');
   await screenshot(page, 'preview-diff');
 
-  // 4. Back in the tool file, Ctrl+. on the function's name: the lightbulb menu.
+  // 4. Back in the tool file, the user types a line above the function (autosave may
+  //    save it, or not), then Ctrl+. on the function's name: the lightbulb menu.
   await page.locator('.tabs-container .tab', { hasText: path.basename(P.file_rel) })
     .filter({ hasNotText: 'funcforge proposal' }).first().click();
   await page.waitForSelector('.editor-group-container.active .editor-instance > .monaco-editor', { timeout: STEP_MS });
-  await page.keyboard.press('Control+G'); // Go to Line/Column: the cursor on the function's name
-  await quickInput(page).waitFor({ state: 'visible', timeout: STEP_MS });
-  await quickInput(page).locator('input').first().fill(`:${P.def_line}:${P.def_col}`);
-  await page.keyboard.press('Enter');
-  await quickInput(page).waitFor({ state: 'hidden', timeout: STEP_MS });
+  let defLine = P.def_line;
+  if (P.typed_line) {
+    await goTo(page, defLine, 1);
+    await page.keyboard.type(P.typed_line);
+    await page.keyboard.press('Enter');
+    defLine += 1;
+    await page.waitForTimeout(P.autosave ? 2500 : 800); // autosave's delay, the server's debounce
+    found.dirty_before_apply = await page.locator('.tabs-container .tab.dirty').count();
+    done('typed a line above the function');
+  }
+  await goTo(page, defLine, P.def_col); // the cursor on the function's name
   await page.keyboard.press('Control+Period');
   const menu = page.locator('.action-widget .monaco-list-row');
   const apply = menu.filter({ hasText: P.expect_action }).first();
@@ -232,9 +248,28 @@ async function run(page) {
   done('lightbulb menu lists the proposal');
   await screenshot(page, 'lightbulb-menu');
 
+  await page.keyboard.press('Escape'); // close the menu; open it again on a clean screen
+  await clearNotifications(page);
+  await goTo(page, defLine, P.def_col);
+  await page.keyboard.press('Control+Period');
+  await apply.waitFor({ state: 'visible', timeout: STEP_MS });
   await apply.click();
   found.commit_message = await waitForNotification(page, 'funcforge: committed');
+  await page.waitForTimeout(1500); // any later toast would show by now
+  found.apply_toasts = (await notificationTexts(page)).filter((t) => /funcforge|committed|applied/.test(t));
   done('applied: commit notification');
+  if (P.autosave) await page.waitForTimeout(2500); // let autosave write the buffer
+
+  // After Apply the server still knows the editor's text: the hover on the
+  // function's name (one line lower now) shows the failures as history.
+  await goTo(page, defLine, P.def_col);
+  await runCommand(page, 'Show or Focus Hover');
+  found.hover_after_apply = await until('the hover after Apply', async () => {
+    const texts = await textsOf(page.locator('.monaco-hover:visible'));
+    return texts.find((t) => t.includes('before your change'));
+  });
+  await screenshot(page, 'hover-after-apply');
+  await page.keyboard.press('Escape');
   // The editor holds the committed text: Find (Ctrl+F) counts the new line once, the old one never.
   found.find_new = await findCount(page, P.expect_new_line, (c) => c === '1 of 1');
   found.find_old = await findCount(page, P.expect_old_line, (c) => /no results/i.test(c));
