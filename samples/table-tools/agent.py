@@ -2,8 +2,9 @@
 """A deterministic scripted agent for TabMWP-like tasks, speaking funcforge's command agent protocol.
 
 It stands in for an LLM agent so that the sample's traces are real executions
-without a model: it reads one task as JSON on stdin, loads the tool functions of
-the toolset named by FUNCFORGE_TOOL_FILES / FUNCFORGE_TOOLSET, picks a fixed plan
+without a model: it reads one task as JSON on stdin, reaches the toolset through
+the MCP server named by FUNCFORGE_MCP_COMMAND (tool code runs in funcforge's
+sandbox, never in this process), picks a fixed plan
 by matching the question's wording, calls the tools, and prints one trace in
 funcforge's native format on stdout. It never computes an answer itself: the
 answer is what the tools return, so a fixed tool changes the outcome and a
@@ -12,23 +13,16 @@ failing tool makes it give up.
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import inspect
 import json
 import numbers
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-sys.dont_write_bytecode = True  # loading tools must not leave __pycache__ in the toolset
-
-# --- runtime: tools, tool calls and the trace (the same in every sample agent) ---------------
-
-Tool = Callable[..., Any]
+# --- runtime: tools over MCP, tool calls and the trace (the same in every sample agent) -------
 
 
 class ToolFailed(Exception):
@@ -40,40 +34,81 @@ class ToolFailed(Exception):
         self.error = error
 
 
-def tool_files() -> list[Path]:
-    """The tool files: FUNCFORGE_TOOL_FILES, else <FUNCFORGE_TOOLSET>/tools/**/*.py."""
-    listed = [p for p in os.environ.get("FUNCFORGE_TOOL_FILES", "").split(os.pathsep) if p]
-    if listed:
-        return [Path(p) for p in listed]
-    root = Path(os.environ.get("FUNCFORGE_TOOLSET") or Path(__file__).resolve().parent)
-    return sorted((root / "tools").glob("**/*.py"))
+class McpTools:
+    """The toolset, reached through an MCP stdio server (never imported into this process).
 
+    The server's command line is FUNCFORGE_MCP_COMMAND (a JSON list, set by
+    `funcforge train` and generate_traces.py). This is a minimal MCP client in
+    the standard library: initialize, tools/list, tools/call (JSON-RPC, one
+    message per line).
+    """
 
-def load_tools(files: list[Path]) -> dict[str, Tool]:
-    """Import each tool file by path (fresh, under a private name) and collect its functions."""
-    tools: dict[str, Tool] = {}
-    for index, path in enumerate(files):
-        module_name = f"_sample_tools_{index}_{path.stem}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            print(f"agent: cannot load {path}", file=sys.stderr)
-            continue
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
+    def __init__(self, command: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8"
+        )
+        self._next = 0
+        self.request(
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "funcforge-sample-agent", "version": "1"},
+            },
+        )
+        self.notify("notifications/initialized")
+        self.names = {tool["name"] for tool in self.request("tools/list", {})["tools"]}
+
+    def notify(self, method: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", "method": method}) + "\n")
+        self.proc.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._next += 1
+        message = {"jsonrpc": "2.0", "id": self._next, "method": method, "params": params}
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            reply = json.loads(line)
+            if reply.get("id") != self._next:
+                continue  # a notification
+            if "error" in reply:
+                raise RuntimeError(f"MCP {method} failed: {reply['error'].get('message')}")
+            return reply["result"]
+        raise RuntimeError(f"the MCP server ended during {method}")
+
+    def call(self, name: str, arguments: dict[str, Any]) -> tuple[bool, Any, str]:
+        """(ok, value, text): the JSON value when the server gives one, else the text."""
+        result = self.request("tools/call", {"name": name, "arguments": arguments})
+        text = "".join(c.get("text", "") for c in result.get("content", []))
+        structured = result.get("structuredContent")
+        if isinstance(structured, dict) and "result" in structured:
+            return not result.get("isError"), structured["result"], text
+        return not result.get("isError"), text, text
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         try:
-            with contextlib.redirect_stdout(sys.stderr):
-                spec.loader.exec_module(module)
-        except Exception as exc:  # a broken tool file leaves its tools missing
-            print(f"agent: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            continue
-        for name, value in vars(module).items():
-            if (
-                not name.startswith("_")
-                and inspect.isfunction(value)
-                and value.__module__ == module_name
-            ):
-                tools[name] = value
-    return tools
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def mcp_command() -> list[str]:
+    """FUNCFORGE_MCP_COMMAND, the MCP server serving the toolset."""
+    raw = os.environ.get("FUNCFORGE_MCP_COMMAND")
+    if not raw:
+        raise SystemExit(
+            "agent: FUNCFORGE_MCP_COMMAND is not set; run me through `funcforge train` or "
+            "generate_traces.py (they serve the tools over MCP)"
+        )
+    command = json.loads(raw)
+    if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+        raise SystemExit("agent: FUNCFORGE_MCP_COMMAND must be a JSON list of strings")
+    return command
 
 
 def render_result(value: Any) -> str:
@@ -96,7 +131,7 @@ def answer_text(value: Any) -> str:
 class Session:
     """One run of the agent on one task: executes tool calls and records the chat."""
 
-    def __init__(self, task: dict[str, Any], tools: dict[str, Tool], system: str) -> None:
+    def __init__(self, task: dict[str, Any], tools: McpTools, system: str) -> None:
         self.task = task
         self.tools = tools
         self.messages: list[dict[str, Any]] = [
@@ -123,23 +158,19 @@ class Session:
                 ],
             }
         )
-        try:
-            func = self.tools.get(name)
-            if func is None:
-                raise NameError(f"no tool named {name!r} in the toolset")
-            with contextlib.redirect_stdout(sys.stderr):
-                value = func(**json.loads(raw))
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            self.messages.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": call_id,
-                    "content": f"Error: {error}",
-                    "is_error": True,
-                }
+        if name not in self.tools.names:
+            ok, value, text = (
+                False,
+                None,
+                f"Error: NameError: no tool named {name!r} in the toolset",
             )
-            raise ToolFailed(name, error) from exc
+        else:
+            ok, value, text = self.tools.call(name, json.loads(raw))
+        if not ok:
+            self.messages.append(
+                {"role": "tool", "tool_call_id": call_id, "content": text, "is_error": True}
+            )
+            raise ToolFailed(name, text.removeprefix("Error: "))
         self.messages.append(
             {"role": "tool", "tool_call_id": call_id, "content": render_result(value)}
         )
@@ -173,13 +204,17 @@ def run(plan: Plan, system: str, phrase: Callable[[str], str]) -> int:
         print(f"agent: stdin is not a task: {exc}", file=sys.stderr)
         return 2
     task = {k: task[k] for k in ("id", "input", "expected") if k in task}
-    session = Session(task, load_tools(tool_files()), system)
+    tools = McpTools(mcp_command())
     try:
-        answer = plan(session, str(task["input"]))
-    except ToolFailed as failed:
-        content = f"I could not compute it: {failed.name} failed ({failed.error})."
-    else:
-        content = phrase(answer) if answer is not None else "I don't know how to solve this."
+        session = Session(task, tools, system)
+        try:
+            answer = plan(session, str(task["input"]))
+        except ToolFailed as failed:
+            content = f"I could not compute it: {failed.name} failed ({failed.error})."
+        else:
+            content = phrase(answer) if answer is not None else "I don't know how to solve this."
+    finally:
+        tools.close()
     print(json.dumps(session.finish(content)))
     return 0
 

@@ -2,9 +2,10 @@
 """Regenerate this sample's traces by running its scripted agent over every task.
 
 The agent runs exactly as `funcforge train --agent command:...` runs it: once per
-task, in the workspace root, the task as JSON on stdin, FUNCFORGE_TOOLSET,
-FUNCFORGE_TOOL_FILES, FUNCFORGE_TOOLSET_VERSION and FUNCFORGE_SPLIT in the
-environment, one native trace on stdout. Each trace is judged with the
+task, in the workspace root, the task as JSON on stdin, FUNCFORGE_MCP_COMMAND
+(the MCP server of the tools, which run in funcforge's sandbox),
+FUNCFORGE_TOOLSET, FUNCFORGE_TOOL_FILES, FUNCFORGE_TOOLSET_VERSION and
+FUNCFORGE_SPLIT in the environment, one native trace on stdout. Each trace is judged with the
 configured judge and given a fixed time, so the same tools give the same bytes.
 
     python3 generate_traces.py [--toolset DIR] [--output FILE] [--jobs N]
@@ -33,6 +34,8 @@ except ImportError:  # run from a checkout without funcforge installed
 
 from funcforge.config import load_config  # noqa: E402
 from funcforge.judge import get_judge  # noqa: E402
+from funcforge.training.agents import Toolbox  # noqa: E402
+from funcforge.training.mcp_host import McpHost  # noqa: E402
 
 RUN_DATE = "2025-11-20"
 RUN_START = datetime(2025, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -121,11 +124,20 @@ def generate(toolset: Path, output: Path, jobs: int = 1) -> list[dict[str, Any]]
     judge = get_judge(config.train.judge, config.train.tolerance)
     files = tool_paths(toolset, config.tools)
     version = toolset_hash(toolset, files)
+    # The tools are served over MCP (in funcforge's sandbox), as `funcforge train` serves them.
+    host = McpHost(config)
+    box = Toolbox(
+        toolset,
+        {p.relative_to(toolset).as_posix(): p.read_text(encoding="utf-8") for p in files},
+        [],
+        version,
+    )
     env = dict(os.environ)
     env.update(
         FUNCFORGE_TOOLSET=str(toolset),
         FUNCFORGE_TOOL_FILES=os.pathsep.join(str(p) for p in files),
         FUNCFORGE_TOOLSET_VERSION=version,
+        FUNCFORGE_MCP_COMMAND=json.dumps(host.command(box)),
         PYTHONDONTWRITEBYTECODE="1",
     )
     tasks = read_tasks(toolset / config.train.tasks)
@@ -133,8 +145,11 @@ def generate(toolset: Path, output: Path, jobs: int = 1) -> list[dict[str, Any]]
     def run_one(task: dict[str, Any]) -> dict[str, Any]:
         return run_agent(command, toolset, task, {**env, "FUNCFORGE_SPLIT": task["split"]})
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(run_one, tasks))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(run_one, tasks))
+    finally:
+        host.close()
     traces = []
     for index, (task, trace) in enumerate(zip(tasks, results, strict=True)):
         score = float(judge(final_answer(trace.get("messages", [])), task["expected"]))

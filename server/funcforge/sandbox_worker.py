@@ -93,7 +93,8 @@ def describe_value(value: Any) -> dict[str, Any]:
         is_json = False
     value_json: Any = None
     if is_json and len(canonical) <= MAX_JSON:
-        value_json = json.loads(canonical)
+        # The value as returned (key order kept); the canonical form is only for the digest.
+        value_json = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
     return {
         "ok": True,
         "value_json": value_json,

@@ -24,6 +24,8 @@ from funcforge.config import load_config
 from funcforge.judge import get_judge
 from funcforge.toolset.toolset import load_toolset
 from funcforge.traces.store import TraceStore
+from funcforge.training.agents import Toolbox
+from funcforge.training.mcp_host import McpHost
 from tests.conftest import SAMPLES
 
 NAMES = ["math-tools", "table-tools"]
@@ -103,20 +105,31 @@ def tool_names(trace: dict[str, Any]) -> list[str]:
 def run_agent(
     sample: Path, task: dict[str, Any], env_extra: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    """Run the sample's agent command once, per the command agent protocol."""
+    """Run the sample's agent command once, per the command agent protocol.
+
+    The tools of FUNCFORGE_TOOLSET (default: the sample) are served over MCP as
+    `funcforge train` serves them.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCFORGE_")}
     env.update(env_extra, PYTHONDONTWRITEBYTECODE="1")
+    root = Path(env_extra.get("FUNCFORGE_TOOLSET", sample))
+    files = {p.relative_to(root).as_posix(): p.read_text("utf-8") for p in root.glob("tools/*.py")}
+    host = McpHost(load_config(root))
+    env["FUNCFORGE_MCP_COMMAND"] = json.dumps(host.command(Toolbox(root, files, [], "v")))
     command = shlex.split(load_config(sample).train.agent.removeprefix("command:"))
-    return subprocess.run(
-        command,
-        input=json.dumps(task),
-        capture_output=True,
-        text=True,
-        cwd=sample,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    try:
+        return subprocess.run(
+            command,
+            input=json.dumps(task),
+            capture_output=True,
+            text=True,
+            cwd=sample,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        host.close()
 
 
 def generate(sample: Path, output: Path) -> subprocess.CompletedProcess[str]:
@@ -272,8 +285,8 @@ def test_agent_answers_with_what_the_tools_return(name: str, tmp_path: Path) -> 
     task = next(t for t in tasks_of(name) if t["id"] == task_id)
     done = run_agent(SAMPLES / name, task, {"FUNCFORGE_TOOLSET": str(tmp_path)})
     assert done.returncode == 0, done.stderr
-    trace = json.loads(done.stdout)  # the tool's print went to stderr, not into the trace
-    assert "debug output" in done.stderr
+    trace = json.loads(done.stdout)  # the tool's print stayed in the sandbox
+    assert "debug output" not in done.stdout
     assert trace["messages"][-2] == {
         "role": "tool",
         "tool_call_id": trace["messages"][-3]["tool_calls"][0]["id"],
@@ -306,6 +319,35 @@ def test_agent_reports_a_missing_tool_and_rejects_bad_input(name: str, tmp_path:
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert "stdin is not a task" in bad.stderr
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_agent_never_imports_tool_code(name: str, tmp_path: Path) -> None:
+    """Without FUNCFORGE_MCP_COMMAND the agent refuses; tool files are never imported by it."""
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "planted.py").write_text(
+        f"open({str(tmp_path / 'imported')!r}, 'w').write('x')\n", encoding="utf-8"
+    )
+    task = tasks_of(name)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNCFORGE_")}
+    env["FUNCFORGE_TOOLSET"] = str(tmp_path)
+    env["FUNCFORGE_TOOL_FILES"] = str(tmp_path / "tools" / "planted.py")
+    done = subprocess.run(
+        ["python3", "agent.py"],
+        input=json.dumps(task),
+        capture_output=True,
+        text=True,
+        cwd=SAMPLES / name,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0 and "FUNCFORGE_MCP_COMMAND" in done.stderr
+    assert not (tmp_path / "imported").exists()
+    # Served over MCP, the planted file's module code runs only inside the sandbox.
+    done = run_agent(SAMPLES / name, task, {"FUNCFORGE_TOOLSET": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "imported").exists()
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -25,6 +25,7 @@ from funcforge.sandbox import SandboxPool
 from funcforge.toolset.spec import FunctionSpec
 from funcforge.traces.formats.chat import tool_calls_from_messages
 from funcforge.traces.model import Outcome, Task, Trace
+from funcforge.training.mcp_host import McpHost
 
 
 @dataclass
@@ -87,16 +88,29 @@ def trace_from_messages(task: TaskSpec, messages: list[dict[str, Any]]) -> Trace
 
 
 class CommandAgent:
-    """Runs `command` once per task: task JSON on stdin, one native trace on stdout."""
+    """Runs `command` once per task: task JSON on stdin, one native trace on stdout.
 
-    def __init__(self, command: str, cwd: Path, timeout: float = 60.0) -> None:
+    With `mcp` (the trainer's `McpHost`), the command gets
+    `FUNCFORGE_MCP_COMMAND`: the JSON list of an MCP stdio server serving the
+    task's toolset, through which it calls the tools (in the sandbox).
+    """
+
+    def __init__(
+        self, command: str, cwd: Path, timeout: float = 60.0, mcp: McpHost | None = None
+    ) -> None:
         self.argv = shlex.split(command)
         if not self.argv:
             raise ValueError("the agent command is empty")
-        self.cwd, self.timeout = cwd, timeout
+        self.cwd, self.timeout, self.mcp = cwd, timeout, mcp
+
+    def close(self) -> None:
+        if self.mcp is not None:
+            self.mcp.close()
 
     def run(self, task: TaskSpec, toolbox: Toolbox, split: str) -> Trace:
         env = dict(os.environ)
+        if self.mcp is not None:
+            env["FUNCFORGE_MCP_COMMAND"] = json.dumps(self.mcp.command(toolbox))
         env.update(
             FUNCFORGE_TOOLSET=str(toolbox.root),
             FUNCFORGE_TOOL_FILES=os.pathsep.join(

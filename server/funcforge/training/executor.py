@@ -41,6 +41,7 @@ from funcforge.training.agents import (
     Toolbox,
     failed_trace,
 )
+from funcforge.training.mcp_host import McpHost
 from funcforge.training.ratelimit import RateLimitedClient
 
 EXECUTORS = ("thread", "ray")
@@ -61,10 +62,12 @@ class AgentRecipe:
     def build(self, client_factory: Callable[[], ChatClient] | None = None) -> Agent:
         """The agent; model agents get `client_factory()` (default: the configured endpoint)."""
         spec = self.spec
-        if spec.startswith("command:"):
-            return CommandAgent(spec[len("command:") :], self.cwd, self.agent_timeout)
         config = self.config
         require_sandbox(resolve_mode(config.sandbox))  # here, and on each Ray worker
+        if spec.startswith("command:"):
+            # The agent calls the tools through MCP, in the sandbox (training/mcp_host.py).
+            host = McpHost(config)
+            return CommandAgent(spec[len("command:") :], self.cwd, self.agent_timeout, host)
         if client_factory is None:
 
             def client_factory() -> ChatClient:

@@ -427,6 +427,8 @@ class Trainer:
         finally:
             for c in clients:
                 c.close()
+            if isinstance(agent, CommandAgent):
+                agent.close()
         from funcforge.training.report import write_report
 
         write_report(self.run_dir, run)
