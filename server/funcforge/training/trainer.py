@@ -443,7 +443,7 @@ class Trainer:
         with tempfile.TemporaryDirectory(prefix="funcforge-eval-") as tmp:
             toolbox = self.toolbox_at(commit, Path(tmp))
             if isinstance(agent, CommandAgent):
-                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout)
+                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout, agent.mcp)
             traces = self.run_tasks(agent, tasks, toolbox, "test", f"test {name[5:]:>7}")
         self.write_traces(traces, name)
         score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
