@@ -16,6 +16,8 @@ export interface Status {
   step?: number;
   proposals?: number;
   executionAllowed?: boolean;
+  /** Where tool code runs: `bwrap`, or `process (weaker: no OS sandbox)` when opted in. */
+  sandbox?: string;
 }
 
 export interface ToolEntry {
@@ -161,6 +163,7 @@ export function parseStatus(value: unknown): Status {
   const proposals = optNum(o, 'proposals');
   if (proposals !== undefined) status.proposals = proposals;
   if (typeof o.executionAllowed === 'boolean') status.executionAllowed = o.executionAllowed;
+  if (typeof o.sandbox === 'string') status.sandbox = o.sandbox;
   return status;
 }
 

@@ -15,6 +15,7 @@ export const SETTING_KEYS = [
   'traces',
   'llm',
   'errorRateWarning',
+  'sandbox',
 ] as const;
 
 export type SettingKey = (typeof SETTING_KEYS)[number];
@@ -40,6 +41,8 @@ export interface ResolvedSettings {
   traces?: string[];
   llm?: string;
   errorRateWarning?: number;
+  /** `process` opts into the weaker process sandbox (docs/sandbox.md). */
+  sandbox?: 'bwrap' | 'process';
   /** One line per ignored value, naming the setting. */
   problems: string[];
 }
@@ -53,6 +56,7 @@ export interface ServerSettings {
   traces?: string[];
   llm?: string;
   errorRateWarning?: number;
+  sandbox?: 'bwrap' | 'process';
 }
 
 const VARIABLE = /\$\{([^}]*)\}/g;
@@ -215,6 +219,13 @@ export function resolveSettings(raw: RawSettings, ctx: VariableContext): Resolve
       problems.push('funcforge.errorRateWarning: expected a number from 0 to 1; ignored');
     }
   }
+
+  const sandbox = optionalString(raw.sandbox, 'sandbox', problems);
+  if (sandbox === 'bwrap' || sandbox === 'process') {
+    resolved.sandbox = sandbox;
+  } else if (sandbox !== undefined && sandbox !== '') {
+    problems.push(`funcforge.sandbox: "${sandbox}" is not bwrap or process; ignored`);
+  }
   return resolved;
 }
 
@@ -256,6 +267,7 @@ export function serverSettings(settings: ResolvedSettings, trusted: boolean): Se
   if (settings.traces !== undefined) out.traces = [...settings.traces];
   if (settings.llm !== undefined) out.llm = settings.llm;
   if (settings.errorRateWarning !== undefined) out.errorRateWarning = settings.errorRateWarning;
+  if (settings.sandbox !== undefined) out.sandbox = settings.sandbox;
   return out;
 }
 

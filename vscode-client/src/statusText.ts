@@ -96,6 +96,14 @@ export function formatStatus(inputs: StatusInputs): StatusView {
     tooltip.push(`${plural(status.proposals, 'pending proposal')}`);
   }
 
+  const weakSandbox = status.sandbox !== undefined && status.sandbox.startsWith('process');
+  if (weakSandbox) {
+    parts.push('$(warning) sandbox: process (weaker)');
+    tooltip.push(
+      'Tool code runs in the weaker process sandbox (sandbox = "process"): no OS sandbox, ' +
+        'it can read your files. Install bubblewrap and remove the setting to use it.',
+    );
+  }
   const executionOff = inputs.executionOffReason !== undefined || status.executionAllowed === false;
   if (executionOff) {
     parts.push('$(shield) execution off');
@@ -105,6 +113,6 @@ export function formatStatus(inputs: StatusInputs): StatusView {
   return {
     text: parts.join(' · '),
     tooltip: tooltip.join('\n'),
-    severity: status.state === 'error' ? 'error' : 'normal',
+    severity: status.state === 'error' ? 'error' : weakSandbox ? 'warning' : 'normal',
   };
 }

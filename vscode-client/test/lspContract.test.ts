@@ -40,6 +40,7 @@ describe('docs/lsp.md', () => {
           traces: ['r'],
           llm: 'replay:f',
           errorRateWarning: 0.1,
+          sandbox: 'process',
         },
         { env: {} },
       ),
@@ -63,6 +64,7 @@ describe('docs/lsp.md', () => {
       step: 3,
       proposals: 1,
       executionAllowed: true,
+      sandbox: 'bwrap',
     });
   });
 

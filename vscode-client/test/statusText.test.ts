@@ -35,6 +35,19 @@ describe('status bar text', () => {
     assert.match(serverSide.tooltip, /Execution is off: the server has execution turned off/);
   });
 
+  it('names the weaker process sandbox', () => {
+    const weak = formatStatus({
+      phase: 'running',
+      status: { state: 'idle', sandbox: 'process (weaker: no OS sandbox)' },
+    });
+    assert.equal(weak.text, '$(beaker) funcforge: idle · $(warning) sandbox: process (weaker)');
+    assert.equal(weak.severity, 'warning');
+    assert.match(weak.tooltip, /weaker process sandbox/);
+    const strong = formatStatus({ phase: 'running', status: { state: 'idle', sandbox: 'bwrap' } });
+    assert.equal(strong.text, '$(beaker) funcforge: idle');
+    assert.equal(strong.severity, 'normal');
+  });
+
   it('shows starting, failed and error states', () => {
     assert.equal(formatStatus({ phase: 'starting' }).text, '$(sync~spin) funcforge: starting');
     assert.equal(formatStatus({ phase: 'running' }).text, '$(beaker) funcforge: running');

@@ -18,6 +18,7 @@ from typing import Any
 
 from funcforge.config import Config, load_config
 from funcforge.errors import UserError
+from funcforge.sandbox_os import describe_mode, resolve_mode
 from funcforge.toolset.toolset import Toolset, load_toolset
 from funcforge.traces.store import UNVERSIONED, ToolStats, TraceStore, VersionStats
 
@@ -120,6 +121,7 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
             "source": str(config.source) if config.source else None,
             "warnings": config.warnings,
         },
+        "sandbox": describe_mode(resolve_mode(config.sandbox)),
         "traces": len(store),
         "files": [f.file for f in store.files()],
         "tools": tools,
@@ -150,6 +152,8 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[s
 def render_text(config: Config, toolset: Toolset, store: TraceStore) -> str:
     """The human-readable report: configuration, tools table, versions table, malformed lines."""
     out = [config.describe_source()]
+    if resolve_mode(config.sandbox) == "process":
+        out.append(f"sandbox: {describe_mode('process')}: tool code runs without bubblewrap")
     files = store.files()
     malformed = store.malformed
     out.append(

@@ -27,6 +27,7 @@ SETTING_KEYS = {
     "tools": "tools",
     "traces": "traces",
     "errorRateWarning": "error_rate_warning",
+    "sandbox": "sandbox",
 }
 
 

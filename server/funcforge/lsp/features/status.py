@@ -6,6 +6,7 @@ from typing import Any
 
 from funcforge.lsp.features import Feature
 from funcforge.lsp.model import Change, ServerState
+from funcforge.sandbox_os import describe_mode, resolve_mode
 
 STATUS = "funcforge/status"
 
@@ -35,6 +36,8 @@ class StatusFeature(Feature):
             "step": opt.step,
             "proposals": len(session.pending_proposals()),
             "executionAllowed": session.settings.allow_execution,
+            # "bwrap", or "process (weaker: no OS sandbox)" when the user opted in.
+            "sandbox": describe_mode(resolve_mode(session.config.sandbox)),
         }
 
     def send(self) -> None:
