@@ -59,6 +59,7 @@ class Config:
     formats: dict[str, str] = field(default_factory=dict)
     state_dir: str = ".funcforge"
     add_file: str | None = None
+    max_tool_file_kb: int = 256  # bigger tool files are not read as tools (a diagnostic says so)
     # The optimizer's model endpoint (any OpenAI-compatible server).
     model: str = "gpt-4o"
     base_url: str | None = None

@@ -378,3 +378,43 @@ def test_writes_to_a_closed_stdout_end_quietly(math_ws: Path) -> None:
         assert server.exited(15) == 0
     finally:
         server.close()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_10_mb_tool_buffer_gets_a_size_diagnostic_and_does_not_stall_hovers(
+    raw: Raw, math_ws: Path
+) -> None:
+    big_uri = (math_ws / "tools" / "generated.py").as_uri()
+    body = "".join(f"def gen_{i}(x: int) -> int:\n    return x + {i}\n\n" for i in range(260_000))
+    assert len(body) > 10_000_000
+    raw.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": big_uri, "languageId": "python", "version": 1, "text": body}},
+    )
+    units = math_ws / "tools" / "units.py"
+    line = next(
+        i for i, t in enumerate(units.read_text().splitlines()) if t.startswith("def convert_units")
+    )
+    started = time.monotonic()
+    rid = raw.request(
+        "textDocument/hover",
+        {"textDocument": {"uri": units.as_uri()}, "position": {"line": line, "character": 6}},
+    )
+    assert raw.response(rid, 20).get("result") is not None
+    assert time.monotonic() - started < 5
+    published = raw.wait(
+        lambda m: m.get("method") == "textDocument/publishDiagnostics"
+        and m["params"]["uri"] == big_uri
+        and m["params"]["diagnostics"],
+        60,
+        "the size diagnostic",
+    )
+    (diag,) = published["params"]["diagnostics"]
+    assert "over the 256 KB limit" in diag["message"]
+    assert rss_mb(raw.proc.pid) < 1000

@@ -23,7 +23,6 @@ from funcforge.optimizer.proposal import Proposal
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.rewrite import plan_actions
 from funcforge.toolset.spec import FunctionSpec
-from funcforge.toolset.toolset import load_toolset
 
 APPLY_PREFIX = "Apply funcforge proposal"
 
@@ -37,7 +36,7 @@ def proposal_edits(
     """
     overrides = dict(session.buffers)
     overrides[rel] = text
-    toolset = load_toolset(session.config, overrides=overrides)
+    toolset = session.toolset_with(overrides)
     for name, digest in proposal.function_hashes.items():
         spec = toolset.functions.get(name)
         if spec is None or spec.code_hash() != digest:

@@ -37,6 +37,7 @@ class Change:
     traces: bool = False
     proposals: bool = False
     tool_names: frozenset[str] | None = None
+    rescan: bool = True  # search for tool files again (False: only an editor buffer changed)
 
     @property
     def files_scope_limited(self) -> bool:

@@ -178,7 +178,7 @@ class FuncforgeServer(LanguageServer):
             if change.traces:
                 session.refresh_traces()
             if change.tools:
-                session.reload_tools()
+                session.reload_tools(rescan=change.rescan)
         except UserError as exc:
             self.show(str(exc), types.MessageType.Warning)
         self.fan_out(change)

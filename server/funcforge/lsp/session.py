@@ -16,8 +16,9 @@ from funcforge.config import Config, find_config_file, load_config
 from funcforge.errors import UserError
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.proposal import Proposal, list_proposals
+from funcforge.toolset.cache import ParseCache
 from funcforge.toolset.spec import FunctionSpec
-from funcforge.toolset.toolset import Toolset, load_toolset
+from funcforge.toolset.toolset import Toolset, load_toolset, tool_files
 from funcforge.traces.store import TraceStore
 
 # LSP setting name -> Config field.
@@ -64,6 +65,8 @@ class Session:
         self.store: TraceStore | None = None
         self.toolset: Toolset = Toolset(functions={}, files={}, problems=[])
         self.buffers: dict[str, str] = {}  # rel path -> unsaved editor text
+        self.parse_cache = ParseCache()  # an edit re-parses only the edited file
+        self._files: list[str] | None = None  # tool files found by the last search
         self.config_error: str | None = None
         self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
         self._pending: list[Proposal] | None = None  # pending proposals, until they change
@@ -150,16 +153,28 @@ class Session:
         with self.lock:
             self._pending = None
 
-    def reload_tools(self) -> Toolset:
+    def reload_tools(self, rescan: bool = True) -> Toolset:
+        """Load the tools: only files whose text changed are parsed again; `rescan=False`
+        (an editor buffer changed) also skips searching for tool files."""
         with self.lock:
             buffers = dict(self.buffers)
             config = self.config
-        toolset = load_toolset(config, overrides=buffers)
+            files = None if rescan or self._files is None else list(self._files)
+        if files is None:
+            files = tool_files(config)
+        toolset = load_toolset(config, overrides=buffers, cache=self.parse_cache, files=files)
         with self.lock:
             self.toolset = toolset
+            self._files = files
         return toolset
 
     # -- queries ---------------------------------------------------------------
+
+    def toolset_with(self, overrides: dict[str, str]) -> Toolset:
+        """The tools as they would be with these texts (parses only what differs)."""
+        with self.lock:
+            files = list(self._files) if self._files is not None else None
+        return load_toolset(self.config, overrides=overrides, cache=self.parse_cache, files=files)
 
     def rel(self, path: Path) -> str | None:
         """`path` relative to the workspace root (POSIX), or None when outside."""

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from funcforge import paths
-from funcforge.errors import UserError
 from funcforge.paths import check_glob
+from funcforge.toolset.cache import (
+    DiskEntry,
+    ParseCache,
+    ParsedEntry,
+    Stamp,
+    copy_specs,
+    disk_stamp,
+)
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.source import (
     SourceDecodeError,
@@ -23,7 +31,7 @@ from funcforge.toolset.source import (
     encode_source,
 )
 from funcforge.toolset.spec import FunctionSpec
-from funcforge.toolset.types import workspace_loader
+from funcforge.toolset.types import candidate_paths, workspace_loader
 
 if TYPE_CHECKING:
     from funcforge.config import Config
@@ -116,62 +124,131 @@ def _local_modules(root: Path, files: list[str]) -> set[str]:
     return names
 
 
-def load_toolset(config: Config, overrides: dict[str, str] | None = None) -> Toolset:
+def load_toolset(
+    config: Config,
+    overrides: dict[str, str] | None = None,
+    cache: ParseCache | None = None,
+    files: list[str] | None = None,
+) -> Toolset:
     """Read and extract every tool file; `overrides` (relative path -> text) are unsaved edits.
 
     An override for a path the globs select but that is not on disk yet counts
-    as a tool file too.
+    as a tool file too. With a `cache` (the language server's), only files whose
+    text or imported files changed are read and extracted again; `files` skips
+    the search for tool files (the caller knows they did not change). A file
+    over `max_tool_file_kb` is not read as tools: it gets a problem instead.
     """
     overrides = {_relative(config, k): v for k, v in (overrides or {}).items()}
-    files = tool_files(config)
-    files = sorted(set(files) | {p for p in overrides if matches_tools(config, p)})
+    found = tool_files(config) if files is None else files
+    files = sorted(set(found) | {p for p in overrides if matches_tools(config, p)})
+    cache = cache if cache is not None else ParseCache()
+    limit = max(1, config.max_tool_file_kb) * 1024
     toolset = Toolset()
     for rel in files:
+        entry = _read(config, cache, rel)
         if rel in overrides:
             text = overrides[rel]
-            encoding = _disk_encoding(config.root / rel)
-            toolset.files[rel] = text
-            toolset.encodings[rel] = encoding
-            toolset.data[rel] = _encode_lenient(text, encoding)
+            encoding = entry.encoding if entry is not None else "utf-8"
+            data = _encode_lenient(text, encoding)
+        elif entry is None:
+            toolset.problems.append(ToolsetProblem(rel, 1, "cannot read: no such file"))
             continue
-        try:
-            data = (config.root / rel).read_bytes()
-        except OSError as exc:
-            toolset.problems.append(ToolsetProblem(rel, 1, f"cannot read: {exc.strerror or exc}"))
+        elif entry.problem is not None:
+            toolset.data[rel] = entry.data
+            toolset.problems.append(ToolsetProblem(rel, *entry.problem))
             continue
-        toolset.data[rel] = data
-        try:
-            text, encoding = decode_source(data, rel)
-        except SourceDecodeError as exc:
-            toolset.problems.append(ToolsetProblem(rel, exc.line, exc.message))
+        else:
+            assert entry.text is not None
+            text, encoding, data = entry.text, entry.encoding, entry.data
+        if len(data) > limit:
+            toolset.problems.append(_too_big(rel, len(data), config.max_tool_file_kb))
             continue
         toolset.files[rel] = text
         toolset.encodings[rel] = encoding
+        toolset.data[rel] = data
+    cache.forget(set(files))
     local = _local_modules(config.root, files)
     loader = workspace_loader(config.root, overrides)
+
+    def stamp_of(dep: str) -> Stamp:
+        if dep in overrides:
+            return ("buffer", overrides[dep])
+        return disk_stamp(config.root / dep)
+
     for rel, text in toolset.files.items():
-        unrewritable: list[ToolsetSyntaxError] = []
-        try:
-            specs = extract_functions(text, rel, loader, unrewritable)
-        except ToolsetSyntaxError as exc:
-            toolset.problems.append(
-                ToolsetProblem(rel, exc.line, f"syntax error: {exc.message}", exc.col)
-            )
+        parsed = cache.fresh(rel, text, stamp_of)
+        if parsed is None:
+            parsed = _extract(rel, text, loader, stamp_of)
+            cache.store(rel, parsed)
+        toolset.problems.extend(parsed.problems)
+        if parsed.error is not None:
             continue
-        for problem in unrewritable:
-            toolset.problems.append(
-                ToolsetProblem(
-                    rel,
-                    problem.line,
-                    f"funcforge reads this file's tools but cannot rewrite it: {problem.message}",
-                    problem.col,
-                    severity="warning",
-                )
-            )
-        for spec in specs:
+        for spec in copy_specs(parsed.specs):
             spec.packages = [p for p in spec.packages if p not in local]
             _add(toolset, spec)
     return toolset
+
+
+def _too_big(rel: str, size: int, limit_kb: int) -> ToolsetProblem:
+    mb = size / (1024 * 1024)
+    return ToolsetProblem(
+        rel,
+        1,
+        f"{rel} is {mb:.1f} MB, over the {limit_kb} KB limit for tool files "
+        "(max_tool_file_kb): its functions are not read as tools. Split it, exclude it "
+        "from the `tools` globs, or raise max_tool_file_kb",
+        severity="warning",
+    )
+
+
+def _read(config: Config, cache: ParseCache, rel: str) -> DiskEntry | None:
+    """The file's bytes and text from disk, reread only when its stat changed."""
+    path = config.root / rel
+    stamp = disk_stamp(path)
+    if stamp is None:
+        return None
+    entry = cache.disk.get(rel)
+    if entry is not None and entry.stamp == stamp:
+        return entry
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return DiskEntry(stamp, b"", None, "utf-8", (1, f"cannot read: {exc.strerror or exc}"))
+    try:
+        text, encoding = decode_source(data, rel)
+        entry = DiskEntry(stamp, data, text, encoding)
+    except SourceDecodeError as exc:
+        entry = DiskEntry(stamp, data, None, "utf-8", (exc.line, exc.message))
+    cache.disk[rel] = entry
+    return entry
+
+
+def _extract(rel: str, text: str, loader: Any, stamp_of: Callable[[str], Stamp]) -> ParsedEntry:
+    """Extract one file's functions, recording which files its type imports read."""
+    deps: dict[str, Stamp] = {}
+
+    def recording(importer: str, ref: Any) -> Any:
+        for dep in candidate_paths(importer, ref):
+            deps.setdefault(dep, stamp_of(dep))
+        return loader(importer, ref)
+
+    unrewritable: list[ToolsetSyntaxError] = []
+    try:
+        specs = extract_functions(text, rel, recording, unrewritable)
+    except ToolsetSyntaxError as exc:
+        problem = ToolsetProblem(rel, exc.line, f"syntax error: {exc.message}", exc.col)
+        return ParsedEntry(text, deps, [], [problem], error=exc)
+    problems = [
+        ToolsetProblem(
+            rel,
+            problem.line,
+            f"funcforge reads this file's tools but cannot rewrite it: {problem.message}",
+            problem.col,
+            severity="warning",
+        )
+        for problem in unrewritable
+    ]
+    return ParsedEntry(text, deps, specs, problems)
 
 
 def _add(toolset: Toolset, spec: FunctionSpec) -> None:
@@ -190,14 +267,6 @@ def _add(toolset: Toolset, spec: FunctionSpec) -> None:
             f"this definition at {loc.file}:{loc.start_line} is ignored",
         )
     )
-
-
-def _disk_encoding(path: Path) -> str:
-    """The encoding of the file on disk, so an unsaved edit is written back the same way."""
-    try:
-        return decode_source(path.read_bytes(), str(path))[1]
-    except (OSError, UserError):
-        return "utf-8"
 
 
 def _encode_lenient(text: str, encoding: str) -> bytes:

@@ -43,4 +43,4 @@ class DocumentsFeature(Feature):
                 session.buffers.pop(rel, None)
             else:
                 session.buffers[rel] = text
-        ls.debounce(f"doc:{rel}", 0.25, lambda: ls.refresh(Change(tools=True)))
+        ls.debounce(f"doc:{rel}", 0.25, lambda: ls.refresh(Change(tools=True, rescan=False)))
