@@ -299,3 +299,27 @@ async def test_plaintext_hover_for_clients_that_ask_for_it(plain_client: Languag
     assert hover is not None and hover.contents.kind == types.MarkupKind.PlainText
     value = hover.contents.value
     assert "13 calls, 4 errors (31%)" in value and "|" not in value and "**" not in value
+
+
+@bounded
+async def test_hover_and_lenses_follow_the_text_at_once(client: LanguageClient) -> None:
+    """Right after a keystroke (before the server re-reads its toolset) positions are the text's."""
+    ed: Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    ed.set(uri, "# one\n# two\n" + ed.text(uri))
+    line = name_line(ed.text(uri))
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=6),
+        )
+    )
+    assert hover is not None and "convert_units" in hover.contents.value
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    optimize = [x for x in lenses if x.command and x.command.title == "Optimize"]
+    by_name = {x.command.arguments[0]["function"]: x.range.start.line for x in optimize}
+    assert by_name["convert_units"] == line

@@ -107,13 +107,32 @@ class ActionContext:
     conflicted: frozenset[str] = frozenset()  # proposals whose Apply met the user's edits
 
 
-def _functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
-    """The tool functions of the document's text as the editor has it now (the session's
-    toolset may lag a keystroke behind); the session's when the text does not parse."""
+_PARSED: dict[str, tuple[int, list[FunctionSpec]]] = {}  # rel -> (hash of text, its functions)
+
+
+def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
+    """The tool functions of the document's text as the editor has it now.
+
+    The session's toolset is re-read a debounce after each keystroke; until then
+    its positions belong to the previous text, so a text it does not hold yet is
+    parsed here (once per text). The session's when the text does not parse.
+    """
+    with session.lock:
+        known = session.toolset.files.get(rel)
+    if known == text:
+        return session.functions_in(rel)
+    key = hash(text)
+    cached = _PARSED.get(rel)
+    if cached is not None and cached[0] == key:
+        return list(cached[1])
     try:
-        return extract_functions(text, rel)
+        specs = extract_functions(text, rel)
     except Exception:  # a syntax error mid-typing: the last good parse
         return session.functions_in(rel)
+    if len(_PARSED) > 64:
+        _PARSED.clear()
+    _PARSED[rel] = (key, specs)
+    return list(specs)
 
 
 def is_stale(session: Session, proposal: Proposal, current: dict[str, FunctionSpec]) -> bool:
@@ -153,7 +172,7 @@ def code_actions(session: Session, ctx: ActionContext) -> list[types.CodeAction]
     uri, rel, version, text, rng = ctx.uri, ctx.rel, ctx.version, ctx.text, ctx.range
     only, resolve = ctx.only, ctx.resolve
     out: list[types.CodeAction] = []
-    specs = _functions_of(session, rel, text)
+    specs = functions_of(session, rel, text)
     current = {s.name: s for s in specs}
     for spec in specs:
         assert spec.location is not None

@@ -11,6 +11,7 @@ import json
 from lsprotocol import types
 
 from funcforge.lsp import evidence
+from funcforge.lsp.code_actions import functions_of
 from funcforge.lsp.diagnostics import CODE, FAILURES
 from funcforge.lsp.features import Feature
 from funcforge.lsp.positions import contains, name_range
@@ -54,7 +55,7 @@ class HoverFeature(Feature):
         if text is None:
             return None
         stats_all = session.tool_stats()
-        for spec in session.functions_in(rel):
+        for spec in functions_of(session, rel, text):  # positions on the text now
             assert spec.location is not None
             rng = name_range(spec.location, text, spec.name)
             if contains(rng, params.position):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from funcforge.lsp import evidence
+from funcforge.lsp.code_actions import functions_of
 from funcforge.lsp.features import Feature
 from funcforge.lsp.model import Change
 from funcforge.lsp.positions import name_range
@@ -33,7 +34,7 @@ class CodeLensFeature(Feature):
             return []
         stats_all = session.tool_stats()
         out: list[types.CodeLens] = []
-        for spec in session.functions_in(rel):
+        for spec in functions_of(session, rel, text):  # positions on the text now
             assert spec.location is not None
             rng = name_range(spec.location, text, spec.name)
             line_range = types.Range(
