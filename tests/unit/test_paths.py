@@ -113,3 +113,15 @@ def test_file_set_slow_beat_searches_again(tmp_path: Path) -> None:
     files = FileSet(tmp_path, ["tools/**/*.py"], rescan_every=0.0)
     assert files.changed() == set()
     assert files.scans == 2
+
+
+def test_the_lsp_edge_converts_uris_and_utf16_with_pygls() -> None:
+    from funcforge.lsp.positions import path_to_uri, uri_to_path, utf16_len
+
+    for raw in ["/tmp/a b/x.py", "/tmp/ä/#x.py", "/tmp/100%/x.py"]:
+        uri = path_to_uri(Path(raw))
+        assert uri.startswith("file:///") and " " not in uri and "#" not in uri
+        assert uri_to_path(uri) == Path(raw)
+    assert utf16_len("a😀é") == 4
+    with pytest.raises(ValueError, match="not a file URI"):
+        uri_to_path("untitled:Untitled-1")

@@ -1,19 +1,28 @@
-"""Conversions between the core's positions (code points) and LSP's (UTF-16 units)."""
+"""The LSP edge: the core's positions (code points) to LSP's (UTF-16 units), paths to URIs.
+
+Only the language server converts: the core counts code points and uses
+paths. UTF-16 units and URIs come from pygls' own helpers (`PositionCodec`,
+`pygls.uris`), so Windows drive letters, UNC paths and percent-encoding are
+handled the way pygls' workspace handles them.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
+from pygls import uris
+from pygls.workspace import PositionCodec
 
 from funcforge.toolset.spec import Location
+
+_CODEC = PositionCodec(types.PositionEncodingKind.Utf16)  # the server pins UTF-16
 
 
 def utf16_len(text: str) -> int:
     """Length of `text` in UTF-16 code units (what LSP clients count)."""
-    return len(text.encode("utf-16-le")) // 2
+    return int(_CODEC.client_num_units(text))
 
 
 def utf16_col(line_text: str, col: int) -> int:
@@ -21,8 +30,14 @@ def utf16_col(line_text: str, col: int) -> int:
     return utf16_len(line_text[:col])
 
 
+@lru_cache(maxsize=16)
+def _lines(text: str) -> list[str]:
+    return text.split("\n")
+
+
 def line_of(text: str, line0: int) -> str:
-    lines = text.split("\n")
+    """Line `line0` (0-based) of `text`; the split is cached (a big file has many functions)."""
+    lines = _lines(text)
     return lines[line0] if 0 <= line0 < len(lines) else ""
 
 
@@ -55,8 +70,11 @@ def def_range(loc: Location, text: str) -> types.Range:
 
 
 def uri_to_path(uri: str) -> Path:
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path))
+    """The path of a `file:` URI (pygls' reading: percent-decoding, drive letters, UNC)."""
+    path = uris.to_fs_path(uri)
+    if path is None:
+        raise ValueError(f"not a file URI: {uri}")
+    return Path(path)
 
 
 def path_to_uri(path: Path) -> str:
@@ -66,7 +84,8 @@ def path_to_uri(path: Path) -> str:
 
 @lru_cache(maxsize=4096)
 def _uri(path: str) -> str:
-    return Path(path).as_uri()
+    uri = uris.from_fs_path(path)
+    return uri if uri is not None else Path(path).as_uri()
 
 
 def contains(outer: types.Range, pos: types.Position) -> bool:

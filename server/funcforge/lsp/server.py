@@ -190,10 +190,9 @@ class FuncforgeServer(LanguageServer):
 
 
 def _root_of(params: types.InitializeParams) -> Path:
-    if params.workspace_folders:
-        return uri_to_path(params.workspace_folders[0].uri)
-    if params.root_uri:
-        return uri_to_path(params.root_uri)
+    for uri in [f.uri for f in params.workspace_folders or []] + [params.root_uri or ""]:
+        if uri.startswith("file:"):
+            return uri_to_path(uri)
     if params.root_path:
         return Path(params.root_path)
     return Path.cwd()

@@ -123,7 +123,7 @@ class WatchFeature(Feature):
         ls, session = self.ls, self.ls.session
         if session is None:
             return
-        kinds = {classify(session, uri_to_path(c.uri)) for c in params.changes}
+        kinds = {classify(session, uri_to_path(c.uri)) for c in params.changes if _is_file(c.uri)}
         if "config" in kinds:
             ls.debounce("index", 0.2, self.index)
         elif kinds & {"tool", "trace", "proposal", "state"}:
@@ -152,3 +152,7 @@ class WatchFeature(Feature):
             self.index()
 
         threading.Thread(target=pull, daemon=True).start()
+
+
+def _is_file(uri: str) -> bool:
+    return uri.startswith("file:")
