@@ -1,0 +1,377 @@
+"""The trace store's persistent index: per-trace summaries and aggregates in SQLite.
+
+`TraceStore` keeps only per-file progress and the aggregates in memory; the
+per-trace summaries live here, in `<state folder>/cache/traces.sqlite`, so a
+million traces cost the server no more memory than ten, and a restart with
+unchanged files reads nothing but this file. Rows are written in the same
+transaction as the file progress (offset, identity, fingerprints) and the
+aggregates, so the index on disk is always one consistent refresh. A
+`generation` counter tells a store that another process (the CLI beside the
+language server) refreshed in between, so it reloads instead of re-appending.
+
+The index is rebuilt from the trace files when it is missing, of another
+format (`SCHEMA`, or the code that makes summaries changed: `code_stamp`),
+made for other settings, or unreadable (corrupt): then a notice says so.
+SQLite from the standard library: no server, no dependency, WAL mode so the
+language server's readers never wait for a refresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from funcforge.traces.formats import TraceSummary
+
+log = logging.getLogger("funcforge.traces")
+
+SCHEMA = 1  # bump when the tables or the meaning of a column change
+_intern = sys.intern
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    rel TEXT UNIQUE NOT NULL,
+    state BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS traces (
+    file INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    task_id TEXT,
+    has_expected INTEGER NOT NULL,
+    score REAL,
+    passed INTEGER,
+    version TEXT,
+    split TEXT,
+    time TEXT,
+    tools BLOB NOT NULL,
+    errors BLOB
+);
+CREATE INDEX IF NOT EXISTS traces_at ON traces (file, line, ordinal);
+"""
+
+
+def code_stamp() -> str:
+    """A hash of the code that turns records into summaries: a change means rebuild."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(str(SCHEMA).encode())
+    for path in sorted([here / "store.py", here / "index.py", *(here / "formats").glob("*.py")]):
+        try:
+            digest.update(path.name.encode() + path.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()
+
+
+class IndexUnusable(Exception):
+    """The index file cannot be used (corrupt, other format): rebuild it."""
+
+
+@dataclass
+class Snapshot:
+    """What a store loads from the index: file progress, aggregates, sidecar stamps."""
+
+    generation: int
+    files: dict[str, dict[str, Any]]  # rel -> the file's progress, as saved
+    aggregates: Any | None
+    sidecars: dict[str, list[int]]
+
+
+def _row(file_id: int, s: TraceSummary) -> tuple[Any, ...]:
+    return (
+        file_id,
+        s.line,
+        s.offset,
+        s.ordinal,
+        s.id,
+        s.task_id,
+        s.has_expected,
+        s.score,
+        s.passed,
+        s.version,
+        s.split,
+        s.time,
+        orjson.dumps(s.tool_names),
+        orjson.dumps(s.errors) if s.errors else None,
+    )
+
+
+_COLUMNS = "line, offset, ordinal, id, task_id, has_expected, score, passed, version, split, time, tools, errors"
+
+
+def _summary(rel: str, row: tuple[Any, ...]) -> TraceSummary:
+    line, offset, ordinal, tid, task_id, has_expected, score, passed, version, split = row[:10]
+    tools = tuple(_intern(n) for n in orjson.loads(row[11]))
+    errors = (
+        tuple((_intern(a), _intern(b), c) for a, b, c in orjson.loads(row[12])) if row[12] else ()
+    )
+    return TraceSummary(
+        tid,
+        rel,
+        line,
+        offset,
+        ordinal,
+        task_id,
+        bool(has_expected),
+        score,
+        None if passed is None else bool(passed),
+        _intern(version) if version else None,
+        _intern(split) if split else None,
+        row[10],
+        tools,
+        errors,
+    )
+
+
+class TraceIndex:
+    """One SQLite file: a writer connection (the refreshing thread) and readers per thread."""
+
+    def __init__(self, path: Path, settings: str) -> None:
+        self.path = path
+        self.settings = settings  # what the summaries depend on besides code (format choices)
+        self.notices: list[str] = []
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._writer = self._open_checked()
+
+    # -- opening ---------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    def _open_checked(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path.exists()
+        try:
+            conn = self._connect()
+            reason = self._check(conn) if existed else None
+        except sqlite3.DatabaseError as exc:
+            reason = f"unreadable ({exc})"
+            conn = None
+        if reason is not None:
+            if conn is not None:
+                conn.close()
+            self._notice(f"trace index {self.path} {reason}; rebuilding it from the trace files")
+            self._remove_files()
+            conn = self._connect()
+        assert conn is not None
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_TABLES)
+            stamp = self._stamp()
+            conn.execute("BEGIN IMMEDIATE")
+            found = dict(conn.execute("SELECT key, value FROM meta WHERE key = 'stamp'").fetchall())
+            if found.get("stamp") != stamp:
+                conn.execute("DELETE FROM traces")
+                conn.execute("DELETE FROM files")
+                conn.execute("DELETE FROM meta")
+                conn.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ("stamp", stamp),
+                        ("generation", 1),
+                        ("aggregates", None),
+                        ("sidecars", b"{}"),
+                    ],
+                )
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise IndexUnusable(str(exc)) from exc
+        return conn
+
+    def _stamp(self) -> str:
+        return f"{code_stamp()}:{self.settings}"
+
+    def _check(self, conn: sqlite3.Connection) -> str | None:
+        """Why an existing index cannot be used as is (None: it can)."""
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "files", "traces"} <= tables:
+            return "is not a funcforge trace index"
+        row = conn.execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
+        if row is None:
+            return "has no format stamp"
+        if row[0] != self._stamp():
+            return "was made by another version of funcforge or other settings"
+        return None
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+
+    def _notice(self, message: str) -> None:
+        self.notices.append(message)
+        log.warning("%s", message)
+
+    def reset(self, reason: str) -> None:
+        """Throw the index away and start empty (after a database error mid-use)."""
+        self.close()
+        self._notice(f"trace index {self.path} {reason}; rebuilding it from the trace files")
+        self._remove_files()
+        self._writer = self._open_checked()
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+        with suppress(sqlite3.Error):
+            self._writer.close()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def generation(self) -> int:
+        row = self._writer.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot(self) -> Snapshot:
+        """Everything a store keeps in memory, as last committed."""
+        conn = self._writer
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        files = {
+            rel: orjson.loads(state)
+            for rel, state in conn.execute("SELECT rel, state FROM files ORDER BY rel")
+        }
+        aggregates = orjson.loads(meta["aggregates"]) if meta.get("aggregates") else None
+        sidecars = orjson.loads(meta.get("sidecars") or b"{}")
+        return Snapshot(int(meta.get("generation") or 0), files, aggregates, sidecars)
+
+    # -- writing (one refresh = one transaction) ----------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        """A write transaction; committed when the block ends, rolled back on an exception."""
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Writer(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- reading (any thread) ------------------------------------------------------------
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = 1")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def summaries(self, rel: str) -> Iterator[TraceSummary]:
+        """The committed summaries of one file in line order."""
+        conn = self._reader()
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM traces WHERE file = (SELECT id FROM files WHERE rel = ?) "
+            "ORDER BY line, ordinal",
+            (rel,),
+        )
+        for row in rows:
+            yield _summary(rel, row)
+
+    def find(self, rel: str, line: int) -> TraceSummary | None:
+        """The first trace indexed at `rel:line`."""
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_COLUMNS} FROM traces WHERE file = (SELECT id FROM files WHERE rel = ?) "
+                "AND line = ? ORDER BY ordinal LIMIT 1",
+                (rel, line),
+            )
+            .fetchone()
+        )
+        return _summary(rel, row) if row else None
+
+
+class Writer:
+    """The writes of one refresh, inside its transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._ids: dict[str, int] = {}
+
+    def file_id(self, rel: str) -> int:
+        found = self._ids.get(rel)
+        if found is None:
+            row = self.conn.execute("SELECT id FROM files WHERE rel = ?", (rel,)).fetchone()
+            if row is None:
+                cur = self.conn.execute(
+                    "INSERT INTO files (rel, state) VALUES (?, ?)", (rel, b"{}")
+                )
+                found = int(cur.lastrowid or 0)
+            else:
+                found = int(row[0])
+            self._ids[rel] = found
+        return found
+
+    def clear_file(self, rel: str) -> None:
+        """Drop a file's traces (it is re-read from the start)."""
+        self.conn.execute("DELETE FROM traces WHERE file = ?", (self.file_id(rel),))
+
+    def drop_file(self, rel: str) -> None:
+        """Forget a file that is gone."""
+        self.clear_file(rel)
+        self.conn.execute("DELETE FROM files WHERE rel = ?", (rel,))
+        self._ids.pop(rel, None)
+
+    def add(self, rel: str, summaries: Iterable[TraceSummary]) -> None:
+        fid = self.file_id(rel)
+        self.conn.executemany(
+            "INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_row(fid, s) for s in summaries),
+        )
+
+    def save_file(self, rel: str, state: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE files SET state = ? WHERE id = ?", (orjson.dumps(state), self.file_id(rel))
+        )
+
+    def all_summaries(self, rels: Iterable[str]) -> Iterator[TraceSummary]:
+        """Every summary (this transaction's view), file by file, to aggregate afresh."""
+        for rel in rels:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM traces WHERE file = ? ORDER BY line, ordinal",
+                (self.file_id(rel),),
+            )
+            for row in rows:
+                yield _summary(rel, row)
+
+    def finish(self, aggregates: Any, sidecars: dict[str, list[int]]) -> int:
+        """Save the aggregates and sidecar stamps, bump the generation; returns it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        generation = (int(row[0]) if row else 0) + 1
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("generation", generation),
+                ("aggregates", orjson.dumps(aggregates)),
+                ("sidecars", orjson.dumps(sidecars)),
+            ],
+        )
+        return generation
