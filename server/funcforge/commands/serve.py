@@ -16,7 +16,7 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("pygls").setLevel(logging.ERROR)
     from funcforge.lsp.server import serve
 
-    serve()
+    serve(otlp_port=args.otlp_port, otlp_file=args.otlp_file)
     return 0
 
 
@@ -24,4 +24,17 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the language server over stdio")
     p.add_argument("--stdio", action="store_true", help="accepted for editors that pass it")
     p.add_argument("--log-file", help="write the server's log to this file")
+    p.add_argument(
+        "--otlp-port",
+        type=int,
+        metavar="PORT",
+        help="also receive OTLP/HTTP traces on 127.0.0.1:PORT/v1/traces (off by default; "
+        "4318 is OTLP's usual port; 0 picks a free one)",
+    )
+    p.add_argument(
+        "--otlp-file",
+        metavar="FILE",
+        help="workspace-relative file the received traces are appended to "
+        "(default traces/otlp/received.jsonl)",
+    )
     p.set_defaults(func=_serve)

@@ -34,6 +34,7 @@ from funcforge.lsp.features.documents import DocumentsFeature
 from funcforge.lsp.features.handcheck import HandCheckFeature
 from funcforge.lsp.features.hover import HoverFeature
 from funcforge.lsp.features.lenses import CodeLensFeature
+from funcforge.lsp.features.receiver import ReceiverFeature
 from funcforge.lsp.features.status import StatusFeature
 from funcforge.lsp.features.watch import WatchFeature
 from funcforge.lsp.model import Change, ClientCaps
@@ -65,6 +66,7 @@ class FuncforgeServer(LanguageServer):
         self.commands = CommandsFeature(self)
         self.hand_check = HandCheckFeature(self)
         self.watch = WatchFeature(self)
+        self.receiver = ReceiverFeature(self)
         self.features: list[Feature] = [
             self.status,
             self.documents,
@@ -75,6 +77,7 @@ class FuncforgeServer(LanguageServer):
             self.commands,
             self.hand_check,
             self.watch,
+            self.receiver,
         ]
         self.handle(types.INITIALIZE, self._initialize)
         for feature in self.features:
@@ -201,12 +204,14 @@ def _root_of(params: types.InitializeParams) -> Path:
 server = FuncforgeServer()
 
 
-def serve() -> None:
+def serve(otlp_port: int | None = None, otlp_file: str | None = None) -> None:
     """Run the server over stdio until `exit` or the client goes away; then end the
-    process within a bound, whatever still runs."""
+    process within a bound, whatever still runs. With `otlp_port`, also receive OTLP traces."""
     from funcforge.lsp.stdio import run_stdio
 
+    server.receiver.port, server.receiver.file = otlp_port, otlp_file
     code = run_stdio(server, sys.stdin.buffer, sys.stdout.buffer)
+    server.receiver.stop()  # traces still waiting for their root span are written
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

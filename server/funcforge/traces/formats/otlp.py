@@ -357,6 +357,9 @@ class _Reader:
 # -- grouping ----------------------------------------------------------------------
 
 
+SpanReader = _Reader  # the receiver (traces/receiver.py) reads requests with it
+
+
 def _conversation(span: Span) -> str | None:
     for key in CONVERSATION_KEYS:
         value = span.attrs.get(key)
