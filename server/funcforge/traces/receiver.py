@@ -342,7 +342,7 @@ class ReceiverServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.receiver = receiver
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._workers: list[threading.Thread] = []
 
     @property
     def port(self) -> int:
@@ -352,8 +352,8 @@ class ReceiverServer(ThreadingHTTPServer):
         """Serve in background threads (for `funcforge serve` and tests)."""
         serve = threading.Thread(target=self.serve_forever, name="funcforge-otlp", daemon=True)
         flush = threading.Thread(target=self._flush_loop, name="funcforge-otlp-flush", daemon=True)
-        self._threads = [serve, flush]
-        for t in self._threads:
+        self._workers = [serve, flush]
+        for t in self._workers:
             t.start()
         return self
 
@@ -370,6 +370,6 @@ class ReceiverServer(ThreadingHTTPServer):
         self._stop.set()
         self.shutdown()
         self.server_close()
-        for t in self._threads:
+        for t in self._workers:
             t.join(timeout=5)
         self.receiver.flush_idle(everything=True)

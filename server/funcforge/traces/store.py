@@ -314,7 +314,7 @@ class _Aggregates:
                     a.judged,
                     a.passed,
                     a.errors,
-                    sorted(a.task_ids),
+                    list(a.task_ids),
                     dict(a.error_types),
                     {k: [[r.file, r.line, r.offset] for r in v] for k, v in a.examples.items()},
                     [[r.file, r.line, r.offset, et, msg] for r, et, msg in a.recent],
@@ -388,10 +388,6 @@ class _SplitAggregates:
         out.learnable = _Aggregates.from_dict(data["learnable"])
         out.held_out = _Aggregates.from_dict(data["held_out"])
         return out
-
-    def copy(self) -> _SplitAggregates:
-        """An independent copy (a refresh adds to it while readers use the original)."""
-        return _SplitAggregates.from_dict(self.to_dict())
 
     def tools(self, which: Which) -> dict[str, ToolStats]:
         if which == "learnable":
@@ -597,16 +593,24 @@ class TraceStore:
         changed: list[str] = []
         touched: set[str] = set()
         rebuild = False
-        agg: _SplitAggregates | None = None  # a copy the new traces are added to
+        # New traces go into a fresh aggregate when the index was empty (a cold ingest,
+        # outside the readers' lock), else into the live one under the lock (small
+        # appends); a rolled-back refresh reloads the aggregates from the index.
+        agg: _SplitAggregates | None = None if self._files else _SplitAggregates()
+        added = False
 
         def sink(rel: str, batch: list[TraceSummary]) -> None:
-            nonlocal agg
+            nonlocal added
             self._join_outcomes(rel, batch)
             tx.add(rel, batch)
-            if not rebuild:
-                if agg is None:
-                    agg = self._agg.copy() if self._files else _SplitAggregates()
+            added = True
+            if rebuild:
+                return
+            if agg is not None:
                 agg.add(batch)
+            else:
+                with self._lock:
+                    self._agg.add(batch)
 
         old_stamps = dict(self._sidecar_stamps)
         stale_dirs = self._load_sidecars(found)
@@ -668,7 +672,7 @@ class TraceStore:
             # view), outside the readers' lock; readers wait only for the swap.
             agg = _SplitAggregates()
             agg.add(tx.all_summaries(sorted(self._files)))
-        if not touched and agg is None and old_stamps == self._sidecar_stamps and not changed:
+        if not (touched or added or rebuild or changed) and old_stamps == self._sidecar_stamps:
             return changed
         for rel in touched:
             if rel in self._files:

@@ -8,6 +8,7 @@ re-reads the traces at once, so diagnostics follow live runs.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("funcforge.lsp")
 
+REFRESH_DELAY = 0.02  # seconds: exports arriving within this share one refresh
+
 
 class ReceiverFeature(Feature):
     """Owns the receiver's HTTP server for the session's workspace."""
@@ -31,6 +34,8 @@ class ReceiverFeature(Feature):
         self.port: int | None = None  # set by `serve()` from the command line
         self.file: str | None = None
         self.http: ReceiverServer | None = None
+        self._pending = False  # a refresh is scheduled (a throttle: a steady stream still refreshes)
+        self._pending_lock = threading.Lock()
 
     def initialize(self, params: types.InitializeParams) -> None:
         if self.port is None or self.http is not None:
@@ -56,9 +61,20 @@ class ReceiverFeature(Feature):
         )
 
     def _appended(self, traces: list[Trace]) -> None:
-        """New traces in the file: re-read now (the poller would, a little later)."""
-        names = frozenset(c.name for t in traces for c in t.tool_calls)
-        self.ls.refresh(Change(traces=True, tool_names=names))
+        """New traces in the file: re-read them soon (one refresh covers a burst of
+        exports; the HTTP answer does not wait for it)."""
+        with self._pending_lock:
+            if self._pending:
+                return  # the scheduled refresh will read these too
+            self._pending = True
+        timer = threading.Timer(REFRESH_DELAY, self._refresh)
+        timer.daemon = True
+        timer.start()
+
+    def _refresh(self) -> None:
+        with self._pending_lock:
+            self._pending = False
+        self.ls.refresh(Change(traces=True))
 
     def stop(self) -> None:
         if self.http is not None:

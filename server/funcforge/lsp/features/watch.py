@@ -87,6 +87,8 @@ class WatchFeature(Feature):
         except UserError as exc:
             ls.show(f"funcforge: {exc}", types.MessageType.Warning)
         store = session.store
+        for notice in store.notices if store is not None else []:
+            ls.log_line(f"funcforge: {notice}")  # e.g. a corrupt trace index was rebuilt
         if store is not None and store.malformed:
             first = store.malformed[0]
             ls.log_line(
