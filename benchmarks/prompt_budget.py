@@ -32,6 +32,7 @@ from funcforge.optimizer.llm import ChatClient, LLMReply, Usage
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.prompt import PromptInputs, build_prompt, reference_prompt_tokens
 from funcforge.optimizer.step import StepContext, candidates, run_step, stat_rows
+from funcforge.optimizer.tokens import DEFAULT_BUDGET
 from funcforge.toolset.toolset import load_toolset
 from funcforge.traces.store import TraceStore
 
@@ -138,7 +139,8 @@ def prompt_sizes(config: Config) -> tuple[int, int, int, float]:
         load=store.load,
     )
     t0 = time.perf_counter()
-    built = build_prompt(inputs, ACTION_TOOLS, config.token_budget, seed=config.seed)
+    budget = config.token_budget or DEFAULT_BUDGET  # no context window known here
+    built = build_prompt(inputs, ACTION_TOOLS, budget, seed=config.seed)
     seconds = time.perf_counter() - t0
     return built.histories, built.tokens, reference_prompt_tokens(inputs, ACTION_TOOLS), seconds
 
@@ -179,7 +181,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ff-prompt-") as tmp:
         for size in args.sizes:
             config = make_workspace(Path(tmp) / f"ws-{size}", size)
-            rows.append((size, config.token_budget, *prompt_sizes(config)))
+            rows.append((size, config.token_budget or DEFAULT_BUDGET, *prompt_sizes(config)))
         largest = max(args.sizes)
         step_times, step_tokens = step_overhead(load_config(Path(tmp) / f"ws-{largest}"), args.runs)
 

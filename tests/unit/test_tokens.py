@@ -172,6 +172,9 @@ def test_context_overflow_shrinks_the_prompt_and_asks_again(
     ) as srv:
         result, config = run(ws, srv, record=transcript)
         statuses = len(srv.chat_requests)
+        caps = [r.body.get("max_tokens") for r in srv.chat_requests]
+    # Window unknown at first: no cap; then the answer gets the room kept for it.
+    assert caps[0] is None and caps[-1] == 1024
     proposal = result.proposal
     assert proposal is not None and proposal.title == "revise convert_units"
     assert statuses >= 3  # refused, then answered twice

@@ -398,8 +398,29 @@ class ChatClient(ABC):
         tools: list[dict[str, Any]] | None = None,
         tool_choice: Any = "auto",
     ) -> dict[str, Any]:
-        """The request this client sends (or would send) for these arguments."""
-        return build_request(self.model, messages, tools, tool_choice, self.temperature)
+        """The request this client sends (or would send) for these arguments.
+
+        Under `answer_limit(n)` the request caps the answer at n tokens
+        (`max_tokens_key`: `max_tokens`, or `max_completion_tokens` on OpenAI).
+        """
+        request = build_request(self.model, messages, tools, tool_choice, self.temperature)
+        limit = getattr(_deadlines(), "answer_tokens", None)
+        if limit:
+            request[self.max_tokens_key] = int(limit)
+        return request
+
+    max_tokens_key = "max_tokens"
+
+    @contextmanager
+    def answer_limit(self, tokens: int | None) -> Iterator[None]:
+        """Within this block, this thread's requests ask for at most `tokens` in the answer."""
+        local = _deadlines()
+        previous = getattr(local, "answer_tokens", None)
+        local.answer_tokens = tokens
+        try:
+            yield
+        finally:
+            local.answer_tokens = previous
 
     @abstractmethod
     def complete(
@@ -504,6 +525,8 @@ class LLMClient(ChatClient):
                 "https://RESOURCE.openai.azure.com in [tool.funcforge]"
             )
         self._sdk = self._make_sdk()
+        if api_version or urlsplit(self.endpoint).hostname == "api.openai.com":
+            self.max_tokens_key = "max_completion_tokens"  # o-series models refuse max_tokens
         self._probe_lock = threading.Lock()
         self._tokenize: Callable[[str], int | None] | None = None
         self._probed_tokenize = False

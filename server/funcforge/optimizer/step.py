@@ -289,7 +289,9 @@ def _ask(
             )
             prompt_tokens.append(prompt.tokens)
             try:
-                reply = ctx.client.complete(prompt.messages, ACTION_TOOLS)
+                # The room kept for the answer caps it, so prompt + answer fit the window.
+                with ctx.client.answer_limit(budget.reserve or None):
+                    reply = ctx.client.complete(prompt.messages, ACTION_TOOLS)
             except ContextOverflowError as exc:
                 overflows += 1
                 if exc.requested:

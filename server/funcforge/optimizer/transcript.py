@@ -224,6 +224,11 @@ class ReplayClient(ChatClient):
         self.strict = strict
         self._used: set[int] = set()
         self._lock = threading.Lock()
+        if any(
+            e.request is not None and "max_completion_tokens" in e.request
+            for e in self.transcript.exchanges
+        ):
+            self.max_tokens_key = "max_completion_tokens"  # recorded from OpenAI
 
     @property
     def used(self) -> int:
