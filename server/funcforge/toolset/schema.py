@@ -210,7 +210,7 @@ CONTEXT_TYPES = {
 _INJECTED = {"InjectedToolArg", "InjectedState", "InjectedStore", "InjectedToolCallId"}
 _ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"}
 _MODEL_BASES = {"BaseModel", "BaseSettings"}
-_CONSTRAINTS = {
+_CONSTRAINTS: dict[str, str] = {
     "gt": "exclusiveMinimum",
     "ge": "minimum",
     "lt": "exclusiveMaximum",
@@ -218,7 +218,6 @@ _CONSTRAINTS = {
     "multiple_of": "multipleOf",
     "pattern": "pattern",
     "regex": "pattern",
-    "max_digits": None,
 }
 _ANNOTATED_TYPES = {
     "Gt": "gt",
@@ -1034,8 +1033,6 @@ def parameters_schema(
             builder.where = ""
         if descriptions.get(name) and "description" not in schema:
             schema["description"] = descriptions[name]
-        if param.default is None and not is_required:
-            is_required = False
         if is_required:
             required.append(name)
         properties[name] = schema
