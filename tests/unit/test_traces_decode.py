@@ -15,7 +15,6 @@ from funcforge.traces import store
     [
         b'{"a": 1, "b": [true, null, 2.5], "c": "\\u00e9"}',
         b'  {"spaced": 1}  ',
-        b'{"big": 123456789012345678901234567890}',  # past 64 bits: orjson refuses
         b'{"nan": NaN, "inf": -Infinity}',  # not JSON, but Python's json accepts it
         b'{"lone": "\\ud800"}',  # a lone surrogate escape
         b"\xef\xbb\xbf" + b'{"bom": 1}',  # a UTF-8 BOM
@@ -45,3 +44,30 @@ def test_error_reports_are_the_standard_librarys(line: bytes, reason: str) -> No
     record = store._line_reader(get_format("native"), "t.jsonl", out, bad)
     record(line, 0, 7)
     assert not out and [str(b) for b in bad] == [f"t.jsonl:7: {reason}"]
+
+
+def test_full_traces_keep_integers_past_64_bits(tmp_path) -> None:
+    from funcforge.config import Config
+
+    (tmp_path / "traces").mkdir()
+    big = 123456789012345678901234567890
+    messages = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "f", "arguments": json.dumps({"n": big})},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+    ]
+    record = {"id": "r1", "messages": messages, "outcome": {}, "extra_number": big}
+    (tmp_path / "traces" / "t.jsonl").write_text(json.dumps(record) + "\n")
+    st = store.TraceStore(Config(root=tmp_path, traces=["traces/*.jsonl"]))
+    st.refresh()
+    trace = st.load(st.summaries()[0])
+    assert trace.extra["extra_number"] == big and trace.tool_calls[0].arguments == {"n": big}

@@ -19,7 +19,6 @@ import gc
 import hashlib
 import json
 import os
-import re
 import shutil
 import sqlite3
 import sys
@@ -1062,14 +1061,13 @@ class _Loader:
             with open(self.state.path, "rb") as f:
                 f.seek(summary.offset)
                 line = f.readline(self.max_line_bytes + 1)
-            traces = fmt.parse_record(_decode(line), summary.ref)
+            traces = fmt.parse_record(_decode_std(line), summary.ref)  # exact numbers
         except (OSError, ValueError, MalformedTrace):
             return None
         return traces[summary.ordinal] if summary.ordinal < len(traces) else None
 
 
 _orjson_loads: Callable[[bytes], Any] = orjson.loads
-_LONG_NUMBER = re.compile(rb"\d{19}").search  # may be an integer orjson cannot hold
 _DECODER = json.JSONDecoder()
 # The C scanner behind `raw_decode`, without its Python-level wrappers (the hot path).
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
@@ -1079,14 +1077,13 @@ _BOM = b"\xef\xbb\xbf"
 def _decode(line: bytes) -> Any:
     """One JSON line (UTF-8) to a value; `ValueError` (incl. invalid UTF-8) otherwise.
 
-    orjson parses the line (faster than the standard library) unless it holds a
-    19-digit run (an integer past 64 bits, which orjson would make a float);
+    For indexing: orjson parses the line (faster than the standard library;
+    it reads an integer past 64 bits as a float, which no summary field needs
+    exact — `load()` reads full traces with `_decode_std`);
     whatever it refuses goes through the standard library, which accepts a
     little more (NaN, a BOM, lone surrogates, integers past 64 bits) and
     words the error reports (message and column) as funcforge always has.
     """
-    if _LONG_NUMBER(line) is not None:
-        return _decode_std(line)  # orjson reads integers past 64 bits as floats
     try:
         return _orjson_loads(line)
     except ValueError:
