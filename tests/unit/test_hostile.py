@@ -36,9 +36,17 @@ libc = ctypes.CDLL(None, use_errno=True)
 
 
 def guard_off():
+    # Switch the worker's audit hook off (found through gc), as the issue's attacker did.
+    found = 0
     for obj in gc.get_objects():
-        if hasattr(obj, "active") and hasattr(obj, "write_roots"):
-            obj.active = False
+        try:
+            if type(obj).__name__ == "_Guard":
+                obj.active = False
+                found += 1
+        except Exception:
+            pass
+    if not found:
+        raise RuntimeError("the guard was not found")
 
 
 def check(rc, what):
@@ -80,14 +88,16 @@ ATTACKS: dict[str, str] = {
 """,
     "symlink_to_bashrc": """
     guard_off()
-    os.symlink(home + "/.bashrc", "link")
-    with open("link", "a") as fh:
+    link = "link-" + os.urandom(4).hex()
+    os.symlink(home + "/.bashrc", link)
+    with open(link, "a") as fh:
         fh.write("evil\\n")
 """,
     "hard_link_to_bashrc": """
     guard_off()
-    os.link(home + "/.bashrc", "hard")
-    with open("hard", "a") as fh:
+    hard = "hard-" + os.urandom(4).hex()
+    os.link(home + "/.bashrc", hard)
+    with open(hard, "a") as fh:
         fh.write("evil\\n")
 """,
     "proc_self_cwd_and_root": """
@@ -345,6 +355,28 @@ def test_hostile_function_is_contained_by_the_replay_check(
     while _descendants() - running and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (_descendants() - running), f"{name} left processes running"
+
+
+def test_switching_the_audit_hook_off_works_so_the_os_fences_are_what_is_tested() -> None:
+    """The attacks' `guard_off` really disables the second fence: the OS alone holds."""
+    source = (
+        PRELUDE
+        + """
+    try:
+        open("/proc/1/status").read()
+    except PermissionError:
+        pass
+    else:
+        raise AssertionError("the audit hook should refuse /proc/1 while it is on")
+    guard_off()
+    return open("/proc/1/status").read().splitlines()[0]
+"""
+    )
+    from funcforge.sandbox import run_calls
+
+    (result,) = run_calls(source, "attack", [{"home": "", "ws": "", "marker": "", "port": 0}])
+    assert result.ok, result.short(300)
+    assert result.value_json.startswith("Name:")
 
 
 def test_the_catalogue_names_the_issue(host: dict[str, Path]) -> None:

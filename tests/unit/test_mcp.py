@@ -156,3 +156,44 @@ def test_refuses_without_bwrap_and_says_why(workspace: Path) -> None:
     assert done.returncode == 3
     assert "will not run tool code without an OS sandbox" in done.stderr
     assert "apt-get install bubblewrap" in done.stderr and 'sandbox = "process"' in done.stderr
+
+
+def test_the_documented_agent_example_runs_against_a_fake_endpoint(workspace: Path) -> None:
+    """examples/mcp_agent.py: the OpenAI SDK's tool calls go to `funcforge mcp` and back."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    script = [
+        {"tool_calls": [{"name": "add", "arguments": {"a": 40, "b": 2}}]},
+        {"content": "42"},
+    ]
+    example = Path(__file__).resolve().parents[2] / "examples" / "mcp_agent.py"
+    with FakeOpenAI(script=script) as srv:
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(example),
+                str(workspace),
+                "What is 40 + 2?",
+                "--model",
+                "fake-model",
+                "--base-url",
+                srv.base_url,
+            ],
+            env={**os.environ, "OPENAI_API_KEY": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        second = srv.chat_requests[1].body
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+    tools = {t["function"]["name"]: t["function"] for t in srv.chat_requests[0].body["tools"]}
+    assert tools["add"]["parameters"]["properties"]["a"]["type"] == "integer"
+    assert second["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": second["messages"][-2]["tool_calls"][0]["id"],
+        "content": "42",
+    }
+    logged = (workspace / "traces" / "mcp-calls.jsonl").read_text("utf-8")
+    assert '"name": "add"' in logged and SECRET not in logged
