@@ -232,9 +232,10 @@ def find_files(root: Path, patterns: Sequence[str], exclude: Iterable[str] = ())
 class FileSet:
     """The files some globs match, kept up to date by stat instead of searching.
 
-    `changed()` stats the known files and searched folders; it searches again
-    only when a folder's mtime moved (a file created, deleted or renamed) or
-    every `rescan_every` seconds (a slow beat for what mtimes miss).
+    `changed()` stats the known files (every call) and the searched folders (at
+    most every `dirs_every` seconds); it searches again only when a folder's
+    mtime moved (a file created, deleted or renamed) or every `rescan_every`
+    seconds (a slow beat for what mtimes miss).
     """
 
     def __init__(
@@ -243,9 +244,11 @@ class FileSet:
         patterns: Sequence[str],
         exclude: Iterable[str] = (),
         rescan_every: float = 2.0,
+        dirs_every: float = 0.2,
     ) -> None:
         self.root, self.patterns, self.exclude = root, list(patterns), list(exclude)
-        self.rescan_every = rescan_every
+        self.rescan_every, self.dirs_every = rescan_every, dirs_every
+        self._dirs_at = time.monotonic()
         self.current = scan(root, self.patterns, self.exclude)
         self._scanned_at = time.monotonic()
         self.scans = 1  # searches done (tests and benchmarks read it)
@@ -266,7 +269,11 @@ class FileSet:
     def changed(self) -> set[str]:
         """Files created, deleted or modified since the last call (workspace-relative)."""
         now = time.monotonic()
-        if self._dirs_moved() or now - self._scanned_at >= self.rescan_every:
+        moved = False
+        if now - self._dirs_at >= self.dirs_every:  # many folders: not on every call
+            self._dirs_at = now
+            moved = self._dirs_moved()
+        if moved or now - self._scanned_at >= self.rescan_every:
             new = scan(self.root, self.patterns, self.exclude)
             self._scanned_at = now
             self.scans += 1

@@ -98,7 +98,7 @@ def test_file_set_stats_instead_of_searching(tmp_path: Path) -> None:
 
 def test_file_set_sees_created_deleted_renamed(tmp_path: Path) -> None:
     write(tmp_path, "tools/sub/a.py")
-    files = FileSet(tmp_path, ["tools/**/*.py"], rescan_every=3600)
+    files = FileSet(tmp_path, ["tools/**/*.py"], rescan_every=3600, dirs_every=0)
     new = write(tmp_path, "tools/sub/new.py")
     os.utime(new.parent, ns=(0, 0))  # a folder mtime change, however coarse the clock
     assert files.changed() == {"tools/sub/new.py"}
