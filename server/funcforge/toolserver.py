@@ -109,10 +109,13 @@ class ToolServer:
             if self._fixed_files is not None:
                 toolset = Toolset(files=dict(self._fixed_files))
                 from funcforge.toolset.extract import extract_functions
+                from funcforge.toolset.types import workspace_loader
 
+                # Types imported from other files of this version resolve as in load_toolset.
+                loader = workspace_loader(self.config.root, self._fixed_files)
                 for rel, text in sorted(self._fixed_files.items()):
                     try:
-                        for spec in extract_functions(text, rel):
+                        for spec in extract_functions(text, rel, loader):
                             toolset.functions.setdefault(spec.name, spec)
                     except Exception:  # a broken file leaves its tools out, as load_toolset does
                         continue

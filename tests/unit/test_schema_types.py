@@ -202,3 +202,20 @@ def test_a_model_that_forbids_extra_fields_says_so() -> None:
     assert p["$defs"]["Strict"]["additionalProperties"] is False
     assert list(p["$defs"]["Strict"]["properties"]) == ["a"]
     assert "additionalProperties" not in p["$defs"]["Loose"]
+
+
+def test_the_mcp_tool_server_resolves_types_across_a_versions_files(tmp_path: Path) -> None:
+    from funcforge.config import load_config
+    from funcforge.toolserver import ToolServer
+
+    files = {
+        "tools/models.py": "from typing import Literal\nUnit = Literal['km', 'm']\n",
+        "tools/convert.py": "from .models import Unit\n\ndef convert(x: float, unit: Unit) -> float:\n"
+        "    return x\n",
+    }
+    server = ToolServer(load_config(tmp_path), files=files, version="abc1234", workers=1)
+    try:
+        (spec,) = server.specs()
+        assert spec.parameters["properties"]["unit"] == {"type": "string", "enum": ["km", "m"]}
+    finally:
+        server.close()
