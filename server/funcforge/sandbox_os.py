@@ -269,6 +269,31 @@ def _memfd(data: bytes) -> int:
     return fd
 
 
+_shielded = False
+
+
+def shield_this_process() -> None:
+    """Make funcforge non-dumpable (once), for the process sandbox.
+
+    There the tool code runs as the same user as funcforge; a non-dumpable
+    process's `/proc/<pid>/environ`, `mem` and `fd/` are closed to other
+    processes of that user, so the key in funcforge's environment cannot be
+    read from there. (Other processes of the user are not covered: that is
+    part of why the process sandbox is weaker.)
+    """
+    global _shielded
+    if _shielded:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(4, 0, 0, 0, 0) == 0:  # PR_SET_DUMPABLE
+            _shielded = True
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
 def worker_command(
     mode: SandboxMode, isolation_net: bool
 ) -> tuple[list[str], list[int], str | None]:
@@ -282,6 +307,7 @@ def worker_command(
             raise SandboxUnavailable(_refusal("bubblewrap (`bwrap`) is not on PATH"))
         argv, fds = bwrap_argv(binary, [sys.executable, "-s", "-B", INSIDE_WORKER])
         return argv, fds, None
+    shield_this_process()
     workdir = tempfile.mkdtemp(prefix="funcforge-sandbox-")
     os.mkdir(os.path.join(workdir, "tmp"))
     cmd = [sys.executable, "-s", "-B", str(WORKER_PATH)]

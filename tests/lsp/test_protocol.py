@@ -409,9 +409,11 @@ def test_a_10_mb_tool_buffer_gets_a_size_diagnostic_and_does_not_stall_hovers(
     assert raw.response(rid, 20).get("result") is not None
     assert time.monotonic() - started < 5
     published = raw.wait(
-        lambda m: m.get("method") == "textDocument/publishDiagnostics"
-        and m["params"]["uri"] == big_uri
-        and m["params"]["diagnostics"],
+        lambda m: (
+            m.get("method") == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == big_uri
+            and m["params"]["diagnostics"]
+        ),
         60,
         "the size diagnostic",
     )

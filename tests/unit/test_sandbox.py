@@ -425,3 +425,24 @@ def test_a_worker_flooding_the_protocol_pipe_is_stopped():
         assert not r.ok and r.crashed
         assert "answer exceeded" in (r.error_message or "")
         assert p.call("add", {"a": 1}).value_json == 2
+
+
+def test_process_mode_cannot_read_funcforges_environment(monkeypatch):
+    """Even with the audit hook switched off, funcforge's /proc entries are closed (non-dumpable)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-process-mode-secret")
+    # Without `unshare -rn` (a user namespace would deny this by itself), as on many machines.
+    monkeypatch.setattr(sandbox, "network_isolation", lambda: "hooks")
+    source = (
+        "import gc, os\n"
+        "def steal(pid):\n"
+        "    for obj in gc.get_objects():\n"
+        "        try:\n"
+        "            if type(obj).__name__ == '_Guard':\n"
+        "                obj.active = False\n"
+        "        except Exception:\n"
+        "            pass\n"
+        "    return open(f'/proc/{pid}/environ', 'rb').read().decode('latin-1')\n"
+    )
+    (r,) = run_calls(source, "steal", [{"pid": os.getpid()}], isolation="process")
+    assert not r.ok and r.error_type == "PermissionError", r.short(200)
+    assert "sk-process-mode-secret" not in (r.error_message or "") + r.rendered

@@ -34,7 +34,9 @@ class ReceiverFeature(Feature):
         self.port: int | None = None  # set by `serve()` from the command line
         self.file: str | None = None
         self.http: ReceiverServer | None = None
-        self._pending = False  # a refresh is scheduled (a throttle: a steady stream still refreshes)
+        self._pending = (
+            False  # a refresh is scheduled (a throttle: a steady stream still refreshes)
+        )
         self._pending_lock = threading.Lock()
 
     def initialize(self, params: types.InitializeParams) -> None:
