@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def test_resume_after_interruption(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         first.train()
     saved = json.loads((first.run_dir / "run.json").read_text())
-    assert saved["next_epoch"] == 1 and saved["phase"] == "step"
+    assert saved["next_epoch"] == 2 and saved["phase"] == "step"  # epoch 1 done, 2 to propose
     # The transcript's first exchange was used by the first run; resume with the rest.
     rest = tmp_path / "rest.jsonl"
     lines = TRANSCRIPT.read_text().splitlines()
@@ -171,3 +172,150 @@ def test_seeded_split_and_batches(tmp_path: Path) -> None:
     b0 = batch_for_epoch(train_a, 4, seed=0, epoch=0)
     b1 = batch_for_epoch(train_a, 4, seed=0, epoch=1)
     assert len(b0) == 4 and b0 == batch_for_epoch(train_a, 4, seed=0, epoch=0) and b0 != b1
+
+
+# -- the paper's loop, pinned with scripted transcripts (issue 13) ------------------------
+
+
+def scripted(tmp_path: Path, picks: list[int | str]) -> Path:
+    """A transcript of the sample's exchanges by line number ("bad": an answer that never validates)."""
+    lines = TRANSCRIPT.read_text().splitlines()
+    terminate = json.loads(lines[9])
+    bad = json.loads(lines[9])
+    bad["response"]["choices"][0]["message"]["content"] = "I would rather not call a tool."
+    out = [lines[0]]
+    for pick in picks:
+        out.append(json.dumps(bad) if pick == "bad" else lines[int(pick)])
+    out.append(json.dumps(terminate))
+    path = tmp_path / "script.jsonl"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def scripted_train(ws: Path, script: Path, **kw) -> Trainer:
+    trainer = Trainer(ws, TrainOptions(llm=f"replay:{script}", **kw), out=io.StringIO())
+    trainer.train()
+    return trainer
+
+
+def tools_at(ws: Path, rev: str) -> str:
+    """The git tree id of the tool folder at `rev` (equal trees: byte-identical tools)."""
+    return git(ws, "rev-parse", f"{rev}:tools").strip()
+
+
+def test_epochs_count_as_asked_and_the_summary_reports_the_selected_version(
+    tmp_path: Path,
+) -> None:
+    ws = small_workspace(tmp_path)
+    run = scripted_train(ws, scripted(tmp_path, [1, 2, 9, 9, 9]), epochs=2, patience=5).run
+    assert run is not None
+    assert [e.epoch for e in run.epochs] == [0, 1, 2]  # the baseline, then 2 epochs
+    assert [e.decision for e in run.epochs] == ["initial", "improved", "no change"]
+    from funcforge.training.report import report_data
+
+    data = report_data(run)
+    selected = data["selected"]
+    assert selected["commit"] == run.best_commit[:12] == run.epochs[1].commit[:12]
+    assert selected["train_score"] == round(run.epochs[1].train_score, 4)
+    assert selected["test_score"] == run.test["best"]["score"]
+
+
+def test_a_repeated_bad_step_is_recognised_and_never_left_at_head(tmp_path: Path) -> None:
+    ws = small_workspace(tmp_path)
+    # convert_units fixed (improves), format_number broken (rolled back), the same again.
+    trainer = scripted_train(ws, scripted(tmp_path, [1, 2, 3, 4, 3, 4]), epochs=3, patience=5)
+    run = trainer.run
+    assert run is not None
+    assert [e.decision for e in run.epochs] == ["initial", "improved", "rollback", "repeat"]
+    repeat = run.epochs[3]
+    assert "reproduces a rolled-back toolset" in repeat.reason and repeat.applied is None
+    assert repeat.train_score == 0.0 and repeat.n == 0  # not run again
+    worktree = Path(run.worktree)
+    # HEAD holds the best toolset, not the rejected change.
+    assert tools_at(worktree, "HEAD") == tools_at(worktree, run.best_commit)
+    assert run.best_commit == run.epochs[1].commit
+
+
+def test_patience_2_bad_step_then_good_one_is_not_stopped_by_the_revert(tmp_path: Path) -> None:
+    """The revert commit is never judged, so it cannot spend patience or clear failures."""
+    ws = small_workspace(tmp_path)
+    run = scripted_train(ws, scripted(tmp_path, [3, 4, 1, 2]), epochs=2, patience=2).run
+    assert run is not None and run.stop_reason is None
+    assert [e.decision for e in run.epochs] == ["initial", "rollback", "improved"]
+    state = run.optimizer
+    assert state["no_improvement"] == 0 and state["failure_experience"] == []  # cleared
+    assert [r["decision"] for r in state["history"]] == ["initial", "rollback", "improved"]
+    rb = run.epochs[1]
+    worktree = Path(run.worktree)
+    message = git(worktree, "log", "--format=%B", "-n", "1", rb.reverted[0] + "..HEAD~1")
+    assert "Decided by the trainer" in message and "the paper's rule" in message
+
+
+def test_early_stop_is_checked_before_proposing(tmp_path: Path) -> None:
+    ws = small_workspace(tmp_path)
+    trainer = scripted_train(ws, scripted(tmp_path, [3, 4]), epochs=5, patience=1)
+    run = trainer.run
+    assert run is not None and run.stop_reason and run.stop_reason.startswith("early stop")
+    assert [e.decision for e in run.epochs] == ["initial", "rollback"]
+    assert trainer.run.usage["calls"] == 2  # no request was made after patience ran out
+
+
+def test_an_action_that_never_validates_is_skipped_and_training_goes_on(tmp_path: Path) -> None:
+    ws = small_workspace(tmp_path)
+    script = scripted(tmp_path, ["bad", "bad", "bad", 9, 1, 2])
+    run = scripted_train(ws, script, epochs=2, patience=5).run
+    assert run is not None and run.status == "finished"
+    assert [e.decision for e in run.epochs] == ["initial", "skipped", "improved"]
+    assert "no valid answer in 3 trials" in run.epochs[1].reason
+
+
+def test_batch_mode_compares_on_the_same_batch(tmp_path: Path) -> None:
+    ws = small_workspace(tmp_path, train=10, test=4)
+    # add_fractions is revised; none of these tasks depends on it: a tie on the same batch.
+    run = scripted_train(ws, scripted(tmp_path, [5, 6]), epochs=1, batch_size=4, patience=5).run
+    assert run is not None
+    last = run.epochs[-1]
+    assert last.decision == "tie" and last.best_score == last.train_score
+    assert "on the same tasks" in last.reason
+    traces = Path(run.workspace) / "traces" / "funcforge-train"
+    assert (traces / f"{run.run_id}-epoch-01-best.jsonl").is_file()
+
+
+def test_no_test_split_task_reaches_the_prompt_or_the_statistics(tmp_path: Path) -> None:
+    from funcforge.config import load_config
+    from funcforge.traces.store import TraceStore
+
+    ws = small_workspace(tmp_path)
+    record = tmp_path / "recorded.jsonl"
+    trainer = scripted_train(
+        ws, scripted(tmp_path, [1, 2, 3, 4]), epochs=2, patience=5, record=record
+    )
+    run = trainer.run
+    assert run is not None and run.test["initial"]["n"] == 4
+    tasks = [json.loads(x) for x in (ws / "tasks.jsonl").read_text().splitlines() if x]
+    test_tasks = [t for t in tasks if t["split"] == "test"]
+    train_text = " ".join(
+        t["input"] + " " + str(t.get("expected")) for t in tasks if t not in test_tasks
+    )
+    requests = [
+        "\n".join(str(m.get("content") or "") for m in json.loads(x)["request"]["messages"])
+        for x in record.read_text().splitlines()
+        if x and json.loads(x).get("type") == "exchange"
+    ]
+    assert requests
+    store = TraceStore(load_config(Path(run.workspace)))
+    store.refresh()
+    held = store.summaries(which="held_out")
+    assert {s.task_id for s in held} >= {t["id"] for t in test_tasks}  # written, labelled
+    learnable_ids = {s.id for s in store.summaries()}
+    assert not learnable_ids & {s.id for s in held}
+    checked = 0
+    for t in test_tasks:
+        assert not re.search(rf"\b{re.escape(t['id'])}(?!\d)", "\n".join(requests))
+        if t["input"] not in train_text:
+            assert t["input"] not in " ".join(requests)
+            checked += 1
+        expected = str(t.get("expected"))
+        if expected not in train_text and len(expected) > 3:
+            assert expected not in " ".join(requests)
+    assert checked >= 2

@@ -1,4 +1,4 @@
-"""The AgentOptimizer's policy on scripted score sequences: roll-back, ties, early stop."""
+"""The AgentOptimizer's policy on scripted score sequences: roll-back, ties, early stop, repeats."""
 
 from __future__ import annotations
 
@@ -8,23 +8,20 @@ import pytest
 
 from funcforge.errors import UserError
 from funcforge.optimizer.optimizer import OptimizerState
+from funcforge.optimizer.policy import Measurement, Policy
+
+
+def m(i: int, score: float, n: int = 40) -> Measurement:
+    return Measurement(f"v{i}", {"f": f"def f():\n    return {i}\n"}, score, n, [f"revise f #{i}"])
 
 
 def run(scores: list[float], patience: int = 10, tie_rule: str = "not-improvement"):
-    state = OptimizerState()
+    policy = Policy(patience=patience, tie_rule=tie_rule)
     decisions = []
     for i, score in enumerate(scores):
-        out = state.record_score(
-            f"v{i}",
-            score,
-            40,
-            {"f": f"def f():\n    return {i}\n"},
-            patience=patience,
-            tie_rule=tie_rule,
-            actions=[f"revise f #{i}"],
-        )
-        decisions.append((out.decision, out.early_stop))
-    return state, decisions
+        verdict = policy.judge(m(i, score))
+        decisions.append((verdict.decision, policy.stop_reason() is not None))
+    return policy.state, decisions
 
 
 def test_improvement_becomes_best_and_clears_failure_experience() -> None:
@@ -66,11 +63,35 @@ def test_tie_rule_improvement_resets_patience() -> None:
     assert not any(stop for _, stop in decisions)
 
 
-def test_same_version_measured_again_only_refreshes() -> None:
-    state = OptimizerState()
-    state.record_score("v0", 0.5, 20, {}, patience=3)
-    out = state.record_score("v0", 0.55, 40, {}, patience=3)
-    assert out.decision == "unchanged" and state.best_n == 40 and state.step == 1
+def test_batch_mode_compares_with_the_best_on_the_same_tasks() -> None:
+    policy = Policy()
+    policy.judge(m(0, 0.51, 45))
+    # 0.45 against the best's 0.51 elsewhere would be a roll-back; on the same batch it ties.
+    verdict = policy.judge(m(1, 0.45, 20), best_now=(0.45, 20))
+    assert verdict.decision == "tie" and "on the same tasks" in verdict.reason
+
+
+def test_a_rolled_back_set_is_recognised_by_content() -> None:
+    policy = Policy()
+    policy.judge(m(0, 0.6))
+    policy.judge(m(1, 0.4))
+    again = {"f": "def f():\n    return 1\n"}
+    known = policy.known_failure(again)
+    assert known is not None and known.version == "v1" and "lower" in known.reason
+    assert policy.known_failure({"f": "def f():\n    return 7\n"}) is None
+    assert policy.is_best({"f": "def f():\n    return 0\n"})
+
+
+def test_steps_that_change_nothing_count_towards_patience() -> None:
+    policy = Policy(patience=2)
+    policy.judge(m(0, 0.6))
+    policy.no_change("TERMINATE")
+    assert policy.stop_reason() is None
+    policy.no_change("no valid action")
+    assert policy.stop_reason() is not None and policy.state.notes == [
+        "TERMINATE",
+        "no valid action",
+    ]
 
 
 def test_state_persists_across_restart(tmp_path: Path) -> None:
@@ -78,8 +99,8 @@ def test_state_persists_across_restart(tmp_path: Path) -> None:
     state.save(tmp_path)
     again = OptimizerState.load(tmp_path)
     assert again == state
-    out = again.record_score("v9", 0.3, 10, {}, patience=5)
-    assert out.decision == "rollback" and again.no_improvement == 3
+    verdict = Policy(again, patience=5).judge(m(9, 0.3, 10))
+    assert verdict.decision == "rollback" and again.no_improvement == 3
 
 
 def test_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:

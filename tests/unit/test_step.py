@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from funcforge.config import load_config
-from funcforge.errors import UserError
 from funcforge.optimizer.llm import make_client
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.proposal import list_proposals
@@ -126,13 +125,26 @@ def test_invalid_reply_is_retried_with_the_error_fed_back(ws: Path, bad: dict, n
     assert "Your previous answer was rejected" in sent[1] and needle in sent[1]
 
 
-def test_three_invalid_replies_end_the_step_with_a_clear_error(ws: Path) -> None:
+def test_an_action_that_never_validates_is_skipped_and_the_step_goes_on(ws: Path) -> None:
+    """The paper's loop: three invalid answers skip that action; the next one may succeed."""
     bad = {"content": "no"}
-    with (
-        FakeOpenAI(script=[bad, bad, bad]) as srv,
-        pytest.raises(UserError, match="no valid action in 3 trials"),
-    ):
-        step(ws, srv)
+    with FakeOpenAI(script=[bad, bad, bad, revise(), TERMINATE]) as srv:
+        result, _ = step(ws, srv)
+    assert result.proposal is not None and result.proposal.title == "revise convert_units"
+    assert len(result.skipped) == 1 and "no valid answer in 3 trials" in result.skipped[0]
+    assert result.skipped[0] in result.proposal.notes
+
+
+def test_no_valid_action_at_all_is_no_proposal_not_an_error(ws: Path) -> None:
+    bad = {"content": "no"}
+    with FakeOpenAI(script=[bad] * 9) as srv:
+        result, _ = step(ws, srv)
+    assert result.proposal is None and not result.terminated
+    assert [s.split(":")[0] for s in result.skipped] == [
+        "action 1 skipped",
+        "action 2 skipped",
+        "action 3 skipped",
+    ]
 
 
 def test_rate_limit_then_success(ws: Path) -> None:

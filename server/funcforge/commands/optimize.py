@@ -39,7 +39,7 @@ def replay_summary(proposal: Proposal) -> str:
 def _optimize(args: argparse.Namespace) -> int:
     from funcforge.fsutil import dumps
     from funcforge.optimizer.llm import make_client
-    from funcforge.optimizer.optimizer import OptimizerState
+    from funcforge.optimizer.policy import Policy, live_verdict
     from funcforge.optimizer.step import StepContext, run_step
     from funcforge.workspace import Workspace
 
@@ -47,7 +47,12 @@ def _optimize(args: argparse.Namespace) -> int:
     for note in ws.notes:
         print(f"funcforge: warning: {note}", file=sys.stderr)
     client = make_client(ws.config, llm=args.llm, record=args.record)
-    state = OptimizerState.load(ws.config.state_path)
+    policy = Policy.load(ws.config)
+    version = ws.version()
+    # The same verdict as the server and `log`: the sequential rule on train-split traces.
+    decline, measured = live_verdict(ws.config, ws.store, ws.toolset, version)
+    if decline is not None:
+        policy.observe_live(decline, measured, ws.config.min_traces)
 
     def progress(pct: int, message: str) -> None:
         if not args.json:
@@ -59,21 +64,23 @@ def _optimize(args: argparse.Namespace) -> int:
             store=ws.store,
             toolset=ws.toolset,
             client=client,
-            state=state,
-            version=ws.version(),
+            state=policy.state,
+            version=version,
             execute=not args.no_execute,
             function=args.function,
             progress=progress,
         )
     )
-    state.save(ws.config.state_path)
+    policy.save(ws.config.state_path)
     p = result.proposal
     if args.json:
         payload: dict[str, Any] = {
             "proposal": p.to_dict() if p else None,
             "diff": proposal_diff(ws, p) if p else "",
             "terminated": result.terminated,
-            "decision": result.outcome.decision if result.outcome else None,
+            "decision": "rollback" if decline is not None and decline.declined else None,
+            "verdict": decline.to_dict() if decline is not None else None,
+            "skipped_actions": result.skipped,
             "usage": result.usage,
             "rejected_answers": result.trials,
             "notes": result.notes,
@@ -84,14 +91,20 @@ def _optimize(args: argparse.Namespace) -> int:
         return 0
     for note in result.notes:
         print(f"funcforge: note: {note}", file=sys.stderr)
-    if result.outcome is not None and result.outcome.decision == "rollback":
+    if decline is not None and decline.declined:
         print(
-            f"note: the current version scores below the best ({state.best_version}, "
-            f"{state.best_score:.2f}); `funcforge rollback --best` restores it"
+            f"note: the current version has declined: {decline.message()} ({decline.reason}); "
+            "`funcforge rollback --best` restores the best version"
         )
     if p is None:
         _print_rejected(result.trials)
-        print("The model proposed no change (TERMINATE).")
+        for reason in result.skipped:
+            print(f"Skipped: {reason}")
+        print(
+            "No valid action: nothing proposed."
+            if result.skipped and not result.terminated
+            else "The model proposed no change (TERMINATE)."
+        )
         return 0
     _print_rejected(result.trials)
     print(f"Proposal {p.id}: {p.title}")
@@ -159,9 +172,11 @@ def _reject(args: argparse.Namespace) -> int:
     if p.status == "rejected":
         print(f"Proposal {p.id} is already rejected: {p.title}")
         return 0
-    p.status = "rejected"
-    p.save(config.proposals_path)
-    print(f"Rejected proposal {p.id}: {p.title}")
+    from funcforge.optimizer.policy import reject_proposal
+
+    reason = args.reason or "rejected without a reason"
+    reject_proposal(config, p, reason)
+    print(f"Rejected proposal {p.id}: {p.title} (remembered as failure experience: {reason})")
     return 0
 
 
@@ -190,4 +205,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("reject", help="reject a pending proposal")
     p.add_argument("id", help="proposal id (a unique prefix is enough)")
     p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument(
+        "--reason",
+        help="why (kept with the proposal's functions as failure experience for later steps)",
+    )
     p.set_defaults(func=_reject)

@@ -35,18 +35,21 @@ def _train(args: argparse.Namespace) -> int:
     preflight_endpoint(trainer.config, trainer.settings["agent"], trainer.settings["llm"])
     run = trainer.train()
     data = report_data(run)
-    first = run.epochs[0].train_score if run.epochs else None
-    best = max((e.train_score for e in run.epochs), default=None)
+    first = run.epochs[0] if run.epochs else None
+    selected = data["selected"]
     print(f"Training run {run.run_id} on branch {run.branch}: {run.status}")
-    if first is not None and best is not None:
-        print(f"  train score: {first:.3f} at start, best {best:.3f}")
+    if first is not None and selected and selected["train_score"] is not None:
+        print(
+            f"  train score: {first.train_score:.3f} at start (n={first.n}); selected toolset "
+            f"{selected['commit'][:7]}: {selected['train_score']:.3f} (n={selected['train_n']})"
+        )
     for label in ("initial", "best"):
         item = run.test.get(label)
         if item:
             print(
                 f"  test score ({label} toolset {item['commit'][:7]}): {item['score']:.3f} (n={item['n']})"
             )
-    print(f"  epochs: {len(run.epochs)}, roll-backs: {data['rollbacks']}")
+    print(f"  epochs: {sum(1 for e in run.epochs if e.epoch > 0)}, roll-backs: {data['rollbacks']}")
     if run.stop_reason:
         print(f"  {run.stop_reason}")
     assert trainer.run_dir is not None

@@ -259,11 +259,13 @@ def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
 
 def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     session = _session(ls)
+    from funcforge.optimizer.policy import reject_proposal
+
     proposal = load_proposal(
         session.config.proposals_path, _proposal_id(arg, "funcforge.rejectProposal")
     )
-    proposal.status = "rejected"
-    proposal.save(session.config.proposals_path)
+    reason = str(arg.get("reason") or "rejected in the editor")
+    reject_proposal(session.config, proposal, reason)  # remembered as failure experience
     session.proposals_changed()
     ls.refresh(Change(proposals=True))
     return {"id": proposal.id}

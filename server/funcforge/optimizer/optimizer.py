@@ -1,18 +1,9 @@
-"""The AgentOptimizer's policy: best toolset and score, roll-back, early stop.
+"""The AgentOptimizer's state: best toolset and score, failure experience, patience.
 
-This module decides only *what to keep*; the LLM call lives in `step.py` and
-the prompt text in `prompt.py`. The rules are the paper's:
-
-- a measured score above the best's makes the measured toolset the new best,
-  clears the failure experience and resets the patience counter;
-- a score below the best's is a decline: roll back to the best and remember the
-  rejected function set with its score as failure experience;
-- a tie is, by default (`tie_rule = "not-improvement"`), kept (it is no
-  decline) but counts as a step without improvement;
-- `patience` steps in a row without improvement stop training early.
-
-State lives in `.funcforge/state.json`, written atomically, so a restart
-resumes where it stopped.
+Plain data, saved atomically in `.funcforge/state.json` (and in a training
+run's `run.json`), so a restart resumes where it stopped. Every decision on it
+is taken by `optimizer/policy.py` (one policy for the trainer, `optimize`, the
+server and `log`); the LLM call lives in `step.py`, the prompt in `prompt.py`.
 """
 
 from __future__ import annotations
@@ -20,23 +11,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from funcforge.errors import UserError
 from funcforge.fsutil import ensure_state_dir, write_json_atomic
 
-Decision = Literal["initial", "improved", "tie", "rollback", "unchanged"]
-
 
 @dataclass
 class FailureExperience:
-    """A function set that was rolled back, with the score that condemned it."""
+    """A function set that was rolled back or rejected, with the score that condemned it."""
 
     version: str
     score: float
     n: int
     functions: dict[str, str]  # name -> code
     actions: list[str] = field(default_factory=list)  # e.g. ["revise convert_units"]
+    reason: str = ""  # why: the roll-back rule's numbers, or the user's rejection
 
 
 @dataclass
@@ -45,18 +35,9 @@ class ScoreRecord:
     version: str
     score: float
     n: int
-    decision: Decision
-
-
-@dataclass
-class StepOutcome:
-    """What `record_score` decided, and whether training should stop."""
-
-    decision: Decision
-    best_version: str | None
-    best_score: float | None
-    early_stop: bool
-    rollback_to: str | None = None
+    decision: str
+    split: str = "train"
+    reason: str = ""
 
 
 @dataclass
@@ -70,64 +51,7 @@ class OptimizerState:
     step: int = 0
     history: list[ScoreRecord] = field(default_factory=list)
     converged: bool = False
-
-    # -- the paper's rules -------------------------------------------------
-
-    def record_score(
-        self,
-        version: str,
-        score: float,
-        n: int,
-        functions: dict[str, str],
-        *,
-        patience: int,
-        tie_rule: str = "not-improvement",
-        actions: list[str] | None = None,
-    ) -> StepOutcome:
-        """Take the measured score of toolset `version` and decide keep or roll back."""
-        if version == self.best_version:
-            # The best version measured again (more traces): refresh its score only.
-            self.best_score, self.best_n = score, n
-            return StepOutcome("unchanged", version, score, self.converged)
-        if any(r.version == version for r in self.history):
-            # A version already judged (e.g. rolled back) is not judged twice.
-            return StepOutcome("unchanged", self.best_version, self.best_score, self.converged)
-        decision: Decision
-        rollback_to: str | None = None
-        if self.best_score is None:
-            decision = "initial"
-            self._make_best(version, score, n, functions)
-            self.no_improvement = 0
-        elif score > self.best_score:
-            decision = "improved"
-            self._make_best(version, score, n, functions)
-            self.failure_experience.clear()
-            self.no_improvement = 0
-        elif score == self.best_score:
-            decision = "tie"
-            self._make_best(version, score, n, functions)
-            if tie_rule == "improvement":
-                self.no_improvement = 0
-            else:
-                self.no_improvement += 1
-        else:
-            decision = "rollback"
-            rollback_to = self.best_version
-            self.failure_experience.append(
-                FailureExperience(version, score, n, dict(functions), list(actions or []))
-            )
-            self.failure_experience.sort(key=lambda f: f.score)
-            self.no_improvement += 1
-        self.history.append(ScoreRecord(self.step, version, score, n, decision))
-        self.step += 1
-        self.converged = self.no_improvement >= patience
-        return StepOutcome(
-            decision, self.best_version, self.best_score, self.converged, rollback_to
-        )
-
-    def _make_best(self, version: str, score: float, n: int, functions: dict[str, str]) -> None:
-        self.best_version, self.best_score, self.best_n = version, score, n
-        self.best_functions = dict(functions)
+    notes: list[str] = field(default_factory=list)  # steps that changed nothing, and why
 
     # -- persistence ---------------------------------------------------------
 
@@ -146,6 +70,7 @@ class OptimizerState:
             step=int(data.get("step", 0)),
             history=[ScoreRecord(**r) for r in data.get("history", [])],
             converged=bool(data.get("converged", False)),
+            notes=[str(n) for n in data.get("notes", [])],
         )
 
     def save(self, state_dir: Path) -> None:

@@ -84,6 +84,7 @@ class Failure:
     n: int
     actions: list[str]
     functions: dict[str, str]
+    reason: str = ""  # why it was rolled back or rejected
 
 
 @dataclass
@@ -137,11 +138,13 @@ def _failures_block(failures: list[Failure], limit: int) -> str:
         return ""
     parts = [
         "## Failure experience\n",
-        "These function sets were tried and rolled back because they scored lower "
-        "(lowest first). Do not repeat them.\n",
+        "These function sets were tried and rolled back because they scored lower, or "
+        "rejected by the user (lowest first). Do not repeat them.\n",
     ]
     for f in sorted(failures, key=lambda f: f.score):
         parts.append(f"- score {f.score:.2f} (n={f.n}) after: {', '.join(f.actions) or 'changes'}")
+        if f.reason:
+            parts.append(f"  why: {cut(f.reason, limit)}")
         for name in sorted(f.functions):
             parts.append(f"```python\n{cut(f.functions[name], limit).rstrip()}\n```")
     return "\n".join(parts) + "\n"

@@ -26,7 +26,7 @@ from funcforge.optimizer.actions import (
 )
 from funcforge.optimizer.attribution import answered_by, credit
 from funcforge.optimizer.llm import LOG, ChatClient, ContextOverflowError, LLMError, LLMReply
-from funcforge.optimizer.optimizer import OptimizerState, StepOutcome
+from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.prompt import (
     BuiltPrompt,
     Candidate,
@@ -52,13 +52,13 @@ class Cancelled(UserError):
 @dataclass
 class StepResult:
     proposal: Proposal | None
-    outcome: StepOutcome | None
     terminated: bool
     usage: dict[str, int] = field(default_factory=dict)
     trials: list[str] = field(default_factory=list)  # validation errors fed back
     prompt_tokens: list[int] = field(default_factory=list)  # as counted, per request
     notes: list[str] = field(default_factory=list)  # what the step had to work around
     budget: str = ""  # the prompt's budget and how tokens were counted
+    skipped: list[str] = field(default_factory=list)  # actions that never validated, and why
 
 
 @dataclass
@@ -73,7 +73,6 @@ class StepContext:
     function: str | None = None
     cancel: threading.Event | None = None
     progress: Progress | None = None
-    score_override: tuple[float, int] | None = None  # the trainer measures itself
 
 
 def _codes(toolset: Toolset) -> dict[str, str]:
@@ -179,31 +178,23 @@ def _with_finish_reason(feedback: str, reply: LLMReply) -> str:
 
 
 def run_step(ctx: StepContext) -> StepResult:
-    """Measure the current version, then propose up to `max_actions_per_step` actions."""
+    """Propose up to `max_actions_per_step` actions (a step only proposes: callers measure).
+
+    The prompt reads the learnable (train-split) traces only; an action that
+    never validates in `max_trials` is skipped and listed in `skipped`.
+    """
     config, state = ctx.config, ctx.state
     if ctx.function and ctx.function not in ctx.toolset.functions:
         raise UserError(f"no tool function `{ctx.function}` in {config.root}")
     usage_before = ctx.client.usage.to_dict()
-    _emit(ctx, 2, "measuring the current version")
-    score = ctx.score_override or measured_score(
-        ctx.store, *version_aliases(ctx.version, ctx.toolset)
-    )
-    outcome: StepOutcome | None = None
-    if score is not None:
-        outcome = state.record_score(
-            ctx.version,
-            score[0],
-            score[1],
-            _codes(ctx.toolset),
-            patience=config.patience,
-            tie_rule=config.tie_rule,
-        )
-        state.save(config.state_path)
+    _emit(ctx, 2, "reading the evidence")
     best = state.best_functions or _codes(ctx.toolset)
     best_score = (state.best_score, state.best_n) if state.best_score is not None else None
     cands = candidates(ctx.store, state.best_version or ctx.version)
     stats = stat_rows(ctx.store, list(ctx.toolset.functions))
-    failures = [Failure(f.score, f.n, f.actions, f.functions) for f in state.failure_experience]
+    failures = [
+        Failure(f.score, f.n, f.actions, f.functions, f.reason) for f in state.failure_experience
+    ]
 
     counter = counter_for(ctx.client)
     budget = resolve_budget(config, ctx.client)
@@ -216,7 +207,6 @@ def run_step(ctx: StepContext) -> StepResult:
             cands,
             stats,
             failures,
-            outcome,
             usage_before,
             notes,
             counter,
@@ -231,7 +221,6 @@ def _ask(
     cands: list[Candidate],
     stats: list[StatRow],
     failures: list[Failure],
-    outcome: StepOutcome | None,
     usage_before: dict[str, int],
     notes: list[str],
     counter: Any,
@@ -250,6 +239,7 @@ def _ask(
     n_actions = config.max_actions_per_step
     overflows = 0
     suspicious: dict[str, list[str]] = {}
+    skipped: list[str] = []
     for k in range(n_actions):
         feedback: str | None = None
         accepted = False
@@ -358,18 +348,20 @@ def _ask(
             break
         if terminated:
             break
-        if not accepted:
-            if not actions:
-                raise UserError(
-                    f"the model gave no valid action in {config.max_trials} trials; "
-                    f"last error: {feedback}"
-                )
+        if not accepted and feedback is not None:
+            # The paper's loop: an action that never validates is skipped, the step goes on.
+            skipped.append(
+                f"action {k + 1} skipped: no valid answer in {config.max_trials} trials "
+                f"(last error: {feedback})"
+            )
+            notes.append(skipped[-1])
+        elif not accepted:
             break
     usage_after = ctx.client.usage.to_dict()
     usage = {k: usage_after.get(k, 0) - usage_before.get(k, 0) for k in usage_after}
     if not actions:
         return StepResult(
-            None, outcome, True, usage, trials, prompt_tokens, notes, budget.describe()
+            None, terminated, usage, trials, prompt_tokens, notes, budget.describe(), skipped
         )
 
     _emit(ctx, 88, "checking the proposal against logged calls")
@@ -411,5 +403,5 @@ def _ask(
     proposal.save(config.proposals_path)
     _emit(ctx, 100, f"proposal {proposal.id}: {proposal.title}")
     return StepResult(
-        proposal, outcome, terminated, usage, trials, prompt_tokens, notes, budget.describe()
+        proposal, terminated, usage, trials, prompt_tokens, notes, budget.describe(), skipped
     )

@@ -23,6 +23,9 @@ def report_data(run: Any) -> dict[str, Any]:
             "rolled_back": bool(e.reverted),
             "agent_failures": e.failures,
             "tokens": e.usage,
+            "reason": e.reason,
+            "best_score_same_tasks": e.best_score,
+            "split": e.split,
         }
         for e in run.epochs
     ]
@@ -37,7 +40,25 @@ def report_data(run: Any) -> dict[str, Any]:
         "epochs": epochs,
         "rollbacks": sum(1 for e in run.epochs if e.reverted),
         "test": run.test,
+        "selected": selected_version(run),
         "usage": run.usage,
+    }
+
+
+def selected_version(run: Any) -> dict[str, Any] | None:
+    """The toolset training selected: its commit, train score (as judged) and test score."""
+    best = run.best_commit
+    if not best:
+        return None
+    state = run.optimizer or {}
+    train = state.get("best_score")
+    test = (run.test or {}).get("best")
+    return {
+        "commit": best[:12],
+        "train_score": round(train, 4) if train is not None else None,
+        "train_n": state.get("best_n"),
+        "test_score": test.get("score") if test else None,
+        "test_n": test.get("n") if test else None,
     }
 
 
@@ -50,6 +71,19 @@ def _markdown(data: dict[str, Any]) -> str:
         + f"; base `{data['base_commit']}`, best `{data['best_commit']}`.",
         "",
     ]
+    sel = data.get("selected")
+    if sel:
+        train = (
+            "-" if sel["train_score"] is None else f"{sel['train_score']:.3f} (n={sel['train_n']})"
+        )
+        test_part = (
+            "-" if sel["test_score"] is None else f"{sel['test_score']:.3f} (n={sel['test_n']})"
+        )
+        lines += [
+            f"Selected toolset `{sel['commit'][:7]}`: train {train}, test {test_part} "
+            "(test tasks are held out: never shown to the optimizer nor used to select).",
+            "",
+        ]
     test = data["test"]
     if test:
         start, end = test.get("initial"), test.get("best")
@@ -66,8 +100,8 @@ def _markdown(data: dict[str, Any]) -> str:
     lines += [
         "## Epochs (train split)",
         "",
-        "| epoch | commit | score | n | decision | then proposed | rolled back | tokens |",
-        "| ---: | --- | ---: | ---: | --- | --- | --- | ---: |",
+        "| epoch | commit | score | n | decision | proposed | rolled back | tokens | why |",
+        "| ---: | --- | ---: | ---: | --- | --- | --- | ---: | --- |",
     ]
     for e in data["epochs"]:
         tokens = (e["tokens"] or {}).get("prompt_tokens", 0) + (e["tokens"] or {}).get(
@@ -76,7 +110,8 @@ def _markdown(data: dict[str, Any]) -> str:
         lines.append(
             f"| {e['epoch']} | `{e['commit'][:7]}` | {e['train_score']:.3f} | {e['n']} | "
             f"{e['decision']} | {', '.join(e['actions']) or '-'} | "
-            f"{'yes' if e['rolled_back'] else ''} | {tokens} |"
+            f"{'yes' if e['rolled_back'] else ''} | {tokens} | "
+            f"{(e.get('reason') or '').replace('|', '/')} |"
         )
     usage = data.get("usage") or {}
     lines += [
@@ -98,11 +133,12 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    xs = [e["epoch"] for e in data["epochs"]]
-    ys = [e["train_score"] for e in data["epochs"]]
+    measured = [e for e in data["epochs"] if e["n"]]  # skipped epochs ran nothing
+    xs = [e["epoch"] for e in measured]
+    ys = [e["train_score"] for e in measured]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(xs, ys, marker="o", label="train")
-    for e in data["epochs"]:
+    for e in measured:
         if e["rolled_back"]:
             ax.annotate(
                 "roll-back",

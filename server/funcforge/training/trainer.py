@@ -1,10 +1,14 @@
-"""The paper's offline training loop, on a training branch in a git worktree.
+"""The paper's offline training loop (Algorithm 1), on a training branch in a git worktree.
 
-Per epoch: run the agent over the train tasks (a seeded batch in batch mode),
-score the toolset, keep it or roll back (`git revert` to the best commit),
-stop early after `patience` epochs without improvement, otherwise ask the
-optimizer for a step and commit the proposal. Finally the initial and the best
-toolsets are evaluated on the test split and a report is written.
+First the starting toolset is scored on the train tasks (the baseline). Then,
+per epoch (`--epochs N` runs N): stop early if `patience` steps in a row did not
+improve; otherwise ask the optimizer for a step (it only proposes); a proposal
+that reproduces a rolled-back toolset is skipped with that reason; otherwise it
+is committed and scored on the train tasks (in batch mode, the best toolset is
+scored on the same batch too), and the policy (`optimizer/policy.py`) keeps it,
+or rolls it back by `git revert`, on the trainer's own measurement. Finally the
+initial and the selected toolsets are evaluated on the held-out test split
+(traces with split "test": reported, never learned from) and a report is written.
 
 Training happens in a worktree on a new branch `funcforge/train/<run>`, under
 `.funcforge/train/<run>/worktree`, so the user's checkout and files are never
@@ -31,6 +35,7 @@ from funcforge.fsutil import ensure_state_dir, write_atomic, write_json_atomic
 from funcforge.judge import get_judge
 from funcforge.optimizer.llm import ChatClient, LLMError, make_client
 from funcforge.optimizer.optimizer import OptimizerState
+from funcforge.optimizer.policy import Measurement, Policy
 from funcforge.optimizer.step import StepContext, run_step
 from funcforge.sandbox import require_sandbox, resolve_mode
 from funcforge.toolset.toolset import load_toolset
@@ -74,6 +79,9 @@ class EpochRecord:
     reverted: list[str] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     failures: int = 0
+    reason: str = ""  # the decision's numbers, or why the step changed nothing
+    best_score: float | None = None  # the best toolset's score it was compared with
+    split: str = "train"
 
 
 @dataclass
@@ -88,10 +96,9 @@ class RunState:
     base_commit: str
     settings: dict[str, Any]
     status: str = "running"  # running | finished | stopped
-    next_epoch: int = 0
+    next_epoch: int = 0  # 0: the baseline; then epochs 1..N
     phase: str = "evaluate"  # evaluate | step
     epochs: list[EpochRecord] = field(default_factory=list)
-    known: dict[str, list[float]] = field(default_factory=dict)  # content hash -> [score, n]
     optimizer: dict[str, Any] = field(default_factory=dict)
     best_commit: str | None = None
     test: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +111,7 @@ class RunState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunState:
         data = dict(data)
+        data.pop("known", None)  # written by older versions
         data["epochs"] = [EpochRecord(**e) for e in data.get("epochs", [])]
         return cls(**data)
 
@@ -383,33 +391,37 @@ class Trainer:
         state = OptimizerState.from_dict(run.optimizer) if run.optimizer else OptimizerState()
         epochs, patience = int(self.settings["epochs"]), int(self.settings["patience"])
         ws_config.patience = patience
+        policy = Policy(state, patience=patience, tie_rule=ws_config.tie_rule)
         try:
             if "initial" not in run.test and test:
                 run.test["initial"] = self.evaluate_at(agent, run.base_commit, test, "test-initial")
                 self.save()
+            if run.next_epoch == 0:  # the baseline: the starting toolset on the train tasks
+                self._evaluate_epoch(agent, ws_config, policy, train, 0)
+                run.optimizer = state.to_dict()
+                run.next_epoch, run.phase = 1, "step"
+                self.save()
             while run.next_epoch <= epochs and run.status != "finished":
                 epoch = run.next_epoch
+                if run.phase == "step":
+                    stop = policy.stop_reason()  # checked before proposing
+                    if stop is not None:
+                        run.stop_reason = stop
+                        self.say(stop)
+                        break
+                    applied = self._step_epoch(ws_config, optimizer_client(), policy, epoch)
+                    run.optimizer = state.to_dict()
+                    if applied:
+                        run.phase = "evaluate"
+                    else:
+                        run.next_epoch = epoch + 1
+                    self.save()
                 if run.phase == "evaluate":
-                    self._evaluate_epoch(agent, ws_config, state, train, epoch)
+                    self._evaluate_epoch(agent, ws_config, policy, train, epoch)
                     run.optimizer = state.to_dict()
                     run.phase = "step"
-                    self.save()
-                    if state.converged:
-                        run.stop_reason = f"early stop: {patience} epochs without improvement"
-                        self.say(run.stop_reason)
-                        break
-                    if epoch == epochs:
-                        break
-                if run.phase == "step":
-                    self._step_epoch(ws_config, optimizer_client(), state, epoch)
-                    run.optimizer = state.to_dict()
-                    run.phase = "evaluate"
                     run.next_epoch = epoch + 1
                     self.save()
-                    if state.converged:
-                        run.stop_reason = f"early stop: {patience} epochs without improvement"
-                        self.say(run.stop_reason)
-                        break
             run.best_commit = self._best_commit(state, run)
             if test and "best" not in run.test:
                 run.test["best"] = self.evaluate_at(agent, run.best_commit, test, "test-best")
@@ -454,62 +466,88 @@ class Trainer:
         self,
         agent: Agent,
         ws_config: Config,
-        state: OptimizerState,
+        policy: Policy,
         train: list[TaskSpec],
         epoch: int,
     ) -> EpochRecord:
+        """Score HEAD's toolset on this epoch's train tasks and let the policy judge it.
+
+        Epoch 0 is the baseline. After epoch 0 HEAD is the proposal just committed,
+        and in batch mode the best toolset is scored on the same batch so the two
+        are compared on the same tasks.
+        """
         run = self.run
         assert run is not None
         toolbox = self.toolbox_at_head(ws_config)
-        content = load_toolset(ws_config).content_hash()
         batch = batch_for_epoch(
             train, self.settings["batch_size"], int(self.settings["split_seed"]), epoch
         )
-        known = run.known.get(content)
-        failures = 0
-        if known is not None and not self.settings["batch_size"]:
-            score, n = known[0], int(known[1])
-            decision = "same toolset as best (not re-run)"
-        else:
-            traces = self.run_tasks(
-                agent, batch, toolbox, "train", f"epoch {epoch:>2}/{self.settings['epochs']}"
-            )
-            self.write_traces(traces, f"epoch-{epoch:02d}")
-            failures = sum(1 for t in traces if "agent_error" in t.extra)
-            score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
-            n = len(traces)
-            run.known[content] = [score, n]
-            outcome = state.record_score(
-                toolbox.version,
-                score,
-                n,
-                {s.name: s.code for s in toolbox.specs},
-                patience=int(self.settings["patience"]),
-                tie_rule=ws_config.tie_rule,
-                actions=run.epochs[-1].actions if run.epochs else [],
-            )
-            decision = outcome.decision
-        record = EpochRecord(epoch, toolbox.version, score, n, decision, failures=failures)
-        if decision == "rollback":
-            record.reverted = self._rollback(ws_config, state)
-        run.epochs.append(record)
-        self.say(f"epoch {epoch}: train score {score:.3f} (n={n}) — {decision}")
+        label = "baseline" if epoch == 0 else f"epoch {epoch:>2}/{self.settings['epochs']}"
+        traces = self.run_tasks(agent, batch, toolbox, "train", label)
+        self.write_traces(traces, f"epoch-{epoch:02d}")
+        failures = sum(1 for t in traces if "agent_error" in t.extra)
+        score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
+        n = len(traces)
+        best_now: tuple[float, int] | None = None
+        state = policy.state
+        if (
+            epoch > 0
+            and self.settings["batch_size"]
+            and state.best_version is not None
+            and state.best_score is not None
+        ):
+            best_now = self._score_best_on(agent, state.best_version, batch, epoch)
+        previous = run.epochs[-1] if run.epochs else None
+        actions = previous.actions if previous is not None and previous.epoch == epoch else []
+        verdict = policy.judge(
+            Measurement(
+                toolbox.version, {sp.name: sp.code for sp in toolbox.specs}, score, n, actions
+            ),
+            best_now,
+        )
+        record = (
+            previous
+            if previous is not None and previous.epoch == epoch
+            else EpochRecord(epoch, toolbox.version, score, n, verdict.decision)
+        )
+        record.commit, record.train_score, record.n = toolbox.version, score, n
+        record.decision, record.reason, record.failures = verdict.decision, verdict.reason, failures
+        record.best_score = best_now[0] if best_now else None
+        if record is not previous:
+            run.epochs.append(record)
+        if verdict.decision == "rollback":
+            record.reverted = self._rollback(ws_config, verdict.rollback_to, verdict.reason)
+        self.say(f"{label.strip()}: train score {score:.3f} (n={n}) — {verdict.decision}")
         return record
 
-    def _rollback(self, ws_config: Config, state: OptimizerState) -> list[str]:
+    def _score_best_on(
+        self, agent: Agent, best: str, batch: list[TaskSpec], epoch: int
+    ) -> tuple[float, int]:
+        """The best toolset's score on this epoch's batch (batch mode compares like with like)."""
+        with tempfile.TemporaryDirectory(prefix="funcforge-best-") as tmp:
+            toolbox = self.toolbox_at(best, Path(tmp))
+            if isinstance(agent, CommandAgent):
+                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout)
+            traces = self.run_tasks(agent, batch, toolbox, "train", f"best on batch {epoch:>2}")
+        self.write_traces(traces, f"epoch-{epoch:02d}-best")
+        return sum(t.outcome.score or 0.0 for t in traces) / len(traces), len(traces)
+
+    def _rollback(self, ws_config: Config, target: str | None, reason: str) -> list[str]:
         from funcforge.history.rollback import rollback
 
         run = self.run
         assert run is not None
-        target = state.best_version or run.base_commit
-        result = rollback(ws_config, to=target)
+        target = target or run.base_commit
+        result = rollback(ws_config, to=target, reason=f"Decided by the trainer: {reason}.")
         self.say(f"rolled back to {target[:7]} ({len(result.reverted)} commit(s) reverted)")
         return list(result.reverted)
 
     def _step_epoch(
-        self, ws_config: Config, client: ChatClient, state: OptimizerState, epoch: int
-    ) -> None:
+        self, ws_config: Config, client: ChatClient, policy: Policy, epoch: int
+    ) -> bool:
+        """Ask for a step and commit its proposal; False when the epoch changed nothing."""
         from funcforge.history.git import apply_proposal
+        from funcforge.toolset.rewrite import plan_actions
 
         run = self.run
         assert run is not None
@@ -524,21 +562,45 @@ class Trainer:
                 store=store,
                 toolset=toolset,
                 client=client,
-                state=state,
+                state=policy.state,
                 version=head,
                 execute=True,
             )
         )
         after = client.usage.to_dict()
-        record = run.epochs[-1]
+        record = EpochRecord(epoch, head, 0.0, 0, "no change")
         record.usage = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-        if result.proposal is None:
-            state.no_improvement += 1
-            state.converged = state.no_improvement >= int(self.settings["patience"])
-            self.say(f"epoch {epoch}: the optimizer proposed no change (TERMINATE)")
-            return
-        applied = apply_proposal(ws_config, result.proposal)
-        record.actions = [a.summary() for a in result.proposal.actions]
-        record.proposal = result.proposal.id
+        run.epochs.append(record)
+        proposal = result.proposal
+        if proposal is None:
+            if result.skipped:
+                record.decision = "skipped"
+                record.reason = "; ".join(result.skipped)
+            else:
+                record.reason = "the optimizer proposed no change (TERMINATE)"
+            policy.no_change(f"epoch {epoch}: {record.reason}")
+            self.say(f"epoch {epoch}: {record.reason}")
+            return False
+        record.actions = [a.summary() for a in proposal.actions]
+        record.proposal = proposal.id
+        overrides = {c.file: c.new_text for c in plan_actions(ws_config, toolset, proposal.actions)}
+        proposed = load_toolset(ws_config, overrides=overrides)
+        functions = {name: spec.code for name, spec in proposed.functions.items()}
+        known = policy.known_failure(functions)
+        if known is not None or policy.is_best(functions):
+            record.decision = "repeat" if known is not None else "no change"
+            record.reason = (
+                f"the proposal reproduces a rolled-back toolset ({known.version[:7]}, "
+                f"score {known.score:.3f}, n={known.n}); skipped, not run again"
+                if known is not None
+                else "the proposal gives the best toolset unchanged; skipped"
+            )
+            proposal.status = "rejected"
+            proposal.save(ws_config.proposals_path)
+            policy.no_change(f"epoch {epoch}: {record.reason}")
+            self.say(f"epoch {epoch}: {record.reason}")
+            return False
+        applied = apply_proposal(ws_config, proposal)
         record.applied = applied.commit
-        self.say(f"epoch {epoch}: committed {applied.commit[:7]}: {result.proposal.title}")
+        self.say(f"epoch {epoch}: committed {applied.commit[:7]}: {proposal.title}")
+        return True
