@@ -104,6 +104,7 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     writing anything, so the lock is free again at once.
     """
     from funcforge.optimizer.llm import make_client
+    from funcforge.optimizer.policy import Policy, live_verdict
     from funcforge.optimizer.step import Cancelled, StepContext, StepResult, run_step
 
     session = _session(ls)
@@ -125,13 +126,21 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
                 types.MessageType.Warning,
             )
         client = make_client(session.config, llm=session.settings.llm)
+        # The live verdict, as `funcforge optimize` records it (the same rule the views show).
+        policy = Policy.for_config(session.config, session.optimizer_state())
+        version = session.version()
+        if session.store is not None:
+            decline, measured = live_verdict(session.config, session.store, toolset, version)
+            if decline is not None:
+                policy.observe_live(decline, measured, session.config.min_traces)
+                policy.save(session.config.state_path)
         context = StepContext(
             config=session.config,
             store=session.store,  # type: ignore[arg-type]
             toolset=toolset,
             client=client,
-            state=session.optimizer_state(),
-            version=session.version(),
+            state=policy.state,
+            version=version,
             execute=session.settings.allow_execution,
             function=function,
             cancel=cancel,
