@@ -116,3 +116,12 @@ def test_rejected_proposals_become_failure_experience_with_their_reason(
         sent = "\n".join(str(m.get("content")) for m in srv.chat_requests[0].body["messages"])
     assert code == 0, err
     assert "why: rejected by the user: returns 0 for everything" in sent
+
+
+def test_commit_trailers_label_the_split_and_still_parse() -> None:
+    from funcforge.history.message import format_split_score, parse_score
+
+    assert format_split_score(0.625, 40, "train") == "0.62 (n=40, train)"
+    assert parse_score("0.62 (n=40, train)") == (0.62, 40)
+    assert parse_score("0.62 (n=40)") == (0.62, 40)  # trailers written before labels
+    assert format_split_score(None, 0, "train") == "no traces"

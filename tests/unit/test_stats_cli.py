@@ -230,3 +230,18 @@ def test_wrong_configuration_type_fails_with_file_and_line(workspace: Path) -> N
     out = stats(str(workspace))
     assert out.returncode == 2
     assert f"{workspace / 'pyproject.toml'}:3: 'traces' must be list of string" in out.stderr
+
+
+def test_held_out_traces_are_labelled_and_kept_out_of_the_tool_statistics() -> None:
+    from tests.conftest import SAMPLES
+
+    proc = stats(str(SAMPLES / "math-tools"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["statistics_split"] == "train" and doc["held_out_traces"] == 25
+    assert sum(t["traces"] for t in doc["tools"] if t["name"] == "convert_units") == 6
+    splits = {(v["split"], v["traces"]) for v in doc["versions"]}
+    assert splits == {("train", 52), ("test", 25)}
+    text = stats(str(SAMPLES / "math-tools")).stdout
+    assert "statistics below are of the 52 train-split traces; 25 held-out traces" in text
+    assert any(line.split()[1:3] == ["test", "25"] for line in text.splitlines() if line.strip())

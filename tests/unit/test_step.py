@@ -80,7 +80,7 @@ def test_valid_action_then_terminate_makes_a_proposal(ws: Path) -> None:
     assert p.replay is not None and "regressions" in p.replay["summary"]
     assert p.function_hashes["convert_units"] and p.files["convert_units"] == "tools/units.py"
     # Traces carry the content hash; the 25 test-split traces are held out of the score.
-    assert p.base_score == {"score": pytest.approx(30 / 52), "n": 52}
+    assert p.base_score == {"score": pytest.approx(30 / 52), "n": 52, "split": "train"}
     assert p.usage["calls"] == 2
     assert [q.id for q in list_proposals(config.proposals_path)] == [p.id]
     # The request carried the paper's action tools and the evidence.

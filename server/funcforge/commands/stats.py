@@ -106,6 +106,7 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
     versions = [
         {
             "version": None if v.version == UNVERSIONED else v.version,
+            "split": split,
             "traces": v.n,
             "mean_score": v.mean_score,
             "scored": v.scored,
@@ -114,7 +115,8 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
             "first_time": v.first_time,
             "last_time": v.last_time,
         }
-        for v in version_rows(store.version_stats())
+        for split, which in (("train", "learnable"), ("test", "held_out"))
+        for v in version_rows(store.version_stats(which))  # type: ignore[arg-type]
     ]
     return {
         "config": {
@@ -123,6 +125,9 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
         },
         "sandbox": describe_mode(resolve_mode(config.sandbox)),
         "traces": len(store),
+        # Tool statistics are of the train split; held-out (test) traces appear per version.
+        "held_out_traces": len(store.summaries(which="held_out")),
+        "statistics_split": "train",
         "files": [f.file for f in store.files()],
         "tools": tools,
         "versions": versions,
@@ -161,6 +166,12 @@ def render_text(config: Config, toolset: Toolset, store: TraceStore) -> str:
         f" ({', '.join(config.traces)}); {len(malformed)} malformed line"
         f"{'s' if len(malformed) != 1 else ''} skipped"
     )
+    held = len(store.summaries(which="held_out"))
+    if held:
+        out.append(
+            f"statistics below are of the {len(store) - held} train-split traces; {held} "
+            'held-out traces (split "test") are never learned from, only scored per version'
+        )
     out.append("")
     rows = []
     for row in tool_rows(toolset, store.tool_stats()):
@@ -182,22 +193,25 @@ def render_text(config: Config, toolset: Toolset, store: TraceStore) -> str:
         out.extend(_table(headers, rows, right={2, 3, 4, 6}))
     else:
         out.append(f"no tools found (tools: {', '.join(config.tools)}) and no tool calls logged")
-    versions = version_rows(store.version_stats())
+    versions = [(v, "train") for v in version_rows(store.version_stats())] + [
+        (v, "test") for v in version_rows(store.version_stats("held_out"))
+    ]
     if versions:
         out.append("")
         vrows = [
             [
                 "(none)" if v.version == UNVERSIONED else v.version,
+                split,
                 str(v.n),
                 "-" if v.mean_score is None else f"{v.mean_score:.2f}",
                 f"{v.passed}/{v.judged}" if v.judged else "-",
                 v.first_time or "-",
                 v.last_time or "-",
             ]
-            for v in versions
+            for v, split in versions
         ]
-        headers = ["version", "traces", "mean score", "passed", "first", "last"]
-        out.extend(_table(headers, vrows, right={1, 2, 3}))
+        headers = ["version", "split", "traces", "mean score", "passed", "first", "last"]
+        out.extend(_table(headers, vrows, right={2, 3, 4}))
     if malformed:
         out.append("")
         shown = malformed[:MALFORMED_SHOWN]

@@ -36,7 +36,7 @@ REVERTS = "Funcforge-Reverts"
 COAUTHOR_EMAIL = "funcforge@localhost"
 
 _TRAILER = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s*(.*?)\s*$")
-_SCORE = re.compile(r"^\s*(-?[0-9.]+)\s*\(n=(\d+)\)\s*$")
+_SCORE = re.compile(r"^\s*(-?[0-9.]+)\s*\(n=(\d+)(?:,\s*[A-Za-z_-]+)?\)\s*$")
 WIDTH = 72
 
 
@@ -47,8 +47,14 @@ def format_score(score: float | None, n: int) -> str:
     return f"{score:.2f} (n={n})"
 
 
+def format_split_score(score: float | None, n: int, split: str | None) -> str:
+    """`0.62 (n=40, train)`: a score labelled with the split its traces came from."""
+    text = format_score(score, n)
+    return f"{text[:-1]}, {split})" if split and text.endswith(")") else text
+
+
 def parse_score(value: str) -> tuple[float, int] | None:
-    """The inverse of `format_score` for trailer values; None when it does not parse."""
+    """The inverse of `format_score` (and `format_split_score`); None when it does not parse."""
     m = _SCORE.match(value)
     if not m:
         return None
@@ -106,7 +112,7 @@ def proposal_message(proposal: Proposal) -> str:
     if summary:
         evidence.append(f"- replay check: {summary}")
     score = proposal.base_score or {}
-    base_desc = format_score(score.get("score"), int(score.get("n") or 0))
+    base_desc = format_split_score(score.get("score"), int(score.get("n") or 0), score.get("split"))
     if proposal.base_version:
         evidence.append(f"- base version {proposal.base_version} scored {base_desc}")
     elif score:
@@ -119,7 +125,12 @@ def proposal_message(proposal: Proposal) -> str:
     if proposal.base_version:
         trailers.append((BASE, proposal.base_version))
     if score.get("score") is not None:
-        trailers.append((SCORE, format_score(score["score"], int(score.get("n") or 0))))
+        trailers.append(
+            (
+                SCORE,
+                format_split_score(score["score"], int(score.get("n") or 0), score.get("split")),
+            )
+        )
     model = f" ({proposal.model})" if proposal.model else ""
     trailers.append(("Co-authored-by", f"funcforge{model} <{COAUTHOR_EMAIL}>"))
     parts.append("\n".join(f"{k}: {v}" for k, v in trailers))

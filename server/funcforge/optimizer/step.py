@@ -391,7 +391,7 @@ def _ask(
         },
         files=files,
         replay=replay,
-        base_score={"score": base[0], "n": base[1]} if base else None,
+        base_score={"score": base[0], "n": base[1], "split": "train"} if base else None,
         evidence=evidence_for(ctx.store, touched),
         usage=usage,
         model=credit(answered),
