@@ -86,7 +86,7 @@ def test_clear_decline() -> None:
     d = detect_decline(config, table(best, current), "bbbbbbb")
     assert d.declined and d.best is best and d.current is current
     assert d.evidence is not None and d.threshold == 20 and d.evidence > 50
-    assert d.message() == "score fell from 0.80 (n=100, aaaaaaa) to 0.50 (n=40)"
+    assert d.message() == "score fell from 0.80 (n=100, aaaaaaa) to 0.50 (n=40) on the train split"
     assert "sequential test, alpha 0.05" in d.reason and "train split" in d.reason
 
 

@@ -217,13 +217,13 @@ class Decline:
     threshold: float | None = None  # 1 / decline_alpha
 
     def message(self) -> str:
-        """`score fell from 0.78 (n=120, a1b2c3d) to 0.61 (n=45)` when declined, else the reason."""
+        """`score fell from 0.78 (n=120, a1b2c3d) to 0.61 (n=45) on the train split`, or the reason."""
         if not (self.declined and self.best and self.current):
             return self.reason
         b, c = self.best, self.current
         return (
             f"score fell from {b.mean_score:.2f} (n={b.scored}, {b.label}) "
-            f"to {c.mean_score:.2f} (n={c.scored})"
+            f"to {c.mean_score:.2f} (n={c.scored}) on the train split"
         )
 
     def to_dict(self) -> dict[str, Any]:
