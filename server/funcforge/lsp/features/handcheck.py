@@ -8,6 +8,7 @@ from funcforge.errors import UserError
 from funcforge.lsp.features import Feature
 from funcforge.lsp.model import HandFinding
 from funcforge.lsp.positions import overlaps
+from funcforge.sandbox_os import SandboxUnavailable
 
 
 class HandCheckFeature(Feature):
@@ -16,6 +17,7 @@ class HandCheckFeature(Feature):
     def __init__(self, ls) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ls)
         self.findings: dict[str, list[HandFinding]] = {}
+        self.refused = False  # the missing-sandbox message was shown
 
     def diagnostics(self, rel: str) -> list[types.Diagnostic]:
         return [f.diagnostic for f in self.findings.get(rel, [])]
@@ -56,6 +58,13 @@ class HandCheckFeature(Feature):
 
             try:
                 self.findings = hand_edit_findings(session)
+            except SandboxUnavailable as exc:
+                # Said once per session, where the user sees it: nothing runs without a sandbox.
+                if not self.refused:
+                    self.refused = True
+                    ls.show(f"funcforge: hand-edit check not run: {exc}", types.MessageType.Warning)
+                ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
+                self.findings = {}
             except UserError as exc:
                 ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
                 self.findings = {}
