@@ -148,3 +148,32 @@ def test_workspace_config_opt_in_shows_in_stats_and_check(tmp_path: Path) -> Non
         "check", str(ws), "--function", "f", cwd=ws, env={"FUNCFORGE_BWRAP": "/nonexistent"}
     )
     assert refused.returncode == 3 and "without an OS sandbox" in refused.stderr
+
+
+def test_optimize_refuses_before_asking_the_model(sample_copy) -> None:
+    ws = sample_copy("math-tools")
+    transcript = ws / "optimizer-transcript.jsonl"
+    done = funcforge(
+        "optimize",
+        str(ws),
+        "--llm",
+        f"replay:{transcript}",
+        cwd=ws,
+        env={"FUNCFORGE_BWRAP": str(ws / "missing-bwrap")},
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "will not run tool code without an OS sandbox" in done.stderr
+    assert not (ws / ".funcforge" / "proposals").exists() or not list(
+        (ws / ".funcforge" / "proposals").iterdir()
+    )
+    # --no-execute runs no tool code, so it needs no sandbox.
+    skipped = funcforge(
+        "optimize",
+        str(ws),
+        "--llm",
+        f"replay:{transcript}",
+        "--no-execute",
+        cwd=ws,
+        env={"FUNCFORGE_BWRAP": str(ws / "missing-bwrap")},
+    )
+    assert skipped.returncode == 0, skipped.stderr

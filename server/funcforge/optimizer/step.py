@@ -186,6 +186,10 @@ def run_step(ctx: StepContext) -> StepResult:
     config, state = ctx.config, ctx.state
     if ctx.function and ctx.function not in ctx.toolset.functions:
         raise UserError(f"no tool function `{ctx.function}` in {config.root}")
+    if ctx.execute:  # refuse before asking the model, not after (docs/sandbox.md)
+        from funcforge.sandbox_os import require_sandbox, resolve_mode
+
+        require_sandbox(resolve_mode(config.sandbox))
     usage_before = ctx.client.usage.to_dict()
     _emit(ctx, 2, "reading the evidence")
     best = state.best_functions or _codes(ctx.toolset)
