@@ -219,3 +219,18 @@ def test_the_mcp_tool_server_resolves_types_across_a_versions_files(tmp_path: Pa
         assert spec.parameters["properties"]["unit"] == {"type": "string", "enum": ["km", "m"]}
     finally:
         server.close()
+
+
+def test_a_namedtuple_is_an_array_of_its_fields() -> None:
+    p = params(
+        "from typing import NamedTuple\n"
+        "class Pair(NamedTuple):\n    left: int\n    right: str = 'r'\n"
+        "def tool(pair: Pair): pass\n"
+    )
+    assert p["$defs"]["Pair"] == {
+        "title": "Pair",
+        "type": "array",
+        "prefixItems": [{"type": "integer"}, {"type": "string", "default": "r"}],
+        "minItems": 1,
+        "maxItems": 2,
+    }

@@ -653,6 +653,8 @@ class SchemaBuilder:
                 return "enum"
             if last == "TypedDict":
                 return "typeddict"
+            if last == "NamedTuple":
+                return "namedtuple"
             if last in _MODEL_BASES:
                 return "model"
             found: Resolved = self.resolve(base, module) if depth < 8 else ("unknown", "", module)
@@ -689,6 +691,12 @@ class SchemaBuilder:
             props[key or fname] = prop
             if is_required:
                 required.append(key or fname)
+        if kind == "namedtuple":  # sent as a JSON array, one item per field
+            out["type"] = "array"
+            out["prefixItems"] = list(props.values())
+            out["minItems"] = len(required)
+            out["maxItems"] = len(props)
+            return out
         out["type"] = "object"
         out["properties"] = props
         if required:
