@@ -30,6 +30,7 @@ from funcforge.toolset.spec import FunctionSpec
 from funcforge.toolset.toolset import Toolset, load_toolset
 
 DEFAULT_TRACE_FILE = "traces/mcp-calls.jsonl"
+WALK_INTERVAL = 2.0  # seconds between walks of the workspace for new tool files
 
 
 @dataclass
@@ -72,6 +73,8 @@ class ToolServer:
         self._toolset: Toolset | None = None
         self._version = ""
         self._stamp: tuple[Any, ...] | None = None
+        self._known: list[str] | None = None  # tool files found by the last walk
+        self._walked = 0.0
         self.refresh()
 
     @property
@@ -81,24 +84,37 @@ class ToolServer:
     # -- the toolset -------------------------------------------------------------------
 
     def _disk_stamp(self) -> tuple[Any, ...]:
-        """Sizes and mtimes of the tool files (cheap); a change means reload."""
+        """Sizes and mtimes of the tool files (cheap); a change means reload.
+
+        The files of the last load are stat'ed on every call (an edit shows at
+        once); the folder walk that finds new tool files runs at most every
+        `WALK_INTERVAL` seconds, so a big workspace does not slow every call.
+        """
         if self._fixed_files is not None:
             return ("fixed",)
-        from funcforge.paths import matches
-
-        stamp = []
         root = self.config.root
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
-                if not name.endswith(".py"):
-                    continue
-                path = Path(dirpath) / name
-                rel = path.relative_to(root).as_posix()
-                if matches(self.config.tools, rel):
-                    st = path.stat()
-                    stamp.append((rel, st.st_size, st.st_mtime_ns))
-        return tuple(sorted(stamp))
+        now = time.monotonic()
+        if self._known is None or now - self._walked >= WALK_INTERVAL:
+            from funcforge.paths import matches
+
+            found = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for name in filenames:
+                    if name.endswith(".py"):
+                        rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                        if matches(self.config.tools, rel):
+                            found.append(rel)
+            self._known, self._walked = sorted(found), now
+        stamp = []
+        for rel in self._known:
+            try:
+                st = (root / rel).stat()
+            except OSError:
+                stamp.append((rel, -1, -1))  # removed since the walk
+                continue
+            stamp.append((rel, st.st_size, st.st_mtime_ns))
+        return tuple(stamp)
 
     def refresh(self) -> bool:
         """Re-read the toolset when its files changed; True when it did."""

@@ -14,6 +14,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from funcforge.config import load_config
+from funcforge.toolserver import WALK_INTERVAL
 from funcforge.traces.store import TraceStore
 
 TOOLS = '''
@@ -138,6 +139,13 @@ def test_edited_tools_are_served_without_a_restart(workspace: Path) -> None:
         path.write_text(path.read_text("utf-8").replace("return a + b", "return a * 10 + b"))
         os.utime(path, ns=(1, 10**18))
         assert (await session.call_tool("add", {"a": 1})).content[0].text == "11"
+        # A new tool file is found by the next walk (at most WALK_INTERVAL later).
+        (workspace / "tools" / "more.py").write_text(
+            "def twice(x: int) -> int:\n    return 2 * x\n"
+        )
+        await anyio.sleep(WALK_INTERVAL + 0.5)
+        assert "twice" in {t.name for t in (await session.list_tools()).tools}
+        assert (await session.call_tool("twice", {"x": 4})).content[0].text == "8"
         return True
 
     assert anyio.run(session_run, serve(workspace, "--no-traces"), body)

@@ -71,14 +71,16 @@ def test_replay_check_json_survives_lone_surrogates(files: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["FUNCFORGE_BWRAP", "PATH"])
-def test_replay_check_refuses_without_bubblewrap(files: Path, how: str) -> None:
+def test_replay_check_refuses_without_bubblewrap(
+    files: Path, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env = (
         {"FUNCFORGE_BWRAP": str(files / "missing" / "bwrap")}
         if how == "FUNCFORGE_BWRAP"
         else {"PATH": str(files / "empty-bin")}
     )
     if how == "PATH":
-        os.environ.pop("FUNCFORGE_BWRAP", None)
+        monkeypatch.delenv("FUNCFORGE_BWRAP", raising=False)
     marker = files / "ran"
     (files / "new.py").write_text(f"def f(x):\n    open({str(marker)!r}, 'w')\n    return x\n")
     done = funcforge(
