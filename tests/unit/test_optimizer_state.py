@@ -107,3 +107,22 @@ def test_corrupt_state_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(UserError, match=r"state\.json"):
         OptimizerState.load(tmp_path)
+
+
+def test_live_verdicts_judge_each_version_once_and_count_patience() -> None:
+    from funcforge.history.decline import Decline
+
+    policy = Policy(patience=2)
+    quiet = Decline(False, "decline evidence 1.0 < 20")
+    assert policy.observe_live(quiet, m(0, 0.6, 10), min_traces=20) == quiet.reason
+    assert policy.state.history == []  # too few traces: not judged
+    policy.observe_live(quiet, m(0, 0.6, 40), min_traces=20)
+    policy.observe_live(quiet, m(0, 0.6, 80), min_traces=20)  # the same version again
+    assert [r.decision for r in policy.state.history] == ["initial"]
+    policy.observe_live(quiet, m(1, 0.55, 40), min_traces=20)
+    assert policy.state.no_improvement == 1 and policy.stop_reason() is None
+    fired = Decline(True, "decline evidence 40.0 >= 20")
+    policy.observe_live(fired, m(2, 0.3, 40), min_traces=20)
+    assert [r.decision for r in policy.state.history] == ["initial", "tie", "rollback"]
+    assert policy.known_failure(m(2, 0.3).functions) is not None
+    assert policy.stop_reason() is not None and policy.state.converged

@@ -206,18 +206,38 @@ class Policy:
     def observe_live(self, decline: Decline, m: Measurement | None, min_traces: int) -> str:
         """Record the live verdict (the sequential rule) for the current toolset.
 
-        A decline puts the current function set into failure experience; a
-        version with `min_traces` traces whose mean beats the best's becomes the
-        best. Returns a one-line summary. The server and `log` show the same
-        `decline`, computed by the same function on the same traces.
+        Each version is judged once it has `min_traces` train traces: a decline
+        puts its function set into failure experience; a mean above the best's
+        makes it the best (failure experience cleared, patience reset); anything
+        else is a step without improvement. A version judged before is not
+        counted again, but a decline found later is still remembered. Returns a
+        one-line summary. The server and `log` show the same `decline`,
+        computed by the same function on the same traces.
         """
-        if m is None:
+        if m is None or m.n < min_traces:
             return decline.reason
+        state = self.state
+        seen = any(r.version == m.version for r in state.history)
         if decline.declined:
-            self.remember_failure(m, f"declined: {decline.reason}")
+            if self.known_failure(m.functions) is None:
+                self.remember_failure(m, f"declined: {decline.reason}")
+            if not seen:
+                state.no_improvement += 1
+                self._record(m, "rollback", f"declined: {decline.reason}", state.best_version)
             return f"declined: {decline.message()} ({decline.reason})"
-        if m.n >= min_traces and (self.state.best_score is None or m.score > self.state.best_score):
+        if seen:
+            return decline.reason
+        if state.best_score is None:
             self._make_best(m)
+            self._record(m, "initial", decline.reason)
+        elif m.score > state.best_score:
+            self._make_best(m)
+            state.failure_experience.clear()
+            state.no_improvement = 0
+            self._record(m, "improved", decline.reason)
+        else:
+            state.no_improvement += 1
+            self._record(m, "tie", f"no decline and no improvement: {decline.reason}")
         return decline.reason
 
     # -- internals ---------------------------------------------------------------
