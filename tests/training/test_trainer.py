@@ -270,11 +270,25 @@ def test_an_action_that_never_validates_is_skipped_and_training_goes_on(tmp_path
 
 
 def test_batch_mode_compares_on_the_same_batch(tmp_path: Path) -> None:
+    from funcforge.config import load_config
+    from funcforge.toolset.toolset import load_toolset
+
     ws = small_workspace(tmp_path, train=10, test=4)
-    # add_fractions is revised; none of these tasks depends on it: a tie on the same batch.
-    run = scripted_train(ws, scripted(tmp_path, [5, 6]), epochs=1, batch_size=4, patience=5).run
+    # A revision that only changes the text (same behaviour): a tie on the same batch,
+    # whatever tasks the batch holds, where the best's score on another batch could differ.
+    spec = load_toolset(load_config(ws)).functions["format_number"]
+    lines = TRANSCRIPT.read_text().splitlines()
+    exchange = json.loads(lines[3])
+    call = exchange["response"]["choices"][0]["message"]["tool_calls"][0]["function"]
+    arguments = json.loads(call["arguments"])
+    arguments["code"] = spec.code.rstrip("\n") + "\n    # the same behaviour, new text\n"
+    call["arguments"] = json.dumps(arguments)
+    script = tmp_path / "tie.jsonl"
+    script.write_text("\n".join([lines[0], json.dumps(exchange), lines[4], lines[9]]) + "\n")
+    run = scripted_train(ws, script, epochs=1, batch_size=4, patience=5).run
     assert run is not None
     last = run.epochs[-1]
+    assert last.applied is not None  # the text changed, so it was committed and run
     assert last.decision == "tie" and last.best_score == last.train_score
     assert "on the same tasks" in last.reason
     traces = Path(run.workspace) / "traces" / "funcforge-train"

@@ -125,6 +125,13 @@ def _git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def _agent_in(agent: Agent, root: Path) -> Agent:
+    """The agent for a toolset materialised at `root` (a command agent runs there)."""
+    if isinstance(agent, CommandAgent):
+        return CommandAgent(" ".join(agent.argv), root, agent.timeout, agent.mcp)
+    return agent
+
+
 class Progress:
     """A one-line progress bar per epoch on the terminal (plain lines elsewhere)."""
 
@@ -454,8 +461,7 @@ class Trainer:
     ) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="funcforge-eval-") as tmp:
             toolbox = self.toolbox_at(commit, Path(tmp))
-            if isinstance(agent, CommandAgent):
-                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout, agent.mcp)
+            agent = _agent_in(agent, toolbox.root)
             traces = self.run_tasks(agent, tasks, toolbox, "test", f"test {name[5:]:>7}")
         self.write_traces(traces, name)
         score = sum(t.outcome.score or 0.0 for t in traces) / len(traces)
@@ -526,8 +532,7 @@ class Trainer:
         """The best toolset's score on this epoch's batch (batch mode compares like with like)."""
         with tempfile.TemporaryDirectory(prefix="funcforge-best-") as tmp:
             toolbox = self.toolbox_at(best, Path(tmp))
-            if isinstance(agent, CommandAgent):
-                agent = CommandAgent(" ".join(agent.argv), toolbox.root, agent.timeout)
+            agent = _agent_in(agent, toolbox.root)
             traces = self.run_tasks(agent, batch, toolbox, "train", f"best on batch {epoch:>2}")
         self.write_traces(traces, f"epoch-{epoch:02d}-best")
         return sum(t.outcome.score or 0.0 for t in traces) / len(traces), len(traces)
