@@ -89,6 +89,7 @@ class ReviewedCommit:
     new: Score | None = None
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    ran_check: bool = False  # False with --no-execute (or for a root commit)
     rollback_to: str | None = None
     reverts: list[str] = field(default_factory=list)
     reverted_by: str | None = None
@@ -120,6 +121,7 @@ class ReviewedCommit:
             "base_score_at_commit": self.base_trailer,
             "new_score": self.new.to_dict() if self.new else None,
             "checked": self.checked,
+            "replay_checked": self.ran_check,
             "findings": [f.to_dict() for f in self.findings],
             "has_regression": self.has_regression,
             "rollback_to": self.rollback_to,
@@ -282,6 +284,7 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
                 item.rationale, item.evidence = _body(repo, sha)
             if execute and files and parent:
                 item.findings, item.checked = _check(config, store, sha, parent)
+                item.ran_check = True
             item.functions = item.checked or [a.split(" ", 1)[-1] for a in item.actions]
             reviewed.append(item)
     return Review(rng, reviewed, other)
@@ -296,8 +299,10 @@ def _cell(text: object) -> str:
 
 
 def _verdict_line(c: ReviewedCommit) -> str:
-    if not c.checked and c.kind != "rollback":
-        return "not checked" if c.files else "no tool change"
+    if not c.files:
+        return "no tool change"
+    if not c.ran_check:
+        return "not checked (--no-execute)"
     bad = [f for f in c.findings if f.level == "error"]
     if bad:
         return "**regression**: " + "; ".join(f.message for f in bad)

@@ -1,0 +1,55 @@
+"""samples/table-tools trains offline: its hand-written optimizer transcript, no key, no network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT, SAMPLES, git, init_repo
+
+
+def test_table_tools_trains_its_epochs_without_a_key(tmp_path: Path) -> None:
+    ws = tmp_path / "table-tools"
+    shutil.copytree(
+        SAMPLES / "table-tools", ws, ignore=shutil.ignore_patterns(".funcforge", "__pycache__")
+    )
+    init_repo(ws)
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    env["PYTHONPATH"] = str(REPO_ROOT / "server")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "funcforge",
+            "train",
+            ".",
+            "--llm",
+            "replay:optimizer-transcript.jsonl",
+            "--epochs",
+            "3",
+            "--concurrency",
+            "2",
+        ],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert ": finished" in out and "roll-backs: 1" in out
+    assert "epochs: 4" in out  # 0..3: the step of epoch 2 is rolled back at epoch 3
+    initial = float(out.split("test score (initial toolset")[1].split("):")[1].split()[0])
+    best = float(out.split("test score (best toolset")[1].split("):")[1].split()[0])
+    assert best > initial
+    assert "funcforge train --adopt" in out and "funcforge train --clean" in out
+    branch = out.split(" on branch ")[1].split(":")[0]
+    log = git(ws, "log", "--format=%B", branch)
+    assert "funcforge: revise lookup_value" in log and "funcforge: revise sum_column" in log
+    # what answered is credited: the transcript, not the configured gpt-4o
+    assert "Co-authored-by: funcforge (replay of optimizer-transcript.jsonl)" in log
+    assert "(gpt-4o)" not in log
