@@ -12,7 +12,13 @@ import pytest
 
 from funcforge.config import load_config
 from funcforge.errors import UserError
-from funcforge.history.git import ApplyConflict, apply_proposal, current_version, open_repo
+from funcforge.history.git import (
+    ApplyConflict,
+    apply_proposal,
+    committed_version,
+    current_version,
+    open_repo,
+)
 from funcforge.history.versions import funcforge_commits
 from funcforge.optimizer.proposal import load_proposal
 from funcforge.toolset.action import Action
@@ -509,3 +515,12 @@ def test_current_version_is_head_when_clean_else_the_content_hash(tmp_path: Path
     assert current_version(config, toolset) == f"dirty-{toolset.content_hash()}"
     git(root, "checkout", "--", "tools/other.py")
     assert current_version(config, load_toolset(config)) == head7
+
+
+def test_the_committed_version_ignores_saved_and_unsaved_edits(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    head7 = sha(config.root)[:7]
+    (config.root / "tools" / "units.py").write_text(SHOUT_EDIT, encoding="utf-8")  # autosaved
+    toolset = load_toolset(config, {"tools/other.py": OTHER + "# unsaved\n"})
+    assert current_version(config, toolset).startswith("dirty-")  # what runs now
+    assert committed_version(config, toolset) == head7  # what evidence is bound to

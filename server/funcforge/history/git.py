@@ -119,6 +119,23 @@ def current_version(config: Config, toolset: Toolset | None = None) -> str:
         return head[:SHORT]
 
 
+def committed_version(config: Config, toolset: Toolset | None = None) -> str:
+    """The committed version evidence is bound to: HEAD's short sha, whatever the editor
+    or the work tree hold (saved but uncommitted edits, autosave's included); the
+    content hash outside git or before the first commit.
+
+    An optimizer step started from the editor scores its proposal against this
+    version: the traces it reads were logged with committed code.
+    """
+    try:
+        repo = open_repo(config)
+    except UserError:
+        return current_version(config, toolset)
+    with repo:
+        head = head_sha(repo)
+    return head[:SHORT] if head is not None else current_version(config, toolset)
+
+
 def _disk_toolset(config: Config, toolset: Toolset | None) -> Toolset:
     """`toolset` when it holds exactly the files on disk, else the toolset read from disk."""
     from funcforge.toolset.toolset import load_toolset, tool_files

@@ -103,6 +103,7 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     cancelled step is left to stop at its next check, where it raises before
     writing anything, so the lock is free again at once.
     """
+    from funcforge.history.git import committed_version
     from funcforge.optimizer.llm import make_client
     from funcforge.optimizer.policy import Policy, live_verdict
     from funcforge.optimizer.step import Cancelled, StepContext, StepResult, run_step
@@ -140,7 +141,7 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
             toolset=toolset,
             client=client,
             state=policy.state,
-            version=version,
+            version=committed_version(session.config),  # evidence binds to commits
             execute=session.settings.allow_execution,
             function=function,
             cancel=cancel,
