@@ -73,7 +73,8 @@ def replay_title(proposal: Proposal) -> str:
     """The evidence part of an action title, leading with verified numbers."""
     replay = proposal.replay or {}
     summary = replay.get("summary")
-    if summary and "not run" not in str(summary):
+    ran = isinstance(replay.get("functions"), dict)  # a check that ran reports per function
+    if summary and ran:
         return str(summary)
     ev = [e for e in proposal.evidence.values() if isinstance(e, dict)]
     errors = sum(int(e.get("errors", 0)) for e in ev)

@@ -25,6 +25,16 @@ class ServerState(str, Enum):
     ERROR = "error"
 
 
+class PathKind(str, Enum):
+    """What a changed workspace path is to the server."""
+
+    TOOL = "tool"
+    TRACE = "trace"
+    PROPOSAL = "proposal"
+    STATE = "state"
+    CONFIG = "config"
+
+
 @dataclass(frozen=True)
 class Change:
     """What changed on disk or in the editor, fanned out to every feature.

@@ -15,29 +15,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from funcforge import paths
-from funcforge.lsp.model import Change, ServerState
+from funcforge.lsp.model import Change, PathKind, ServerState
 
 if TYPE_CHECKING:
     from funcforge.lsp.server import FuncforgeServer
     from funcforge.lsp.session import Session
 
 
-def classify(session: Session, path: Path) -> str | None:
-    """'tool', 'trace', 'proposal', 'state', 'config' or None for a changed path."""
+def classify(session: Session, path: Path) -> PathKind | None:
+    """What a changed path is (tool, trace, proposal, state, config), or None."""
     rel = session.rel(path)
     if rel is None:
         return None
     state_dir = session.config.state_dir.rstrip("/")
     if rel.startswith(f"{state_dir}/proposals/"):
-        return "proposal"
+        return PathKind.PROPOSAL
     if rel.startswith(f"{state_dir}/"):
-        return "state"
+        return PathKind.STATE
     if rel in ("pyproject.toml", "funcforge.toml"):
-        return "config"
+        return PathKind.CONFIG
     if paths.matches(session.config.traces, rel):
-        return "trace"
+        return PathKind.TRACE
     if paths.matches(session.config.tools, rel) or rel in session.toolset.files:
-        return "tool"
+        return PathKind.TOOL
     return None
 
 

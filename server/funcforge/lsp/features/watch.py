@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from funcforge.errors import UserError
 from funcforge.lsp.features import Feature
-from funcforge.lsp.model import Change, ServerState
+from funcforge.lsp.model import Change, PathKind, ServerState
 from funcforge.lsp.positions import uri_to_path
 from funcforge.lsp.session import Settings
 from funcforge.lsp.watch import Poller, classify
@@ -126,13 +126,15 @@ class WatchFeature(Feature):
         if session is None:
             return
         kinds = {classify(session, uri_to_path(c.uri)) for c in params.changes if _is_file(c.uri)}
-        if "config" in kinds:
+        if PathKind.CONFIG in kinds:
             ls.debounce("index", 0.2, self.index)
-        elif kinds & {"tool", "trace", "proposal", "state"}:
-            if "proposal" in kinds:
+        elif kinds - {None}:
+            if PathKind.PROPOSAL in kinds:
                 session.proposals_changed()
             change = Change(
-                tools="tool" in kinds, traces="trace" in kinds, proposals="proposal" in kinds
+                tools=PathKind.TOOL in kinds,
+                traces=PathKind.TRACE in kinds,
+                proposals=PathKind.PROPOSAL in kinds,
             )
             ls.debounce("refresh", 0.1, lambda: ls.refresh(change))
 
