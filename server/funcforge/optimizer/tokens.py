@@ -422,7 +422,7 @@ def counter_for(client: ChatClient) -> TokenCounter:
 
 @dataclass(frozen=True)
 class Budget:
-    """Prompt tokens allowed, and why: the context window and the room kept for the answer."""
+    """Prompt tokens allowed, and why: the context window, the room kept for the answer."""
 
     tokens: int
     window: int | None
@@ -455,7 +455,9 @@ def resolve_budget(config: Config, client: ChatClient | None, window: int | None
     if window is None and client is not None:
         window, source = client.context_window(), "the endpoint"
     reserve = answer_reserve(window) if window else 0
-    fits = window - reserve if window else None
+    # 2 % of the window as headroom: calibration comes from the previous request,
+    # and the template's share differs a little from request to request.
+    fits = window - reserve - window // 50 if window else None
     if config.token_budget is not None:
         tokens = config.token_budget if fits is None else min(config.token_budget, fits)
         return Budget(tokens, window, reserve, "token_budget" if window is None else source)
