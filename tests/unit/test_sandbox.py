@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -16,6 +17,7 @@ TOOLS = """
 import json
 import os
 import socket
+import sys
 import subprocess
 
 
@@ -446,3 +448,43 @@ def test_process_mode_cannot_read_funcforges_environment(monkeypatch):
     (r,) = run_calls(source, "steal", [{"pid": os.getpid()}], isolation="process")
     assert not r.ok and r.error_type == "PermissionError", r.short(200)
     assert "sk-process-mode-secret" not in (r.error_message or "") + r.rendered
+
+
+def test_deep_huge_and_surrogate_values_and_messages_are_rendered_safely():
+    import json as _json
+
+    from funcforge.fsutil import dumps
+
+    source = (
+        "def deep(n):\n"
+        "    v = []\n"
+        "    for _ in range(n):\n"
+        "        v = [v]\n"
+        "    return v\n"
+        "def keys():\n"
+        "    return {'\\ud800': ['\\udfff' * 3], 'x' * 10: 'y' * 3_000_000}\n"
+        "def shout():\n"
+        "    raise ValueError('bad \\ud800 ' + 'z' * 5_000_000)\n"
+        "class Weird:\n"
+        "    def __repr__(self):\n"
+        "        raise RuntimeError('no repr')\n"
+        "def weird():\n"
+        "    return Weird()\n"
+    )
+    with SandboxPool({"t.py": source}, timeout=20) as p:
+        for depth in (150, 900, 100_000):
+            r = p.call("deep", {"n": depth})
+            assert r.ok, r.short(200)
+            _json.dumps(r.to_dict())  # always serialisable
+        r = p.call("keys", {})
+        assert r.ok and "\\ud800" in r.rendered and len(r.rendered) < 1_100_000
+        r = p.call("shout", {})
+        assert not r.ok and r.error_type == "ValueError"
+        assert (r.error_message or "").startswith("bad \\ud800") and len(
+            r.error_message or ""
+        ) < 5000
+        r = p.call("weird", {})
+        assert r.ok and "unrepresentable Weird" in (r.value_repr or "")
+        for result in (p.call("keys", {}), p.call("shout", {})):
+            dumps(result.to_dict()).encode("utf-8")
+            print(result.tool_content()[:10], file=sys.stderr)
