@@ -159,7 +159,7 @@ def test_training_with_a_model_agent_and_an_endpoint_that_fails_mid_training(
         git(ws, "commit", "-qm", "config")
         trainer = Trainer(ws, TrainOptions(epochs=2), out=io.StringIO())
         with pytest.raises(
-            UserError, match=r"training stopped at epoch 0: .*run the same command again to resume"
+            UserError, match=r"training stopped at epoch 1: .*run the same command again to resume"
         ):
             trainer.train()
         saved = json.loads((trainer.run_dir / "run.json").read_text())
