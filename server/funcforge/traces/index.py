@@ -36,8 +36,10 @@ from funcforge.traces.formats import TraceSummary
 
 log = logging.getLogger("funcforge.traces")
 
-SCHEMA = 1  # bump when the tables or the meaning of a column change
+SCHEMA = 2  # bump when the tables or the meaning of a column change
 _intern = sys.intern
+FILE_SHIFT = 40  # a file's traces are the keys [id << 40, (id + 1) << 40), in line order
+_dumps = orjson.dumps
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB);
@@ -47,22 +49,10 @@ CREATE TABLE IF NOT EXISTS files (
     state BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS traces (
-    file INTEGER NOT NULL,
+    key INTEGER PRIMARY KEY,  -- file id << 40 | the trace's sequence number in its file
     line INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    ordinal INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    task_id TEXT,
-    has_expected INTEGER NOT NULL,
-    score REAL,
-    passed INTEGER,
-    version TEXT,
-    split TEXT,
-    time TEXT,
-    tools BLOB NOT NULL,
-    errors BLOB
+    data BLOB NOT NULL        -- the rest of the summary, a JSON array
 );
-CREATE INDEX IF NOT EXISTS traces_at ON traces (file, line, ordinal);
 """
 
 
@@ -93,34 +83,40 @@ class Snapshot:
     sidecars: dict[str, list[int]]
 
 
-def _row(file_id: int, s: TraceSummary) -> tuple[Any, ...]:
-    return (
-        file_id,
-        s.line,
-        s.offset,
-        s.ordinal,
-        s.id,
-        s.task_id,
-        s.has_expected,
-        s.score,
-        s.passed,
-        s.version,
-        s.split,
-        s.time,
-        orjson.dumps(s.tool_names),
-        orjson.dumps(s.errors) if s.errors else None,
+def _data(s: TraceSummary) -> bytes:
+    return _dumps(
+        (
+            s.offset,
+            s.ordinal,
+            s.id,
+            s.task_id,
+            s.has_expected,
+            s.score,
+            s.passed,
+            s.version,
+            s.split,
+            s.time,
+            s.tool_names,
+            s.errors,
+        )
     )
 
 
-_COLUMNS = "line, offset, ordinal, id, task_id, has_expected, score, passed, version, split, time, tools, errors"
-
-
-def _summary(rel: str, row: tuple[Any, ...]) -> TraceSummary:
-    line, offset, ordinal, tid, task_id, has_expected, score, passed, version, split = row[:10]
-    tools = tuple(_intern(n) for n in orjson.loads(row[11]))
-    errors = (
-        tuple((_intern(a), _intern(b), c) for a, b, c in orjson.loads(row[12])) if row[12] else ()
-    )
+def _summary(rel: str, line: int, data: bytes) -> TraceSummary:
+    (
+        offset,
+        ordinal,
+        tid,
+        task_id,
+        has_expected,
+        score,
+        passed,
+        version,
+        split,
+        when,
+        tools,
+        errs,
+    ) = orjson.loads(data)
     return TraceSummary(
         tid,
         rel,
@@ -128,15 +124,19 @@ def _summary(rel: str, row: tuple[Any, ...]) -> TraceSummary:
         offset,
         ordinal,
         task_id,
-        bool(has_expected),
+        has_expected,
         score,
-        None if passed is None else bool(passed),
+        passed,
         _intern(version) if version else None,
         _intern(split) if split else None,
-        row[10],
-        tools,
-        errors,
+        when,
+        tuple(_intern(n) for n in tools),
+        tuple((_intern(a), _intern(b), c) for a, b, c in errs) if errs else (),
     )
+
+
+def _span(file_id: int) -> tuple[int, int]:
+    return file_id << FILE_SHIFT, ((file_id + 1) << FILE_SHIFT) - 1
 
 
 class TraceIndex:
@@ -284,29 +284,46 @@ class TraceIndex:
                 self._readers.append(conn)
         return conn
 
+    def _file_id(self, conn: sqlite3.Connection, rel: str) -> int | None:
+        row = conn.execute("SELECT id FROM files WHERE rel = ?", (rel,)).fetchone()
+        return int(row[0]) if row else None
+
     def summaries(self, rel: str) -> Iterator[TraceSummary]:
         """The committed summaries of one file in line order."""
         conn = self._reader()
+        fid = self._file_id(conn, rel)
+        if fid is None:
+            return
+        lo, hi = _span(fid)
         rows = conn.execute(
-            f"SELECT {_COLUMNS} FROM traces WHERE file = (SELECT id FROM files WHERE rel = ?) "
-            "ORDER BY line, ordinal",
-            (rel,),
+            "SELECT line, data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
         )
-        for row in rows:
-            yield _summary(rel, row)
+        for line, data in rows:
+            yield _summary(rel, line, data)
 
     def find(self, rel: str, line: int) -> TraceSummary | None:
-        """The first trace indexed at `rel:line`."""
-        row = (
-            self._reader()
-            .execute(
-                f"SELECT {_COLUMNS} FROM traces WHERE file = (SELECT id FROM files WHERE rel = ?) "
-                "AND line = ? ORDER BY ordinal LIMIT 1",
-                (rel, line),
-            )
-            .fetchone()
-        )
-        return _summary(rel, row) if row else None
+        """The first trace indexed at `rel:line` (a binary search: lines grow with keys)."""
+        conn = self._reader()
+        fid = self._file_id(conn, rel)
+        if fid is None:
+            return None
+        lo, hi = _span(fid)
+        last = conn.execute("SELECT max(key) FROM traces WHERE key BETWEEN ? AND ?", (lo, hi))
+        top = last.fetchone()[0]
+        if top is None:
+            return None
+        a, b = lo, int(top) + 1  # first key whose line >= `line`
+        while a < b:
+            mid = (a + b) // 2
+            got = conn.execute("SELECT line FROM traces WHERE key = ?", (mid,)).fetchone()
+            if got is not None and got[0] < line:
+                a = mid + 1
+            else:
+                b = mid
+        row = conn.execute("SELECT line, data FROM traces WHERE key = ?", (a,)).fetchone()
+        if row is None or row[0] != line:
+            return None
+        return _summary(rel, row[0], row[1])
 
 
 class Writer:
@@ -315,6 +332,7 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._ids: dict[str, int] = {}
+        self._next: dict[int, int] = {}  # file id -> the next key of its next trace
 
     def file_id(self, rel: str) -> int:
         found = self._ids.get(rel)
@@ -332,7 +350,10 @@ class Writer:
 
     def clear_file(self, rel: str) -> None:
         """Drop a file's traces (it is re-read from the start)."""
-        self.conn.execute("DELETE FROM traces WHERE file = ?", (self.file_id(rel),))
+        fid = self.file_id(rel)
+        lo, hi = _span(fid)
+        self.conn.execute("DELETE FROM traces WHERE key BETWEEN ? AND ?", (lo, hi))
+        self._next[fid] = lo
 
     def drop_file(self, rel: str) -> None:
         """Forget a file that is gone."""
@@ -340,12 +361,21 @@ class Writer:
         self.conn.execute("DELETE FROM files WHERE rel = ?", (rel,))
         self._ids.pop(rel, None)
 
-    def add(self, rel: str, summaries: Iterable[TraceSummary]) -> None:
+    def add(self, rel: str, summaries: list[TraceSummary]) -> None:
         fid = self.file_id(rel)
+        start = self._next.get(fid)
+        if start is None:
+            lo, hi = _span(fid)
+            top = self.conn.execute(
+                "SELECT max(key) FROM traces WHERE key BETWEEN ? AND ?", (lo, hi)
+            ).fetchone()[0]
+            start = lo if top is None else int(top) + 1
+        data = _data
         self.conn.executemany(
-            "INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_row(fid, s) for s in summaries),
+            "INSERT INTO traces VALUES (?, ?, ?)",
+            [(start + i, s.line, data(s)) for i, s in enumerate(summaries)],
         )
+        self._next[fid] = start + len(summaries)
 
     def save_file(self, rel: str, state: dict[str, Any]) -> None:
         self.conn.execute(
@@ -355,12 +385,12 @@ class Writer:
     def all_summaries(self, rels: Iterable[str]) -> Iterator[TraceSummary]:
         """Every summary (this transaction's view), file by file, to aggregate afresh."""
         for rel in rels:
+            lo, hi = _span(self.file_id(rel))
             rows = self.conn.execute(
-                f"SELECT {_COLUMNS} FROM traces WHERE file = ? ORDER BY line, ordinal",
-                (self.file_id(rel),),
+                "SELECT line, data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
             )
-            for row in rows:
-                yield _summary(rel, row)
+            for line, data in rows:
+                yield _summary(rel, line, data)
 
     def finish(self, aggregates: Any, sidecars: dict[str, list[int]]) -> int:
         """Save the aggregates and sidecar stamps, bump the generation; returns it."""
