@@ -22,7 +22,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "server"
 from funcforge.toolset.action import Action
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.rewrite import RewriteError, apply_action
-from funcforge.toolset.source import ToolsetSyntaxError, decode_source
+from funcforge.toolset.source import SourceDecodeError, ToolsetSyntaxError, decode_source
 from funcforge.toolset.types import workspace_loader
 
 
@@ -44,7 +44,7 @@ def main() -> None:
             start = time.process_time()
             specs = extract_functions(text, rel, loader)
             extract_cpu += time.process_time() - start
-        except ToolsetSyntaxError:
+        except (ToolsetSyntaxError, SourceDecodeError):
             continue  # Python itself refuses it (lib2to3 test data, bad encodings)
         counts["files"] += 1
         for spec in specs:
