@@ -238,3 +238,40 @@ def test_unwritable_state_folder_falls_back_to_a_private_index(tmp_path: Path) -
     assert len(store) == 0
     assert not (tmp_path / "missing").exists()  # nothing created in a missing workspace
     assert store.index_path.parent != config.state_path / "cache"
+
+
+def _failures_by_pass(store: TraceStore) -> dict:
+    """The per-tool, per-version failure counts by a pass over every summary."""
+    out: dict = {}
+    for s in store.summaries(which="all"):
+        version = s.version or "unversioned"
+        for name in s.tool_names:
+            counts, order = out.setdefault(name, ({}, []))
+            c, e = counts.get(version, (0, 0))
+            counts[version] = (c + 1, e)
+        for name, _t, _m in s.errors:
+            counts, order = out[name]
+            c, e = counts[version]
+            counts[version] = (c, e + 1)
+            if not order or order[-1] != version:
+                if version in order:
+                    order.remove(version)
+                order.append(version)
+    return out
+
+
+def test_failures_by_version_come_from_the_aggregates_and_survive_restarts(ws) -> None:
+    config, path = ws
+    a = TraceStore(config)
+    a.refresh()
+    _write(path, _records(60, 9), mode="a")  # an append, added to the live aggregates
+    a.refresh()
+    expected = _failures_by_pass(a)
+    assert {k: v[0] for k, v in a.failures_by_version("all").items()} == {
+        k: v[0] for k, v in expected.items()
+    }
+    assert a.failures_by_version("all")["convert_units"][1]  # versions with failures
+    a.close()
+    b = TraceStore(config)
+    assert b.failures_by_version("all") == a.failures_by_version("all")
+    assert sum(c for c, _ in b.failures_by_version("held_out")["convert_units"][0].values()) == 10

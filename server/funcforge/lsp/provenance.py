@@ -41,22 +41,16 @@ class FailureVersions:
 
 
 def failure_versions(store: TraceStore) -> dict[str, FailureVersions]:
-    """One pass over the index: per tool, calls and failed calls per toolset version."""
-    from funcforge.traces.store import UNVERSIONED
-
+    """Per tool, calls and failed calls per toolset version (the store keeps them in its
+    aggregates: no pass over the traces, which may number millions)."""
     out: dict[str, FailureVersions] = {}
-    for s in store.summaries(which="all"):  # what the editor shows (as Session.tool_stats)
-        version = s.version or UNVERSIONED
-        for name, count in s.tools.items():
-            out.setdefault(name, FailureVersions()).calls[version] += count
-        for name, _etype, _msg in s.errors:
-            fv = out.setdefault(name, FailureVersions())
-            fv.errors[version] += 1
-            if fv.order and fv.order[-1] == version:
-                continue
-            if version in fv.order:
-                fv.order.remove(version)
-            fv.order.append(version)
+    # all traces: what the editor shows (as Session.tool_stats)
+    for name, (counts, order) in store.failures_by_version(which="all").items():
+        fv = out[name] = FailureVersions(order=list(order))
+        for version, (calls, errors) in counts.items():
+            fv.calls[version] = calls
+            if errors:
+                fv.errors[version] = errors
     return out
 
 

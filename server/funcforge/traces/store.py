@@ -226,7 +226,9 @@ class _ToolAgg:
     """Running statistics of one tool (mutable; snapshots are handed out as `ToolStats`)."""
 
     __slots__ = (
+        "by_version",
         "calls",
+        "error_order",
         "error_types",
         "errors",
         "examples",
@@ -245,6 +247,8 @@ class _ToolAgg:
         self.error_types: Counter[str] = Counter()
         self.examples: dict[str, list[SourceRef]] = {}
         self.recent: deque[tuple[SourceRef, str, str]] = deque(maxlen=RECENT_ERRORS)
+        self.by_version: dict[str, list[int]] = {}  # version -> [calls, failed calls]
+        self.error_order: list[str] = []  # versions with failed calls, as last seen
 
 
 class _Aggregates:
@@ -285,6 +289,10 @@ class _Aggregates:
                 if agg is None:
                     agg = tools[name] = _ToolAgg()
                 agg.calls += 1
+                per = agg.by_version.get(key)
+                if per is None:
+                    per = agg.by_version[key] = [0, 0]
+                per[0] += 1
                 if agg.last is not s:  # the first call of this tool in this trace
                     agg.last = s
                     agg.traces += 1
@@ -303,6 +311,12 @@ class _Aggregates:
                     if len(examples) < EXAMPLES_PER_TYPE:
                         examples.append(ref)
                     agg.recent.append((ref, etype, message))
+                    agg.by_version[key][1] += 1
+                    order = agg.error_order
+                    if not order or order[-1] != key:
+                        if key in order:
+                            order.remove(key)
+                        order.append(key)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able copy (saved in the persistent index)."""
@@ -318,6 +332,8 @@ class _Aggregates:
                     dict(a.error_types),
                     {k: [[r.file, r.line, r.offset] for r in v] for k, v in a.examples.items()},
                     [[r.file, r.line, r.offset, et, msg] for r, et, msg in a.recent],
+                    a.by_version,
+                    a.error_order,
                 ]
                 for name, a in self.tools.items()
             },
@@ -329,13 +345,15 @@ class _Aggregates:
         out = cls()
         intern = sys.intern
         for name, row in data["tools"].items():
-            calls, traces, judged, passed, errors, tasks, types, examples, recent = row
+            calls, traces, judged, passed, errors, tasks, types, examples, recent = row[:9]
             a = out.tools[intern(name)] = _ToolAgg()
             a.calls, a.traces, a.judged, a.passed, a.errors = calls, traces, judged, passed, errors
             a.task_ids = {intern(t) for t in tasks}
             a.error_types = Counter({intern(k): v for k, v in types.items()})
             a.examples = {k: [SourceRef(f, ln, o) for f, ln, o in v] for k, v in examples.items()}
             a.recent.extend((SourceRef(f, ln, o), et, msg) for f, ln, o, et, msg in recent)
+            a.by_version = {intern(k): list(v) for k, v in row[9].items()}
+            a.error_order = [intern(v) for v in row[10]]
         for key, row in data["versions"].items():
             out.versions[key] = VersionStats(*row)
         return out
@@ -406,6 +424,22 @@ class _SplitAggregates:
                 if name in out
                 else h
             )
+        return out
+
+    def failures(self, which: Which) -> dict[str, tuple[dict[str, tuple[int, int]], list[str]]]:
+        sides = {
+            "learnable": [self.learnable],
+            "held_out": [self.held_out],
+            "all": [self.learnable, self.held_out],
+        }[which]
+        out: dict[str, tuple[dict[str, tuple[int, int]], list[str]]] = {}
+        for side in sides:
+            for name, agg in side.tools.items():
+                counts, order = out.setdefault(name, ({}, []))
+                for version, (calls, errors) in agg.by_version.items():
+                    c, e = counts.get(version, (0, 0))
+                    counts[version] = (c + calls, e + errors)
+                order.extend(v for v in agg.error_order if v not in order)
         return out
 
     def versions(self, which: Which) -> dict[str, VersionStats]:
@@ -955,6 +989,15 @@ class TraceStore:
         check_view(which)
         with self._lock:
             return self._agg.versions(which)
+
+    def failures_by_version(
+        self, which: Which = "learnable"
+    ) -> dict[str, tuple[dict[str, tuple[int, int]], list[str]]]:
+        """Per tool: version -> (calls, failed calls), and the versions with failed calls in
+        the order they were last seen. From the aggregates: no pass over the traces."""
+        check_view(which)
+        with self._lock:
+            return self._agg.failures(which)
 
     def summaries(
         self, version: str | None = None, tool: str | None = None, which: Which = "learnable"
