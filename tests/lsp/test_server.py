@@ -194,6 +194,8 @@ async def test_optimize_then_code_action_then_commit(client: LanguageClient) -> 
         types.ExecuteCommandParams(command="funcforge.history", arguments=[])
     )
     assert history["versions"][0]["optimizer"] is True
+    base = history["versions"][-1]  # the sample's traces: 52 train, 25 held out
+    assert (base["split"], base["n"], base["testN"]) == ("train", 52, 25)
     assert any(s.state == "optimizing" for s in client.statuses)  # type: ignore[attr-defined]
 
 

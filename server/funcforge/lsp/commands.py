@@ -300,8 +300,10 @@ def history(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     from funcforge.history.log import history_log
 
     session = _session(ls)
-    stats = session.store.version_stats() if session.store else None
-    log = history_log(session.config, stats, session.version())
+    store = session.store
+    stats = store.version_stats() if store else None
+    held = store.version_stats("held_out") if store else None  # shown, labelled "test"
+    log = history_log(session.config, stats, session.version(), held)
     versions = []
     for v in reversed(log.versions):
         versions.append(
@@ -313,8 +315,11 @@ def history(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
                 "optimizer": v.optimizer,
                 "rollback": v.rollback,
                 "rolledBack": v.rolled_back,
-                "score": v.score,
+                "score": v.score,  # train split: what decisions use
                 "n": v.n,
+                "split": "train",
+                "testScore": v.test_score,  # held out: shown, never used for a decision
+                "testN": v.test_n,
                 "isBest": v.is_best,
                 "isHead": v.is_head,
             }
