@@ -220,3 +220,19 @@ def test_make_client_replay_of_counts(tmp_path: Path) -> None:
     assert replay.tokenizer_name() == "endpoint /extras/tokenize/count"
     assert replay.count_tokens("never counted") is None
     assert estimate_counter().method.startswith("estimate")
+
+
+def test_two_bills_fit_a_template_that_grows_with_the_content() -> None:
+    """llama-cpp-python's template HTML-escapes quotes: the bill grows faster than the text."""
+    from funcforge.optimizer.tokens import TokenCounter
+
+    counter = TokenCounter("words", lambda m, t: len(m[0]["content"].split()), exact=True)
+
+    def ask(words: int) -> list[dict]:
+        return [{"role": "user", "content": "w " * words}]
+
+    counter.observe(ask(100), [], 160)  # one bill: an offset of 60
+    assert counter.count(ask(300), []) == 360
+    counter.observe(ask(200), [], 290)  # two: 1.3 x raw + 30
+    assert counter.count(ask(300), []) == 420
+    assert counter.estimate("a b c") >= 1

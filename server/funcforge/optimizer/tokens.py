@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 CHARS_PER_TOKEN = 4.0
 DEFAULT_BUDGET = 12_000  # when neither token_budget nor the context window is known
+CALIBRATION_WINDOW = 6  # recent bills the calibration fits
 PER_MESSAGE = (
     4  # tokens a chat template adds per message (ChatML: <|im_start|>role\n ... <|im_end|>\n)
 )
@@ -139,8 +140,10 @@ class TokenCounter:
         self._piece_count = piece_count
         self._lock = threading.Lock()
         self.chars_per_token = CHARS_PER_TOKEN
-        self.offset = 0  # exact tokenizers: tokens the template adds beyond our rendering
-        self.scale = 1.0  # the estimate: billed / estimated
+        # billed ~ scale * raw + offset, learnt from the endpoint's bills
+        self.offset = 0.0
+        self.scale = 1.0
+        self._pairs: list[tuple[int, int]] = []  # (raw count, billed) of recent requests
         self.observations: list[Observation] = []
         self._last: tuple[str, int] | None = None  # (request key, raw count)
 
@@ -162,16 +165,14 @@ class TokenCounter:
         """Prompt tokens of this request, as the endpoint is expected to bill them."""
         raw = self.raw(messages, tools)
         with self._lock:
-            if self.exact:
-                return max(0, raw + self.offset)
-            return math.ceil(raw * self.scale)
+            return max(0, math.ceil(raw * self.scale + self.offset))
 
     def estimate(self, text: str) -> int:
         """Fast tokens of one piece of text (a history), for choosing what fits."""
         if self._piece_count is not None:
-            return self._piece_count(text)
+            return math.ceil(self._piece_count(text) * self.scale)
         with self._lock:
-            per = self.chars_per_token / (1.0 if self.exact else self.scale)
+            per = self.chars_per_token / self.scale
         return math.ceil(len(text) / per)
 
     def observe(
@@ -180,24 +181,37 @@ class TokenCounter:
         tools: Sequence[dict[str, Any]],
         billed: int,
     ) -> None:
-        """Learn from `billed` (`usage.prompt_tokens`, or a context error's figure) for a request."""
+        """Learn from `billed` (`usage.prompt_tokens`, or a context error's figure) for a request.
+
+        One observation gives an offset (tokenizers: what the template adds) or
+        a scale (the estimate); two or more of different sizes give both, by
+        least squares over the last few (a template that escapes content, as
+        llama-cpp-python's HTML-escaping one does, grows with the content).
+        """
         if billed <= 0:
             return
         raw = self.raw(messages, tools)
         if raw <= 0:
             return
         with self._lock:
-            counted = raw + self.offset if self.exact else math.ceil(raw * self.scale)
+            counted = max(0, math.ceil(raw * self.scale + self.offset))
             self.observations.append(Observation(counted, billed))
-            if self.exact:
-                self.offset = billed - raw
+            self._pairs = [*self._pairs[-(CALIBRATION_WINDOW - 1) :], (raw, billed)]
+            xs = [x for x, _ in self._pairs]
+            if len(set(xs)) >= 2:
+                n = len(self._pairs)
+                mean_x, mean_y = sum(xs) / n, sum(y for _, y in self._pairs) / n
+                var = sum((x - mean_x) ** 2 for x in xs)
+                cov = sum((x - mean_x) * (y - mean_y) for x, y in self._pairs)
+                slope = min(3.0, max(0.5, cov / var))
+                self.scale, self.offset = slope, mean_y - slope * mean_x
+            elif self.exact:
+                self.scale, self.offset = 1.0, float(billed - raw)
             else:
-                self.scale = billed / raw
+                self.scale, self.offset = billed / raw, 0.0
 
     def describe(self) -> str:
-        if self.exact:
-            return f"{self.method} (template offset {self.offset:+d})"
-        return f"{self.method} (x{self.scale:.2f} from the endpoint's usage)"
+        return f"{self.method} (billed ~ {self.scale:.2f} x counted {self.offset:+.0f})"
 
 
 def _estimate_raw(messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> int:
