@@ -280,3 +280,15 @@ def test_the_pre_commit_hook_runs_a_real_command() -> None:
     args = build_parser().parse_args(entries[0][1:])
     assert args.func.__name__ == "_check" and args.base is None  # HEAD vs what is committed
     assert "id: funcforge-check" in text and "pass_filenames: false" in text
+
+
+def test_review_of_a_folder_alone_takes_it_as_the_workspace(
+    history: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(history["root"])
+    monkeypatch.chdir(root.parent)
+    code, out, err = cli(capsys, "review", root.name, "--no-execute", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["range"] == "main..HEAD" and len(data["commits"]) == 2
+    assert all(c["replay_checked"] is False for c in data["commits"])

@@ -13,8 +13,11 @@ def _review(args: argparse.Namespace) -> int:
     from funcforge.review.report import build_review, render_markdown
     from funcforge.workspace import open_config
 
-    config = open_config(args.path)
-    review = build_review(config, args.range, execute=not args.no_execute)
+    rng, path = args.range, args.path
+    if rng and path == "." and ".." not in rng and Path(rng).is_dir():
+        rng, path = None, rng  # `funcforge review samples/x`: a folder, not a revision
+    config = open_config(path)
+    review = build_review(config, rng, execute=not args.no_execute)
     text = dumps(review.to_dict(), indent=2) + "\n" if args.json else render_markdown(review)
     if args.output:
         try:
