@@ -292,3 +292,37 @@ def test_review_of_a_folder_alone_takes_it_as_the_workspace(
     data = json.loads(out)
     assert data["range"] == "main..HEAD" and len(data["commits"]) == 2
     assert all(c["replay_checked"] is False for c in data["commits"])
+
+
+def test_sarif_paths_are_repository_relative_for_a_workspace_in_a_subfolder() -> None:
+    from funcforge.review.findings import Finding
+    from funcforge.review.junit import junit_xml
+    from funcforge.review.sarif import sarif_log
+
+    findings = [
+        Finding("broken", None, "tools/bad.py", 3, "tools/bad.py:3: syntax error"),
+        Finding(
+            "regression",
+            "f",
+            "tools/a.py",
+            7,
+            "`f`: 1 call(s)",
+            ["f(x=1): before 1, now 2"],
+            ["traces/run.jsonl:4"],
+        ),
+        Finding("removed", "g", "tools/a.py", 1, "`g` was removed"),
+    ]
+    log = sarif_log(findings, prefix="agent/", base="origin/main")
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft4Validator(schema).validate(log)
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in log["runs"][0]["results"]
+    ]
+    assert uris == ["agent/tools/bad.py", "agent/tools/a.py", "agent/tools/a.py"]
+    related = log["runs"][0]["results"][1]["relatedLocations"][0]["physicalLocation"]
+    assert related["artifactLocation"]["uri"] == "agent/traces/run.jsonl"
+    assert related["region"]["startLine"] == 4
+    xml = ET.fromstring(junit_xml(findings, [("f", "tools/a.py")]))
+    suite = xml.find("testsuite")
+    assert suite is not None and (suite.get("failures"), suite.get("errors")) == ("1", "1")
