@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -71,13 +72,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A 2-CPU local Ray cluster for the session; yields its address."""
+def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A 2-CPU local Ray cluster with token authentication; yields its address and token file."""
     port = _free_port()
     temp = Path("/tmp") / f"ff-ray-{os.getpid()}"  # short: Ray's socket paths are limited
-    env = dict(os.environ, OPENAI_API_KEY=KEY, RAY_USAGE_STATS_ENABLED="0")
+    state = tmp_path_factory.mktemp("ray")
+    token = state / "auth_token"  # the cluster's own token: independent of ~/.ray
+    token.write_text(secrets.token_hex(32))
+    env = dict(
+        os.environ,
+        OPENAI_API_KEY=KEY,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(token),
+    )
     env.pop("RAY_ADDRESS", None)
-    log = tmp_path_factory.mktemp("ray") / "ray-start.log"
+    env.pop("RAY_AUTH_TOKEN", None)
+    log = state / "ray-start.log"
     ray_bin = Path(sys.executable).with_name("ray")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -110,7 +121,7 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"ray did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.5)
-        yield address
+        yield address, token
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -124,9 +135,14 @@ def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def on_cluster(ray_address: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("RAY_ADDRESS", ray_address)
-    return ray_address
+def on_cluster(ray_address: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> str:
+    """Join as a user would: address and token file given, auth mode left unset."""
+    address, token = ray_address
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    return address
 
 
 def _toolbox(root: Path) -> Toolbox:

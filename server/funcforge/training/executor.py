@@ -12,16 +12,20 @@ agent's client reads its key from the worker's own environment; keys are
 never shipped) and runs the tools in its own sandbox, built from the
 toolbox's source text. A command agent is shipped as is and needs the
 workspace at the same path on every node. `ray.init()` joins the cluster
-named by `RAY_ADDRESS`, else starts a local one.
+named by `RAY_ADDRESS`, else starts a local one. Ray clusters started by
+`ray start` use token authentication whenever a token exists, but a joining
+driver only sends its token in token mode: when `RAY_AUTH_MODE` is unset and a
+token is available, funcforge turns token mode on for itself (`ray_auth_mode`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +191,9 @@ class RayExecutor(TaskExecutor):
     name = "ray"
 
     def __init__(self, concurrency: int, address: str | None = None) -> None:
+        mode = ray_auth_mode(os.environ, Path.home())
+        if mode is not None:
+            os.environ["RAY_AUTH_MODE"] = mode  # before Ray reads its configuration
         try:
             import ray
         except ImportError as exc:
@@ -196,8 +203,17 @@ class RayExecutor(TaskExecutor):
         self._ray = ray
         self.concurrency = max(1, concurrency)
         if not ray.is_initialized():
+            if mode is not None:
+                _refresh_ray_config()  # Ray was imported earlier (by a caller) with the old mode
             # No address: RAY_ADDRESS if set, else a local cluster of this machine's CPUs.
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except ConnectionError as exc:
+                raise UserError(
+                    f"cannot join the Ray cluster: {exc} (is RAY_ADDRESS right, and does "
+                    "this machine have the cluster's token: RAY_AUTH_TOKEN, "
+                    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token?)"
+                ) from exc
         self._remote = ray.remote(num_cpus=1, max_retries=0)(ray_task_body)
         self._toolboxes: dict[int, Any] = {}
 
@@ -238,6 +254,37 @@ class RayExecutor(TaskExecutor):
             for ref in pending:
                 ray.cancel(ref)
         return [t for t in results if t is not None]
+
+
+def ray_auth_mode(env: Mapping[str, str], home: Path) -> str | None:
+    """`token` when the mode is unset and a token is at hand, else None (leave it be).
+
+    `ray start` enables token authentication by itself when it finds a token,
+    while a driver joining with the mode unset connects without one and is
+    refused ("InvalidAuthToken"); a token sent to a cluster without
+    authentication is ignored, so turning token mode on is safe either way.
+    """
+    if env.get("RAY_AUTH_MODE"):
+        return None
+    if env.get("RAY_AUTH_TOKEN"):
+        return "token"
+    path = env.get("RAY_AUTH_TOKEN_PATH")
+    candidates = [Path(path)] if path else []
+    candidates.append(home / ".ray" / "auth_token")
+    if any(p.is_file() for p in candidates):
+        return "token"
+    return None
+
+
+def _refresh_ray_config() -> None:
+    """Make an already imported Ray re-read RAY_AUTH_MODE (what `ray start` does for itself)."""
+    try:
+        from ray._raylet import Config  # type: ignore[attr-defined]  # absent before token auth
+    except ImportError:
+        return
+    initialize = getattr(Config, "initialize", None)
+    if initialize is not None:
+        initialize("")
 
 
 def _get(ray: Any, ref: Any) -> tuple[str, Any]:
