@@ -299,6 +299,7 @@ async def test_plaintext_hover_for_clients_that_ask_for_it(plain_client: Languag
     assert hover is not None and hover.contents.kind == types.MarkupKind.PlainText
     value = hover.contents.value
     assert "13 calls, 4 errors (31%)" in value and "|" not in value and "**" not in value
+    assert "test split included" in value
 
 
 @bounded

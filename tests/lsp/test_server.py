@@ -134,6 +134,7 @@ async def test_failing_calls_diagnostic_hover_and_lens(client: LanguageClient) -
     )
     assert hover is not None and "| 13 | 4 |" in hover.contents.value
     assert "KeyError" in hover.contents.value
+    assert "test split included" in hover.contents.value  # says what it counted
 
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))

@@ -110,6 +110,12 @@ def _tasks(stats: Any) -> int:
     return stats.tasks if isinstance(stats.tasks, int) else len(stats.tasks)
 
 
+SPLIT_NOTE = (
+    "Counted on every trace, test split included (reported only: "
+    "optimizing reads the other splits)."
+)
+
+
 def hover_markdown(
     name: str, stats: Any | None, proposals: list[Proposal], origin: Provenance | None = None
 ) -> str:
@@ -124,6 +130,8 @@ def hover_markdown(
             f"| {stats.calls} | {stats.errors} | {error_rate(stats):.0%} | {stats.traces} | "
             f"{_tasks(stats)} | "
             f"{'-' if stats.pass_rate is None else f'{stats.pass_rate:.0%}'} |",
+            "",
+            f"*{SPLIT_NOTE}*",
         ]
         if (line := _origin_line(origin)) and stats.errors:
             lines += ["", f"*{line}*"]
@@ -156,6 +164,7 @@ def hover_plaintext(
             f"{stats.calls} calls, {stats.errors} errors ({error_rate(stats):.0%}), "
             f"{stats.traces} traces, {_tasks(stats)} tasks, pass rate {pass_rate}"
         )
+        lines.append(SPLIT_NOTE)
         if (line := _origin_line(origin)) and stats.errors:
             lines.append(line)
         if stats.error_types:
