@@ -61,7 +61,10 @@ def code_stamp() -> str:
     here = Path(__file__).resolve().parent
     digest = hashlib.blake2b(digest_size=8)
     digest.update(str(SCHEMA).encode())
-    for path in sorted([here / "store.py", here / "index.py", *(here / "formats").glob("*.py")]):
+    # splits.py decides which side of the aggregates a trace is counted in, outcomes.py
+    # what a sidecar changes in a summary: both shape what the index holds.
+    code = [here / "store.py", here / "index.py", here / "splits.py", here / "outcomes.py"]
+    for path in sorted([*code, *(here / "formats").glob("*.py")]):
         try:
             digest.update(path.name.encode() + path.read_bytes())
         except OSError:

@@ -3,7 +3,10 @@
 A trace whose `split` is `"test"` is *held out*: it is reported (test scores),
 never learned from — not in the optimizer's prompt, the statistics a decision
 reads, a selection or a per-version score a decision compares. Every other
-split (`"train"`, none, anything else) is *learnable*. Readers of the store
+split (`"train"`, none, anything else) is *learnable*. The comparison ignores
+case and surrounding spaces (`"TEST"` and `" Test "` are held out too), and a
+native trace without its own `split` takes its task's (`"task": {..., "split":
+"test"}`, as a task file line copied into the trace carries it). Readers of the store
 choose a view with `Which`; the default everywhere is `"learnable"`.
 """
 
@@ -28,8 +31,12 @@ VIEWS: tuple[str, ...] = get_args(Which)
 
 
 def is_held_out(split: str | None) -> bool:
-    """True for a trace kept out of learning (its split is "test")."""
-    return split == HELD_OUT_SPLIT
+    """True for a trace kept out of learning (its split is "test", in any case or padding).
+
+    `"TEST"` or `" Test "` is the test split as a person meant it: reading it as
+    learnable would put held-out tasks and their expected answers into the prompt.
+    """
+    return split is not None and split.strip().casefold() == HELD_OUT_SPLIT
 
 
 def in_view(which: Which, split: str | None) -> bool:

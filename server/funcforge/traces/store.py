@@ -673,7 +673,13 @@ class TraceStore:
                 if not final and state.pending is not None:
                     with self._lock:
                         state.pending = None
-                elif final and state.pending is None and state.offset < state.size:
+                elif (
+                    final
+                    and state.pending is None
+                    and state.offset < state.size
+                    and state.format is not None
+                    and state.format.line_based  # a whole-file format has no last line
+                ):
                     mode = "append"  # only to judge the unfinished last line
             if mode is None:
                 continue

@@ -35,6 +35,18 @@ def _opt_str(obj: dict[str, Any], key: str, where: str = "") -> str | None:
     raise MalformedTrace(f"'{where}{key}' must be a string, got {kind_of(value)}")
 
 
+def split_of(obj: dict[str, Any]) -> str | None:
+    """The trace's `split`, else its task's (a task file line copied into the trace keeps it).
+
+    Held-out semantics depend on it (`funcforge.traces.splits`): a test task whose
+    split sits only in `task` must not be read as learnable.
+    """
+    split = _opt_str(obj, "split")
+    if split is None and type(obj.get("task")) is dict:
+        split = _opt_str(obj["task"], "split", "task.")
+    return split
+
+
 def _ident(value: Any, name: str) -> str:
     if type(value) is str:
         return value
@@ -101,7 +113,7 @@ def parse_record(obj: Any, ref: SourceRef) -> list[Trace]:
             tool_calls=calls,
             outcome=parse_outcome(obj.get("outcome")),
             toolset_version=_opt_str(obj, "toolset_version"),
-            split=_opt_str(obj, "split"),
+            split=split_of(obj),
             time=_opt_str(obj, "time"),
             source=ref,
             extra=extra,
@@ -155,6 +167,8 @@ def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSumma
     ):
         for key in ("toolset_version", "split", "time"):
             _opt_str(obj, key)
+    if split is None and type(task) is dict and "split" in task:
+        split = split_of(obj)
     return [
         TraceSummary(
             trace_id,
