@@ -96,9 +96,9 @@ def test_public_top_level_sync_and_async_functions_only() -> None:
             "tuple[int, str]",
             {
                 "type": "array",
+                "prefixItems": [{"type": "integer"}, {"type": "string"}],
                 "minItems": 2,
                 "maxItems": 2,
-                "items": {"type": ["integer", "string"]},
             },
         ),
         ("set[str]", {"type": "array", "uniqueItems": True, "items": {"type": "string"}}),

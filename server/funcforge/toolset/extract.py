@@ -24,9 +24,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from funcforge.toolset.decorators import tool_decorator
 from funcforge.toolset.schema import (
     SchemaBuilder,
     clean_docstring,
+    model_parameters,
     parameters_schema,
     parse_docstring,
 )
@@ -337,12 +339,24 @@ def extract_functions(
         raw_doc = node.get_docstring(clean=False)
         doc = parse_docstring(raw_doc)
         builder = SchemaBuilder(types, loader)
-        parameters = parameters_schema(node.params, doc.params, builder)
+        decorator = tool_decorator(node)
+        parameters = None
+        if decorator.args_schema is not None:
+            parameters = model_parameters(decorator.args_schema, builder)
+        if parameters is None:
+            parameters = parameters_schema(node.params, doc.params, builder)
+        hints = decorator.hints + builder.hints
+        if decorator.name is not None and decorator.name != span.name:
+            hints.insert(
+                0,
+                f"@{decorator.decorator} names this tool {decorator.name!r}: funcforge knows "
+                f"it as '{span.name}' (its function's name), in definitions and in traces",
+            )
         end_col = span.end - index.starts[span.end_line - 1]
         out.append(
             FunctionSpec(
                 name=span.name,
-                description=doc.description,
+                description=decorator.description or doc.description,
                 parameters=parameters,
                 packages=sorted(m for m in modules if is_third_party(m)),
                 code=text[span.start : span.end],
@@ -357,7 +371,7 @@ def extract_functions(
                 ),
                 is_async=node.asynchronous is not None,
                 docstring=clean_docstring(raw_doc) if raw_doc is not None else None,
-                schema_hints=builder.hints,
+                schema_hints=hints,
             )
         )
     return out

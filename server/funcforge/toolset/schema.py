@@ -111,6 +111,8 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """`schema` that also admits null (Optional[T], T | None)."""
     if not schema:
         return {}
+    if schema == {"type": "null"}:  # Optional[None]
+        return schema
     kind = schema.get("type")
     if set(schema) == {"anyOf"}:
         members = list(schema["anyOf"])
@@ -177,6 +179,50 @@ _FORMATS: dict[str, dict[str, Any]] = {
     "Decimal": {"anyOf": [{"type": "number"}, {"type": "string"}]},
     "LiteralString": {"type": "string"},
     "SecretStr": {"type": "string"},
+    "SecretBytes": {"type": "string", "format": "binary"},
+    # ipaddress, as pydantic writes them
+    "IPv4Address": {"type": "string", "format": "ipv4"},
+    "IPv6Address": {"type": "string", "format": "ipv6"},
+    "IPvAnyAddress": {"type": "string", "format": "ipvanyaddress"},
+    "IPv4Network": {"type": "string", "format": "ipv4network"},
+    "IPv6Network": {"type": "string", "format": "ipv6network"},
+    "IPvAnyNetwork": {"type": "string", "format": "ipvanynetwork"},
+    "IPv4Interface": {"type": "string", "format": "ipv4interface"},
+    "IPv6Interface": {"type": "string", "format": "ipv6interface"},
+    "IPvAnyInterface": {"type": "string", "format": "ipvanyinterface"},
+    # pydantic's constrained and strict types
+    "PositiveInt": {"type": "integer", "exclusiveMinimum": 0},
+    "NegativeInt": {"type": "integer", "exclusiveMaximum": 0},
+    "NonNegativeInt": {"type": "integer", "minimum": 0},
+    "NonPositiveInt": {"type": "integer", "maximum": 0},
+    "PositiveFloat": {"type": "number", "exclusiveMinimum": 0},
+    "NegativeFloat": {"type": "number", "exclusiveMaximum": 0},
+    "NonNegativeFloat": {"type": "number", "minimum": 0},
+    "NonPositiveFloat": {"type": "number", "maximum": 0},
+    "FiniteFloat": {"type": "number"},
+    "StrictStr": {"type": "string"},
+    "StrictInt": {"type": "integer"},
+    "StrictFloat": {"type": "number"},
+    "StrictBool": {"type": "boolean"},
+    "StrictBytes": {"type": "string", "format": "binary"},
+    "PastDate": {"type": "string", "format": "date"},
+    "FutureDate": {"type": "string", "format": "date"},
+    "PastDatetime": {"type": "string", "format": "date-time"},
+    "FutureDatetime": {"type": "string", "format": "date-time"},
+    "NameEmail": {"type": "string", "format": "name-email"},
+    "Base64Str": {"type": "string", "format": "base64"},
+}
+# pydantic's `conint(ge=1)`-style annotations: the base schema their keywords constrain.
+_CON_TYPES: dict[str, dict[str, Any]] = {
+    "conint": {"type": "integer"},
+    "confloat": {"type": "number"},
+    "condecimal": {"anyOf": [{"type": "number"}, {"type": "string"}]},
+    "constr": {"type": "string"},
+    "conbytes": {"type": "string", "format": "binary"},
+    "condate": {"type": "string", "format": "date"},
+    "conlist": {"type": "array"},
+    "conset": {"type": "array", "uniqueItems": True},
+    "confrozenset": {"type": "array", "uniqueItems": True},
 }
 # Wrappers that say something about a field, not about its values.
 _WRAPPERS = {"Required", "NotRequired", "ReadOnly", "Final", "ClassVar", "InitVar"}
@@ -195,6 +241,7 @@ _KNOWN_MODULES = {
     "pydantic",
     "annotated_types",
     "types",
+    "ipaddress",
 }
 # First parameters the frameworks fill in themselves; the model never sees them.
 CONTEXT_TYPES = {
@@ -430,7 +477,47 @@ class SchemaBuilder:
             return self._generic(node, module)
         if isinstance(node, (cst.Name, cst.Attribute)):
             return self._named(node, module)
+        if isinstance(node, cst.Call):
+            return self._con_type(node, module)
+        self.hint(f"annotation '{_short(node)}' is not a type: the model sees no type for it")
         return {}
+
+    def _con_type(self, call: cst.Call, module: ModuleTypes) -> dict[str, Any]:
+        """pydantic's `conint(ge=1)`, `constr(pattern=...)`, `conlist(int, min_length=1)`."""
+        name = _call_name(call)
+        base = _CON_TYPES.get(name or "")
+        if base is None or self.resolve(call.func, module)[0] not in ("known", "unknown"):
+            self.hint(
+                f"annotation '{_short(call)}' is a call funcforge cannot read statically: "
+                "the model sees no type for it"
+            )
+            return {}
+        schema: dict[str, Any] = {
+            k: [dict(m) for m in v] if isinstance(v, list) else v for k, v in base.items()
+        }
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        item = next(
+            (a.value for a in call.args if a.keyword and a.keyword.value == "item_type"), None
+        )
+        if item is None and name in ("conlist", "conset", "confrozenset") and positional:
+            item = positional[0].value
+        if item is not None:
+            item_schema = self.annotation(item, module)
+            if item_schema:
+                schema["items"] = item_schema
+        constraints: dict[str, Any] = {}
+        for arg in call.args:
+            if arg.keyword is None:
+                continue
+            key = arg.keyword.value
+            key = {"min_items": "min_length", "max_items": "max_length", "regex": "pattern"}.get(
+                key, key
+            )
+            if key in _CONSTRAINTS or key in ("min_length", "max_length"):
+                ok, value = _literal(arg.value)
+                if ok and value is not None:
+                    constraints[key] = value
+        return _constrain(schema, constraints)
 
     def _named(self, node: cst.BaseExpression, module: ModuleTypes) -> dict[str, Any]:
         kind, value, where = self.resolve(node, module)
@@ -530,9 +617,12 @@ class SchemaBuilder:
         if name == "Union":
             return union_schema([self.annotation(a, module) for a in args])
         if name == "Literal":
-            return _literal_schema(args)
-        if name in _WRAPPERS or name == "Type":
-            return self.annotation(args[0], module) if name != "Type" else {}
+            return self._literal(args, module)
+        if name == "Type":
+            self.hint(f"type '{_short(node)}' is a class, which has no JSON form")
+            return {}
+        if name in _WRAPPERS:
+            return self.annotation(args[0], module)
         schema: dict[str, Any]
         if name == "Annotated":
             schema = dict(self.annotation(args[0], module))
@@ -546,9 +636,13 @@ class SchemaBuilder:
                 variadic = len(args) == 2 and isinstance(args[1], cst.Ellipsis)
                 if variadic:
                     item = self.annotation(args[0], module)
-                else:
+                elif len(args) == 1 and isinstance(args[0], cst.Tuple) and not args[0].elements:
+                    schema["minItems"] = schema["maxItems"] = 0  # tuple[()]: the empty tuple
+                    return schema
+                else:  # as pydantic writes a fixed tuple: one schema per position
+                    schema["prefixItems"] = [self.annotation(a, module) for a in args]
                     schema["minItems"] = schema["maxItems"] = len(args)
-                    item = union_schema([self.annotation(a, module) for a in args])
+                    return schema
             else:
                 item = self.annotation(args[0], module)
             if item:
@@ -562,6 +656,26 @@ class SchemaBuilder:
                     schema["additionalProperties"] = value_schema
             return schema
         return self._known(name, _code(node.value))
+
+    def _literal(self, args: list[cst.BaseExpression], module: ModuleTypes) -> dict[str, Any]:
+        """`Literal[...]`: literal values, enum members (`Literal[Color.RED]`), constants."""
+        values: list[Any] = []
+        for arg in args:
+            ok, value = _literal(arg)
+            if not ok:
+                ok, value = self._enum_member(arg, module)
+            if not ok and isinstance(arg, cst.Name):
+                found = self.resolve(arg, module)
+                if found[0] == "alias" and not isinstance(found[1], cst.Subscript):
+                    ok, value = _literal(found[1])
+            if not ok:
+                self.hint(
+                    f"'{_short(arg)}' in Literal[...] is not a literal funcforge can read: "
+                    "the model is not told the allowed values"
+                )
+                return {}
+            values.append(value)
+        return _literal_schema(values)
 
     def annotated_meta(self, metas: list[cst.BaseExpression]) -> FieldInfo:
         """What `Annotated[T, ...]`'s metadata says: a description, `Field(...)`, constraints."""
@@ -977,12 +1091,9 @@ def annotation_schema(node: cst.BaseExpression | None) -> dict[str, Any]:
     return SchemaBuilder().annotation(node)
 
 
-def _literal_schema(args: list[cst.BaseExpression]) -> dict[str, Any]:
+def _literal_schema(found: list[Any]) -> dict[str, Any]:
     values: list[Any] = []
-    for arg in args:
-        ok, value = _literal(arg)
-        if not ok:
-            return {}
+    for value in found:
         if value not in values:
             values.append(value)
     kinds = {_json_type(v) for v in values}
@@ -993,6 +1104,12 @@ def _literal_schema(args: list[cst.BaseExpression]) -> dict[str, Any]:
         schema["type"] = "number"
     schema["enum"] = values
     return schema
+
+
+def _short(node: cst.CSTNode) -> str:
+    """A node's source on one line, cut to a readable length (for hints)."""
+    text = " ".join(_code(node).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _json_type(value: Any) -> str:
@@ -1047,6 +1164,37 @@ def parameters_schema(
     out: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         out["required"] = required
+    if builder.defs:
+        out["$defs"] = builder.defs
+    return out
+
+
+def model_parameters(node: cst.BaseExpression, builder: SchemaBuilder) -> dict[str, Any] | None:
+    """The parameters object of langchain's `args_schema=Model`: the model's own schema.
+
+    None (and a hint) when `node` is not a model funcforge can read; the
+    function's signature is used then.
+    """
+    builder.where = f"args_schema {_short(node)}"
+    try:
+        ref = builder.annotation(node)
+    finally:
+        builder.where = ""
+    key = str(ref.get("$ref", "")).removeprefix("#/$defs/")
+    model = builder.defs.get(key) if set(ref) == {"$ref"} else None
+    if not model or model.get("type") != "object":
+        builder.hint(
+            f"args_schema '{_short(node)}' is not a model funcforge can read: "
+            "the parameters shown are the function's, which may not be what the model sees"
+        )
+        return None
+    out: dict[str, Any] = {"type": "object", "properties": model.get("properties", {})}
+    for extra in ("required", "additionalProperties"):
+        if extra in model:
+            out[extra] = model[extra]
+    others = {k: v for k, v in builder.defs.items() if k != key}
+    if f'"#/$defs/{key}"' not in json.dumps([others, out]):
+        del builder.defs[key]  # only the parameters object itself was the model
     if builder.defs:
         out["$defs"] = builder.defs
     return out

@@ -1,0 +1,89 @@
+"""What an agent framework's tool decorator says about a tool, read statically.
+
+`@function_tool(description_override=...)` (openai-agents), `@tool("name",
+description=..., args_schema=Model)` (langchain, CrewAI, Haystack),
+`@mcp.tool(name=..., description=...)` (the MCP SDK), `@kernel_function(
+description=...)` (Semantic Kernel), `@agent.register_for_llm(description=
+...)` (AG2) and `@agent.tool(...)` (pydantic-ai) replace what the model is
+told: the decorator's description wins over the docstring, and langchain's
+`args_schema` model is the parameters object. A name given by the decorator
+is reported as a hint: funcforge knows the tool by its function's name.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from funcforge.toolset.types import code_of
+
+# Last names of decorators that turn a function into a tool.
+TOOL_DECORATORS = {
+    "tool",  # langchain, CrewAI, Haystack, smolagents, MCP's `mcp.tool`, pydantic-ai's `agent.tool`
+    "tool_plain",  # pydantic-ai
+    "function_tool",  # openai-agents
+    "kernel_function",  # Semantic Kernel
+    "register_for_llm",  # AG2 / autogen 0.2
+}
+_NAME_KEYS = ("name", "name_override")
+_DESCRIPTION_KEYS = ("description", "description_override")
+
+
+@dataclass
+class DecoratorInfo:
+    """A tool decorator's literal arguments: name, description, langchain's `args_schema`."""
+
+    decorator: str = ""
+    name: str | None = None
+    description: str | None = None
+    args_schema: cst.BaseExpression | None = None
+    hints: list[str] = field(default_factory=list)
+
+
+def _last(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return None
+
+
+def _text(node: cst.BaseExpression) -> str | None:
+    if not isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
+        return None
+    try:
+        value = ast.literal_eval(code_of(node).strip())
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def tool_decorator(node: cst.FunctionDef) -> DecoratorInfo:
+    """What the function's tool decorator (the outermost one that is a call) says."""
+    info = DecoratorInfo()
+    for dec in node.decorators:
+        call = dec.decorator
+        if not isinstance(call, cst.Call) or _last(call.func) not in TOOL_DECORATORS:
+            continue
+        info.decorator = code_of(call.func)
+        for i, arg in enumerate(call.args):
+            key = arg.keyword.value if arg.keyword is not None else None
+            if key is None and i == 0 and not arg.star:
+                key = "name"  # `@tool("search")`: langchain's and CrewAI's name
+            if key in _NAME_KEYS:
+                info.name = _text(arg.value) if info.name is None else info.name
+            elif key in _DESCRIPTION_KEYS:
+                text = _text(arg.value)
+                if text is not None and text.strip():
+                    info.description = text.strip()
+                elif text is None:
+                    info.hints.append(
+                        f"@{info.decorator}: its {key} is not a literal string; funcforge "
+                        "shows the docstring instead, which may not be what the model sees"
+                    )
+            elif key == "args_schema":
+                info.args_schema = arg.value
+        break
+    return info
