@@ -296,10 +296,15 @@ def resolve_action(
 
 
 def line_edits(old: str, new: str) -> list[types.TextEdit]:
-    """Whole-line edits turning `old` into `new` (positions at column 0: no UTF-16 counting)."""
+    """Whole-line edits turning `old` into `new` (positions at column 0: no UTF-16 counting).
+
+    Lines break where LSP's do (`str.splitlines` also breaks at form feeds and U+2028:
+    the edits would land lines away from where they belong)."""
     from difflib import SequenceMatcher
 
-    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    from funcforge.toolset.source import split_lines
+
+    a, b = split_lines(old), split_lines(new)
     edits = []
     for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":

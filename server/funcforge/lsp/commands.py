@@ -249,13 +249,11 @@ def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
 
     from funcforge.lsp.code_actions import apply_edit, line_edits
 
-    session = _session(ls)
-    uri = path_to_uri(session.root / rel)
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.documents.doc_of(rel)  # the client's URI: its percent-encoding may differ
     if doc is None or ls.loop is None or not ls.caps.apply_edit:
         ls.log_line(f"funcforge: {rel} is open but the client takes no edits: reload it")
         return False
-    edit = apply_edit(uri, doc.version, line_edits(old, new), ls.caps.versioned_edits)
+    edit = apply_edit(doc.uri, doc.version, line_edits(old, new), ls.caps.versioned_edits)
     params = types.ApplyWorkspaceEditParams(edit=edit, label="funcforge: apply proposal")
     try:
         reply = asyncio.run_coroutine_threadsafe(

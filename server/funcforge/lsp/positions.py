@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls import uris
 from pygls.workspace import PositionCodec
 
+from funcforge.toolset.source import NEWLINE_RE
 from funcforge.toolset.spec import Location
 
 _CODEC = PositionCodec(types.PositionEncodingKind.Utf16)  # the server pins UTF-16
@@ -32,7 +33,8 @@ def utf16_col(line_text: str, col: int) -> int:
 
 @lru_cache(maxsize=16)
 def _lines(text: str) -> list[str]:
-    return text.split("\n")
+    """The lines' contents; only `\\r\\n`, `\\r` and `\\n` break lines (as in LSP and Python)."""
+    return NEWLINE_RE.split(text)
 
 
 def line_of(text: str, line0: int) -> str:

@@ -41,6 +41,7 @@ from funcforge.lsp.model import Change, ClientCaps
 from funcforge.lsp.positions import uri_to_path
 from funcforge.lsp.protocol import Protocol
 from funcforge.lsp.session import Session, Settings
+from funcforge.lsp.textdoc import LspWorkspace
 
 log = logging.getLogger("funcforge.lsp")
 
@@ -87,6 +88,8 @@ class FuncforgeServer(LanguageServer):
 
     def _initialize(self, params: types.InitializeParams) -> None:
         self.loop = asyncio.get_event_loop()
+        # Documents whose lines break where LSP's do (pygls' break at form feeds too).
+        self.protocol._workspace = LspWorkspace.like(self.workspace)
         self.caps = ClientCaps.from_params(params.capabilities)
         self.session = Session(
             _root_of(params), Settings.from_client(params.initialization_options)

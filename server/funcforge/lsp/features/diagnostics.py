@@ -92,7 +92,7 @@ class DiagnosticsFeature(Feature):
             if self._published.get(uri) == diags:
                 continue
             self._published[uri] = diags
-            doc = ls.workspace.text_documents.get(uri)
+            doc = ls.documents.doc_of(rel)
             ls.post(
                 ls.text_document_publish_diagnostics,
                 types.PublishDiagnosticsParams(

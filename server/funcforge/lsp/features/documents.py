@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
 from funcforge.lsp.features import Feature
 from funcforge.lsp.model import Change
 
+if TYPE_CHECKING:
+    from funcforge.lsp.server import FuncforgeServer
+
 
 class DocumentsFeature(Feature):
-    """didOpen/didChange/didSave/didClose: keep `session.buffers` equal to the editor's text."""
+    """didOpen/didChange/didSave/didClose: keep `session.buffers` equal to the editor's text.
+
+    `uris`: the URI the client named each open tool file with (relative path -> URI).
+    The server's own spelling of a path's URI may differ (percent-encoding of spaces
+    and non-ASCII letters, drive letters), so open documents are looked up by path.
+    """
+
+    def __init__(self, ls: FuncforgeServer) -> None:
+        super().__init__(ls)
+        self.uris: dict[str, str] = {}
+
+    def doc_of(self, rel: str) -> TextDocument | None:
+        """The open document of a workspace-relative path, as the client named it."""
+        uri = self.uris.get(rel)
+        if uri is None:
+            return None
+        return self.ls.workspace.text_documents.get(unquote(uri))
 
     def register(self) -> None:
         ls = self.ls
@@ -41,6 +64,8 @@ class DocumentsFeature(Feature):
         with session.lock:
             if text is None:
                 session.buffers.pop(rel, None)
+                self.uris.pop(rel, None)
             else:
                 session.buffers[rel] = text
+                self.uris[rel] = uri
         ls.debounce(f"doc:{rel}", 0.25, lambda: ls.refresh(Change(tools=True, rescan=False)))

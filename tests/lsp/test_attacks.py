@@ -1,0 +1,266 @@
+"""Issue 15 retested by attack, over stdio with pytest-lsp: an editor that counts columns in
+UTF-16 and breaks lines only at `\\r\\n`, `\\r` and `\\n` (as LSP says), paths that need
+percent-encoding, form feeds, non-ASCII lines, and protocol faults. Each test is bounded."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+from tests.conftest import SAMPLES, git, init_repo
+from tests.lsp.conftest import revise_reply, write_transcript
+from tests.lsp.test_apply_loop import bounded, optimize, start, wait_until
+from tests.lsp.test_server import diagnostics_for
+
+SERVER = [sys.executable, "-m", "funcforge", "serve"]
+BREAKS = ("\r\n", "\r", "\n")
+
+
+def lsp_lines(text: str) -> list[str]:
+    """The lines of `text` as LSP counts them, with their breaks."""
+    out, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] == "\r" and text[i + 1 : i + 2] == "\n":
+            out.append(text[start : i + 2])
+            i += 2
+            start = i
+        elif text[i] in "\r\n":
+            out.append(text[start : i + 1])
+            i += 1
+            start = i
+        else:
+            i += 1
+    out.append(text[start:])
+    return out
+
+
+def offset_of(text: str, pos: types.Position) -> int:
+    """Offset of an LSP position (UTF-16 column) in `text`."""
+    lines = lsp_lines(text)
+    if pos.line >= len(lines):
+        return len(text)
+    line = lines[pos.line]
+    content = line.rstrip("\r\n")
+    units, col = 0, 0
+    while col < len(content) and units < pos.character:
+        units += 2 if ord(content[col]) > 0xFFFF else 1
+        col += 1
+    return sum(len(x) for x in lines[: pos.line]) + col
+
+
+def position_of(text: str, offset: int) -> types.Position:
+    line_no, start = 0, 0
+    for line in lsp_lines(text):
+        if start + len(line) > offset or start + len(line) == len(text):
+            break
+        start += len(line)
+        line_no += 1
+    col = text[start:offset]
+    return types.Position(line=line_no, character=len(col.encode("utf-16-le")) // 2)
+
+
+def edited(text: str, edits: list[types.TextEdit]) -> str:
+    spans = sorted(
+        ((offset_of(text, e.range.start), offset_of(text, e.range.end), e.new_text) for e in edits),
+        reverse=True,
+    )
+    for a, b, new in spans:
+        text = text[:a] + new + text[b:]
+    return text
+
+
+class Utf16Editor:
+    """Buffers edited the way VS Code does: incremental changes in UTF-16 positions."""
+
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.docs: dict[str, tuple[int, str]] = {}
+
+    def open(self, path: Path, uri: str | None = None) -> str:
+        uri = uri or path.as_uri()
+        text = path.read_bytes().decode("utf-8")
+        self.docs[uri] = (1, text)
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=text
+                )
+            )
+        )
+        return uri
+
+    def text(self, uri: str) -> str:
+        return self.docs[uri][1]
+
+    def change(self, uri: str, start: int, end: int, new: str) -> None:
+        """Replace text[start:end] by `new`, sent as one incremental change."""
+        version, text = self.docs[uri]
+        rng = types.Range(start=position_of(text, start), end=position_of(text, end))
+        self.docs[uri] = (version + 1, text[:start] + new + text[end:])
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version + 1),
+                content_changes=[types.TextDocumentContentChangePartial(range=rng, text=new)],
+            )
+        )
+
+    def apply(self, edit: types.WorkspaceEdit) -> None:
+        for doc_edit in edit.document_changes or []:
+            assert isinstance(doc_edit, types.TextDocumentEdit)
+            uri = doc_edit.text_document.uri
+            self._set(uri, edited(self.text(uri), list(doc_edit.edits)))
+        for uri, edits in (edit.changes or {}).items():
+            self._set(uri, edited(self.text(uri), list(edits)))
+
+    def _set(self, uri: str, text: str) -> None:
+        version = self.docs[uri][0] + 1
+        self.docs[uri] = (version, text)
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+
+
+async def begin(client: LanguageClient, root: Path) -> Utf16Editor:
+    """Start a session like test_apply_loop's, with a UTF-16 editor taking the edits."""
+    await start(client, root)
+    editor = Utf16Editor(client)
+    client.protocol.fm.features.pop(types.WORKSPACE_APPLY_EDIT, None)
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        editor.apply(params.edit)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return editor
+
+
+def workspace(
+    tmp_path: Path, name: str, units: str | None = None, fixed: str | None = None
+) -> Path:
+    """samples/math-tools in a git repo at tmp_path/name; `units` replaces tools/units.py
+    (committed), `fixed` is the model's fixed convert_units."""
+    dest = tmp_path / name
+    shutil.copytree(SAMPLES / "math-tools", dest, ignore=shutil.ignore_patterns(".funcforge"))
+    if units is not None:
+        (dest / "tools" / "units.py").write_bytes(units.encode("utf-8"))
+    init_repo(dest)
+    replies = [revise_reply(code=fixed) if fixed else revise_reply()]
+    write_transcript(
+        dest.parent / "transcript.jsonl", [*replies, {"role": "assistant", "content": "TERMINATE"}]
+    )
+    return dest
+
+
+async def hover_text(client: LanguageClient, uri: str, pos: types.Position) -> str | None:
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=pos)
+    )
+    return None if hover is None else hover.contents.value  # type: ignore[union-attr]
+
+
+def name_line(text: str, name: str = "convert_units") -> int:
+    """The LSP line of `def name` (`str.splitlines` would count form feeds as breaks)."""
+    return next(i for i, line in enumerate(lsp_lines(text)) if line.startswith(f"def {name}"))
+
+
+def units_text() -> str:
+    return (SAMPLES / "math-tools" / "tools" / "units.py").read_text()
+
+
+# --- buffers and edits -----------------------------------------------------------
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def spaced(lsp_client: LanguageClient, tmp_path: Path):
+    """A workspace whose path needs percent-encoding in URIs (a space, an umlaut)."""
+    root = workspace(tmp_path, "my tools ü")
+    lsp_client.editor = await begin(lsp_client, root)  # type: ignore[attr-defined]
+    lsp_client.root = root  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@bounded
+async def test_apply_reaches_the_open_buffer_in_a_path_with_a_space(spaced: LanguageClient) -> None:
+    """Apply from a menu (no code action edit) in `my tools ü/`: the open buffer gets the fix,
+    as VS Code names it (`my%20tools%20%C3%BC`)."""
+    client = spaced
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    units = root / "tools" / "units.py"
+    uri = ed.open(units)
+    assert "%20" in uri
+    await diagnostics_for(client, uri, "logged calls failed")
+    pid = await optimize(client)
+    done = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+    )
+    assert ed.text(uri) == git(root, "show", "HEAD:tools/units.py")
+    assert done["saveable"] == ["tools/units.py"]
+    assert not any("takes no edits" in m.message for m in client.log_messages)
+
+
+FORM_FEED_UNITS = units_text().replace(
+    "\n\n\ndef convert_units",
+    "\n\n\x0c\n# Conversions.\u2028 (a line separator)\n\ndef convert_units",
+)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def paged(lsp_client: LanguageClient, tmp_path: Path):
+    """units.py with a form feed (Emacs' page break) and U+2028 in a comment: not line breaks
+    for LSP or Python, but line breaks for `str.splitlines`."""
+    root = workspace(tmp_path, "paged", units=FORM_FEED_UNITS)
+    lsp_client.editor = await begin(lsp_client, root)  # type: ignore[attr-defined]
+    lsp_client.root = root  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@bounded
+async def test_incremental_edits_after_a_form_feed_keep_the_editors_text(
+    paged: LanguageClient,
+) -> None:
+    client = paged
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    at = ed.text(uri).index("def convert_units")
+    ed.change(uri, at, at, "# typed above\n")
+    line = name_line(ed.text(uri))
+    hover = await hover_text(client, uri, types.Position(line=line, character=6))
+    assert hover is not None and "convert_units" in hover
+    diags = await diagnostics_for(client, uri, "logged calls failed")
+    await wait_until(
+        lambda: any(
+            d.range.start.line == line
+            for d in client.diagnostics.get(uri, [])
+            if "logged calls failed" in d.message
+        ),
+        f"the diagnostic on line {line}: {diags}",
+    )
+
+
+@bounded
+async def test_apply_edits_a_buffer_with_a_form_feed_on_the_right_lines(
+    paged: LanguageClient,
+) -> None:
+    client = paged
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    pid = await optimize(client)
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+    )
+    assert ed.text(uri) == git(root, "show", "HEAD:tools/units.py")
