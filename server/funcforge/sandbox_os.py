@@ -4,7 +4,8 @@
 namespace holding only the Python installation and its site-packages
 (read-only), `/usr` and the dynamic loader's cache (read-only), a private
 tmpfs `/tmp` whose `/tmp/work` is the working directory, a new `/proc` of its
-own PID namespace and a minimal `/dev`; no `$HOME`, no workspace, no `.git`.
+own PID namespace (read-only: its sysctls are the host kernel's) and a minimal
+`/dev`; no `$HOME`, no workspace, no `.git`.
 It unshares every namespace (no network), starts a new session, dies with
 funcforge, runs as uid 1000 without capabilities and with a scrubbed
 environment (bubblewrap itself gets that environment too, so no secret sits in
@@ -235,6 +236,10 @@ def bwrap_argv(
             argv += ["--ro-bind", d, d]
     argv += [
         "--proc",
+        "/proc",
+        # Read-only: its sysctl files are the host kernel's, and when funcforge runs as
+        # root, uid 1000 inside is root outside (kernel.core_pattern would be a way out).
+        "--remount-ro",
         "/proc",
         "--dev",
         "/dev",

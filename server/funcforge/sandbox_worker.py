@@ -579,8 +579,13 @@ def _error_line(exc: BaseException, path: str) -> int:
 # clone without CLONE_THREAD; clone3 answers ENOSYS so the C library falls back
 # to clone), no exec, no signals to any process but itself, no ptrace or
 # access to other processes' memory or descriptors, no new namespaces, mounts,
-# io_uring (its operations bypass seccomp), bpf, perf or keyrings. Unlike
-# RLIMIT_NPROC this binds root too. Numbers per architecture.
+# io_uring (its operations bypass seccomp), bpf, perf or keyrings; no I/O
+# signals to a chosen owner (fcntl F_SETOWN, FIOSETOWN), no resource limits or
+# scheduling of other processes (prlimit64, sched_set*, ioprio_set), no page
+# migration; no chmod or extended attributes (the sandbox's /dev nodes are the
+# host's inodes, and their owner, root, is who the sandbox is outside when
+# funcforge runs as root). Unlike RLIMIT_NPROC this binds root too. Numbers
+# per architecture.
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _SYSCALLS = {
     "x86_64": {
@@ -620,6 +625,28 @@ _SYSCALLS = {
         "process_madvise": 440,
         "kcmp": 312,
         "open_by_handle_at": 304,
+        "fcntl": 72,
+        "ioctl": 16,
+        "prlimit64": 302,
+        "sched_setparam": 142,
+        "sched_setscheduler": 144,
+        "sched_setaffinity": 203,
+        "sched_setattr": 314,
+        "ioprio_set": 251,
+        "migrate_pages": 256,
+        "move_pages": 279,
+        "chmod": 90,
+        "fchmod": 91,
+        "fchmodat": 268,
+        "fchmodat2": 452,
+        "setxattr": 188,
+        "lsetxattr": 189,
+        "fsetxattr": 190,
+        "removexattr": 197,
+        "lremovexattr": 198,
+        "fremovexattr": 199,
+        "setxattrat": 463,
+        "removexattrat": 466,
     },
     "aarch64": {
         "clone": 220,
@@ -656,9 +683,43 @@ _SYSCALLS = {
         "process_madvise": 440,
         "kcmp": 272,
         "open_by_handle_at": 265,
+        "fcntl": 25,
+        "ioctl": 29,
+        "prlimit64": 261,
+        "sched_setparam": 118,
+        "sched_setscheduler": 119,
+        "sched_setaffinity": 122,
+        "sched_setattr": 274,
+        "ioprio_set": 30,
+        "migrate_pages": 238,
+        "move_pages": 239,
+        "fchmod": 52,
+        "fchmodat": 53,
+        "fchmodat2": 452,
+        "setxattr": 5,
+        "lsetxattr": 6,
+        "fsetxattr": 7,
+        "removexattr": 14,
+        "lremovexattr": 15,
+        "fremovexattr": 16,
+        "setxattrat": 463,
+        "removexattrat": 466,
     },
 }
 _CLONE_THREAD = 0x00010000
+# fcntl commands and ioctls that make the kernel signal a chosen process on I/O
+# (F_SETOWN + F_SETSIG(SIGKILL) on a pipe kills that process: a kill that
+# the kill/tgkill rules never see). F_SETOWN, F_SETOWN_EX; FIOSETOWN, SIOCSPGRP.
+_FCNTL_OWNER = (8, 15)
+_IOCTL_OWNER = (0x8901, 0x8902)
+# Calls that name a process as their first argument: only 0 (itself) or its own pid.
+_SELF_ONLY = (
+    "prlimit64",
+    "sched_setparam",
+    "sched_setscheduler",
+    "sched_setaffinity",
+    "sched_setattr",
+)
 _EPERM, _EAGAIN, _ENOSYS = 1, 11, 38
 
 
@@ -702,7 +763,22 @@ def seccomp_program(machine: str, pid: int) -> bytes | None:
             (ret, 0, 0, allow),
             (ret, 0, 0, errno(_EPERM)),
         ]
-    skip = {"clone", "clone3", "kill", "tgkill"}
+    arg1 = 24  # seccomp_data.args[1], low 32 bits
+    for name, denied in (("fcntl", _FCNTL_OWNER), ("ioctl", _IOCTL_OWNER)):
+        n = len(denied)
+        prog += [(jeq, 0, n + 3, nrs[name]), (ld, 0, 0, arg1)]
+        prog += [(jeq, n - i, 0, cmd) for i, cmd in enumerate(denied)]
+        prog += [(ret, 0, 0, allow), (ret, 0, 0, errno(_EPERM))]
+    for name in _SELF_ONLY:
+        prog += [
+            (jeq, 0, 5, nrs[name]),
+            (ld, 0, 0, arg0),
+            (jeq, 2, 0, 0),
+            (jeq, 1, 0, pid),
+            (ret, 0, 0, errno(_EPERM)),
+            (ret, 0, 0, allow),
+        ]
+    skip = {"clone", "clone3", "kill", "tgkill", "fcntl", "ioctl", *_SELF_ONLY}
     for name, nr in sorted(nrs.items()):
         if name not in skip:
             prog += [(jeq, 0, 1, nr), (ret, 0, 0, errno(_EAGAIN if "fork" in name else _EPERM))]

@@ -1,0 +1,194 @@
+"""More hostile tool functions: the routes the first catalogue (test_hostile.py) missed.
+
+Found by attacking the sandbox as root (as funcforge runs here): bubblewrap
+maps uid 1000 inside to the uid that started it, so as root the sandbox is
+root outside, without capabilities. Owner checks on host inodes then pass:
+the sysctls under `/proc/sys` (kernel.core_pattern: a way out of the sandbox
+as root) and the `/dev` nodes bound from the host (chmod /dev/null). Each
+attack writes back what is already there, so even where it gets through,
+nothing on this machine changes.
+
+And signals the kill/tgkill rules never saw: `fcntl(F_SETOWN)` +
+`F_SETSIG(SIGKILL)` on a pipe makes the kernel kill the owner on the next
+write, and `prlimit64`/`sched_setaffinity` act on another process. In the
+process sandbox those reach funcforge itself, so they run in a child
+`funcforge`-like process that must survive with its limits intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from funcforge.fsutil import dumps
+from funcforge.optimizer.replay import LoggedCall, check_calls
+from tests.unit.test_hostile import (  # noqa: F401 - `host` is the fixture
+    OLD,
+    PRELUDE,
+    SECRET,
+    _descendants,
+    _tree_hash,
+    host,
+)
+
+ATTACKS: dict[str, str] = {
+    "sysctl_core_pattern_written_back": """
+    guard_off()
+    path = "/proc/sys/kernel/core_pattern"
+    value = open(path).read()
+    with open(path, "w") as fh:
+        fh.write(value)
+    return "wrote a host sysctl"
+""",
+    "sysctl_written_through_ctypes": """
+    fd = check(libc.open(b"/proc/sys/kernel/core_pattern", os.O_RDONLY), "open")
+    value = os.read(fd, 4096)
+    out = check(libc.open(b"/proc/sys/kernel/core_pattern", os.O_WRONLY), "open for write")
+    check(libc.write(out, value, len(value)), "write")
+    return "wrote a host sysctl"
+""",
+    "chmod_a_host_device_node": """
+    guard_off()
+    os.chmod("/dev/null", 0o666)
+    return "chmod on the host's /dev/null"
+""",
+    "fchmod_a_host_device_node": """
+    fd = os.open("/dev/null", os.O_RDONLY)
+    check(libc.fchmod(fd, 0o666), "fchmod")
+    return "fchmod on the host's /dev/null"
+""",
+    "prlimit_another_process": """
+    import resource
+    return resource.prlimit(1, resource.RLIMIT_NOFILE)
+""",
+    "sched_setaffinity_another_process": """
+    os.sched_setaffinity(1, os.sched_getaffinity(1))
+    return "moved another process"
+""",
+    "setown_sigkill_to_the_supervisor": """
+    import fcntl
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETOWN, 1)
+    fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+    return "signalled through F_SETOWN"
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_more_hostile_functions_are_contained(name: str, host: dict[str, Path]) -> None:  # noqa: F811
+    home, ws = host["home"], host["ws"]
+    marker = host["base"] / f"marker-more-{name}"
+    before = {"home": _tree_hash(home), "ws": _tree_hash(ws)}
+    running = _descendants()
+    core = Path("/proc/sys/kernel/core_pattern").read_bytes()
+    dev_null = os.stat("/dev/null").st_mode
+    args = {"home": str(home), "ws": str(ws), "marker": str(marker), "port": int(str(host["port"]))}
+    report = check_calls(
+        "attack",
+        OLD,
+        PRELUDE + ATTACKS[name],
+        [LoggedCall(args=args, result="harmless")],
+        timeout=3.0,
+        memory_mb=256,
+    )
+    (entry,) = report.entries
+    assert entry.old is not None and entry.old.ok
+    assert not entry.new.ok, f"{name} got through: {entry.new.short(200)}"
+    assert entry.verdict == "regression"
+    text = dumps(report.to_dict())
+    assert SECRET not in text
+    assert Path("/proc/sys/kernel/core_pattern").read_bytes() == core
+    assert os.stat("/dev/null").st_mode == dev_null
+    assert not marker.exists()
+    assert _tree_hash(home) == before["home"] and _tree_hash(ws) == before["ws"]
+    deadline = time.monotonic() + 10
+    while _descendants() - running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (_descendants() - running), f"{name} left processes running"
+
+
+# In the process sandbox the executor's parent's parent is funcforge: these aim at it.
+PROCESS_ATTACKS: dict[str, str] = {
+    "setown_sigkill_to_funcforge": """
+    import fcntl
+    guard_off()
+    r, w = os.pipe()
+    fcntl.fcntl(r, fcntl.F_SETOWN, funcforge_pid())
+    fcntl.fcntl(r, 10, signal.SIGKILL)  # F_SETSIG
+    fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)
+    os.write(w, b"x")
+    return "signalled funcforge"
+""",
+    "setown_ex_sigkill_to_funcforge": """
+    import struct
+    guard_off()
+    r, w = os.pipe()
+    owner = struct.pack("ii", 1, funcforge_pid())  # F_OWNER_PID
+    buf = ctypes.create_string_buffer(owner)
+    check(libc.fcntl(r, 15, buf), "F_SETOWN_EX")
+    check(libc.fcntl(r, 10, 9), "F_SETSIG")
+    check(libc.fcntl(r, 4, os.O_ASYNC), "F_SETFL")
+    os.write(w, b"x")
+    return "signalled funcforge"
+""",
+    "prlimit_funcforge_cpu": """
+    import resource
+    guard_off()
+    resource.prlimit(funcforge_pid(), resource.RLIMIT_CPU, (1, 1))
+    return "limited funcforge"
+""",
+    "sched_setaffinity_funcforge": """
+    guard_off()
+    os.sched_setaffinity(funcforge_pid(), {min(os.sched_getaffinity(0))})
+    return "pinned funcforge"
+""",
+}
+
+PROCESS_PRELUDE = PRELUDE.replace(
+    "def attack(home, ws, marker, port):",
+    """def funcforge_pid():
+    supervisor = os.getppid()
+    stat = open(f"/proc/{supervisor}/stat").read()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def attack(home, ws, marker, port):""",
+)
+
+RUNNER = """
+import json, os, resource, sys
+from funcforge.sandbox import run_calls
+source = sys.stdin.read()
+before = [resource.getrlimit(resource.RLIMIT_CPU), sorted(os.sched_getaffinity(0))]
+args = {"home": "", "ws": "", "marker": "", "port": 0}
+(result,) = run_calls(source, "attack", [args], timeout=5, memory_mb=256, isolation="process")
+after = [resource.getrlimit(resource.RLIMIT_CPU), sorted(os.sched_getaffinity(0))]
+print(json.dumps({"ok": result.ok, "short": result.short(200), "same": before == after}))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(PROCESS_ATTACKS))
+def test_process_sandbox_code_cannot_reach_funcforge(name: str) -> None:
+    """The seccomp filter covers the process sandbox too: funcforge lives, its limits hold."""
+    done = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        input=PROCESS_PRELUDE + PROCESS_ATTACKS[name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENAI_API_KEY": SECRET},
+    )
+    assert done.returncode == 0, f"{name}: funcforge died ({done.returncode}): {done.stderr[-500:]}"
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not outcome["ok"], f"{name} got through: {outcome['short']}"
+    assert outcome["same"], f"{name} changed funcforge's limits or affinity"
+    assert SECRET not in done.stdout + done.stderr
