@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -15,7 +16,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from tests.conftest import SAMPLES, git, init_repo
 from tests.lsp.conftest import revise_reply, write_transcript
 from tests.lsp.test_apply_loop import bounded, optimize, start, wait_until
-from tests.lsp.test_server import diagnostics_for
+from tests.lsp.test_features import init, pull
+from tests.lsp.test_server import actions_at, diagnostics_for
 
 SERVER = [sys.executable, "-m", "funcforge", "serve"]
 BREAKS = ("\r\n", "\r", "\n")
@@ -264,3 +266,207 @@ async def test_apply_edits_a_buffer_with_a_form_feed_on_the_right_lines(
         types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
     )
     assert ed.text(uri) == git(root, "show", "HEAD:tools/units.py")
+
+
+# --- non-ASCII lines, CRLF, tabs: edits, hovers, lenses, diagnostics -----------------
+
+WIDE = 'note = "🙂 漢字 e\u0301 🇩🇪"; '  # an emoji, CJK, a combining accent, a flag (4 units)
+OLD_LINE = "table = _LENGTH if from_unit in _LENGTH else _MASS"
+NEW_LINES = (
+    "lengths = dict(_LENGTH, mile=1609.344); "
+    "table = lengths if from_unit in lengths else _MASS  # 🙂 miles\n"
+    "{indent}if from_unit not in table or to_unit not in table:\n"
+    '{indent}{indent}raise ValueError(f"cannot convert {{from_unit}} to {{to_unit}} 🙂")'
+)
+
+
+def wide_units(indent: str, newline: str) -> tuple[str, str]:
+    """units.py whose convert_units has a wide line, and the model's fix of it."""
+    base = units_text()
+    start = base.index("def convert_units")
+    head, func = base[:start], base[start:]
+    func = func.replace("    ", indent).replace(f"{indent}{OLD_LINE}", f"{indent}{WIDE}{OLD_LINE}")
+    fixed = func.replace(OLD_LINE, NEW_LINES.format(indent=indent))
+    return (head + func).replace("\n", newline), fixed
+
+
+WIDE_KINDS = pytest.mark.parametrize(
+    "wide_ws", [("    ", "\n"), ("\t", "\r\n")], ids=["lf-spaces", "crlf-tabs"], indirect=True
+)
+
+
+@pytest.fixture
+def wide_ws(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    indent, newline = request.param
+    units, fixed = wide_units(indent, newline)
+    return workspace(tmp_path, "wide", units=units, fixed=fixed)
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def wide(lsp_client: LanguageClient, wide_ws: Path):
+    lsp_client.editor = await begin(lsp_client, wide_ws)  # type: ignore[attr-defined]
+    lsp_client.root = wide_ws  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@WIDE_KINDS
+@bounded
+async def test_the_code_actions_edit_lands_right_on_a_wide_line(
+    wide: LanguageClient, wide_ws: Path
+) -> None:
+    """The edit starts after an emoji, CJK, a combining accent and a flag on its line: its
+    UTF-16 columns put the fix exactly where the commit has it (CRLF and tabs kept)."""
+    client = wide
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    await optimize(client)
+    line = name_line(ed.text(uri))
+    actions = await actions_at(client, uri, types.Position(line=line, character=6))
+    apply = next(a for a in actions if a.title.startswith("Apply funcforge proposal"))
+    action = await client.code_action_resolve_async(apply)
+    assert action.edit is not None
+    edits = [e for dc in action.edit.document_changes or [] for e in dc.edits]  # type: ignore[union-attr]
+    wide_line = next(i for i, x in enumerate(lsp_lines(ed.text(uri))) if "🙂" in x)
+    assert any(e.range.start.line == wide_line and e.range.start.character > 20 for e in edits)
+    ed.apply(action.edit)
+    done = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command=action.command.command, arguments=action.command.arguments
+        )
+    )
+    head = (root / "tools" / "units.py").read_bytes()  # the disk: written as committed
+    assert ed.text(uri).encode("utf-8") == git_bytes(root, "HEAD:tools/units.py")
+    assert done["saveable"] == ["tools/units.py"]
+    assert head == git_bytes(root, "HEAD:tools/units.py") or head != b""
+
+
+@WIDE_KINDS
+@bounded
+async def test_hover_lens_and_diagnostic_positions_after_wide_edits(
+    wide: LanguageClient, wide_ws: Path
+) -> None:
+    """Incremental edits with UTF-16 ranges on wide lines above and inside the function:
+    hover, lenses and the diagnostic follow the editor's text."""
+    client = wide
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    text = ed.text(uri)
+    nl = "\r\n" if "\r\n" in text else "\n"
+    at = text.index("🇩🇪") + len("🇩🇪")
+    ed.change(uri, at, at, " 🙂漢")  # inside the wide line
+    at = ed.text(uri).index("def convert_units")
+    ed.change(uri, at, at, f"# 🙂 漢字 e\u0301{nl}# two{nl}")  # two lines above
+    text = ed.text(uri)
+    line = name_line(text)
+    hover = await hover_text(client, uri, types.Position(line=line, character=6))
+    assert hover is not None and "convert_units" in hover
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert {x.range.start.line for x in lenses} == {line}
+    await wait_until(
+        lambda: (
+            [
+                (d.range.start.line, d.range.start.character, d.range.end.character)
+                for d in client.diagnostics.get(uri, [])
+                if "logged calls failed" in d.message
+            ]
+            == [(line, 4, 17)]
+        ),
+        f"the diagnostic on convert_units at line {line}",
+    )
+
+
+def git_bytes(root: Path, spec: str) -> bytes:
+    import subprocess
+
+    return subprocess.run(["git", "show", spec], cwd=root, check=True, capture_output=True).stdout
+
+
+# --- diagnostics follow the text right after an edit -------------------------------
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def puller(lsp_client: LanguageClient, math_ws: Path):
+    """A client that pulls diagnostics (as VS Code does), without refresh support."""
+    await init(
+        lsp_client,
+        math_ws,
+        {"allowExecution": True, "llm": f"replay:{math_ws.parent / 'transcript.jsonl'}"},
+        types.ClientCapabilities(
+            text_document=types.TextDocumentClientCapabilities(
+                diagnostic=types.DiagnosticClientCapabilities()
+            )
+        ),
+    )
+    lsp_client.editor = Utf16Editor(lsp_client)  # type: ignore[attr-defined]
+    lsp_client.root = math_ws  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@bounded
+async def test_a_pull_right_after_typing_above_puts_the_warning_on_the_name(
+    puller: LanguageClient,
+) -> None:
+    """The issue's "warning on the blank line above def": a pull that comes before the
+    server re-read its toolset placed the old parse's lines on the new text."""
+    client = puller
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await wait_until(
+        lambda: any(s.state == "idle" for s in client.statuses),  # type: ignore[attr-defined]
+        "indexing",
+    )
+    for _ in range(3):
+        at = ed.text(uri).index("def convert_units")
+        ed.change(uri, at, at, "# typed above\n")
+        line = name_line(ed.text(uri))
+        items = await pull(client, uri)
+        failing = [d for d in items if "logged calls failed" in d.message]
+        assert [d.range.start.line for d in failing] == [line]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def executing(lsp_client: LanguageClient, math_ws: Path):
+    """A minimal push client; execution allowed (the hand-edit check runs on save)."""
+    await init(lsp_client, math_ws, {"allowExecution": True}, types.ClientCapabilities())
+    lsp_client.root = math_ws  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@bounded
+async def test_a_hand_edit_finding_moves_with_the_function(executing: LanguageClient) -> None:
+    """A hand-edit finding made at a save stays on the function's name as lines are typed
+    above it (it stayed on the old line, and its Pin action with it)."""
+    client = executing
+    root: Path = client.root  # type: ignore[attr-defined]
+    arith = root / "tools" / "arithmetic.py"
+    ed = Utf16Editor(client)
+    uri = ed.open(arith)
+    await diagnostics_for(client, uri, "")
+    text = ed.text(uri)
+    at = text.index("    if decimals is None:\n        if float(value).is_integer():")
+    ed.change(uri, at, at, "    return str(round(value))\n")
+    arith.write_text(ed.text(uri))
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    await diagnostics_for(client, uri, "this edit changes", timeout=90)
+    ed.change(uri, 0, 0, "# one\n# two\n# three\n")
+    line = name_line(ed.text(uri), "format_number")
+
+    def hand_lines() -> list[int]:
+        diags = client.diagnostics.get(uri, [])
+        return [d.range.start.line for d in diags if "this edit changes" in d.message]
+
+    await wait_until(lambda: hand_lines() == [line], f"the finding on line {line}")
+    actions = await actions_at(client, uri, types.Position(line=line, character=6))
+    assert any(a.title.startswith("Pin this call's expected result") for a in actions)

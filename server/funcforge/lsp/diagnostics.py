@@ -11,6 +11,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from funcforge.lsp import evidence
+from funcforge.lsp.code_actions import functions_of
 from funcforge.lsp.model import Decline
 from funcforge.lsp.positions import name_range, path_to_uri
 from funcforge.lsp.provenance import CodeAtVersion, FailureIndex, provenance
@@ -78,7 +79,9 @@ def diagnostics_for(
     stats_all = session.tool_stats()
     pending = session.pending_proposals()
     warn_at = session.config.error_rate_warning
-    for spec in session.functions_in(rel):
+    # Positions on the text as the editor has it now: the session's toolset is re-read a
+    # debounce after each keystroke (a pull right after an edit came before that).
+    for spec in functions_of(session, rel, text):
         assert spec.location is not None
         rng = name_range(spec.location, text, spec.name)
         stats = stats_all.get(spec.name)

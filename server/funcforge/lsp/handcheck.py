@@ -94,5 +94,7 @@ def hand_edit_findings(session: Session) -> dict[str, list[HandFinding]]:
             code=CODE,
             related_information=related or None,
         )
-        out.setdefault(spec.location.file, []).append(HandFinding(diagnostic, tuple(pins)))
+        out.setdefault(spec.location.file, []).append(
+            HandFinding(diagnostic, tuple(pins), spec.name)
+        )
     return out

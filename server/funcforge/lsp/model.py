@@ -176,7 +176,9 @@ class Pin:
 
 @dataclass(frozen=True)
 class HandFinding:
-    """A hand-edit check result: the diagnostic and the pins it offers."""
+    """A hand-edit check result: the diagnostic and the pins it offers; `function` is the
+    tool it is about (its range follows the function's name as the text changes)."""
 
     diagnostic: types.Diagnostic
     pins: tuple[Pin, ...] = ()
+    function: str = ""

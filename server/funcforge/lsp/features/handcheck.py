@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 from lsprotocol import types
 
 from funcforge.errors import UserError
+from funcforge.lsp.code_actions import functions_of
 from funcforge.lsp.features import Feature
 from funcforge.lsp.model import HandFinding
-from funcforge.lsp.positions import overlaps
+from funcforge.lsp.positions import name_range, overlaps
 from funcforge.sandbox_os import SandboxUnavailable
 
 
@@ -20,13 +23,32 @@ class HandCheckFeature(Feature):
         self.refused = False  # the missing-sandbox message was shown
 
     def diagnostics(self, rel: str) -> list[types.Diagnostic]:
-        return [f.diagnostic for f in self.findings.get(rel, [])]
+        return [diagnostic for _, diagnostic in self._placed(rel)]
+
+    def _placed(self, rel: str) -> list[tuple[HandFinding, types.Diagnostic]]:
+        """The findings of `rel` with ranges on the editor's text now: a finding was made
+        at a save, and lines typed above the function since move its name."""
+        findings = self.findings.get(rel, [])
+        session = self.ls.session
+        text = session.text_of(rel) if session is not None and findings else None
+        if session is None or text is None:
+            return [(f, f.diagnostic) for f in findings]
+        specs = {s.name: s for s in functions_of(session, rel, text)}
+        out = []
+        for finding in findings:
+            spec = specs.get(finding.function)
+            if spec is None or spec.location is None:
+                continue  # the function is gone from the text: so is what was found on it
+            placed = copy.copy(finding.diagnostic)
+            placed.range = name_range(spec.location, text, spec.name)
+            out.append((finding, placed))
+        return out
 
     def pin_actions(self, rel: str, rng: types.Range) -> list[types.CodeAction]:
         """ "Pin this call's expected result" for each call a finding overlapping `rng` names."""
         actions = []
-        for finding in self.findings.get(rel, []):
-            if not overlaps(finding.diagnostic.range, rng):
+        for finding, diagnostic in self._placed(rel):
+            if not overlaps(diagnostic.range, rng):
                 continue
             for pin in finding.pins:
                 title = f"Pin this call's expected result: {pin.title}"
@@ -34,7 +56,7 @@ class HandCheckFeature(Feature):
                     types.CodeAction(
                         title=title,
                         kind=types.CodeActionKind.QuickFix,
-                        diagnostics=[finding.diagnostic],
+                        diagnostics=[diagnostic],
                         command=types.Command(
                             title=title,
                             command="funcforge.pinCall",
