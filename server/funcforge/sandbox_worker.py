@@ -30,12 +30,8 @@ where available, the network namespace the parent starts it in.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
-import importlib.abc
 import importlib.machinery
-import importlib.util
-import inspect
 import io
 import json
 import os
@@ -44,10 +40,24 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
-from collections.abc import Callable, Sequence
-from typing import Any
+
+# Every import here is paid by every worker start (CPU, inside the sandbox):
+# no `inspect`, `typing`, `importlib.abc`, `hashlib` (OpenSSL), `platform` or
+# `traceback` at start-up (benchmarks/sandbox_overhead.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import inspect
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+try:  # the built-in SHA-256 (hashlib would load OpenSSL first)
+    from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,no-redef]  # CPython 3.11
+    except ImportError:  # pragma: no cover - other interpreters
+        from hashlib import sha256  # type: ignore[assignment,no-redef]
 
 MAX_RENDERED = 200_000
 MAX_JSON = 1_000_000
@@ -79,6 +89,9 @@ def _cap(text: str, limit: int) -> str:
     return text[:limit] + f"...[truncated {len(text) - limit} chars]"
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def describe_value(value: Any) -> dict[str, Any]:
     """The JSON-able description of a returned value (see the module docstring)."""
     rendered = render_result(value)
@@ -94,14 +107,18 @@ def describe_value(value: Any) -> dict[str, Any]:
     value_json: Any = None
     if is_json and len(canonical) <= MAX_JSON:
         # The value as returned (key order kept); the canonical form is only for the digest.
-        value_json = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+        # A str, int, float, bool or None is its own JSON round trip.
+        if type(value) in _SCALARS:
+            value_json = value
+        else:
+            value_json = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
     return {
         "ok": True,
         "value_json": value_json,
         "is_json": is_json,
         "rendered": _cap(rendered, MAX_RENDERED),
         "value_repr": _cap(value_repr, MAX_RENDERED),
-        "digest": hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32],
+        "digest": sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32],
     }
 
 
@@ -353,8 +370,18 @@ def module_names(path: str, index: int) -> list[str]:
     return names
 
 
-class _SourceFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves the given sources as importable modules (siblings can import each other)."""
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _Loader
+else:
+    _Loader = object  # the protocol is enough at run time
+
+
+class _SourceFinder(_Loader):
+    """Serves the given sources as importable modules (siblings can import each other).
+
+    A meta path finder and its loader by protocol (`find_spec`, `create_module`,
+    `exec_module`); not derived from `importlib.abc`, whose import costs each worker start.
+    """
 
     def __init__(self) -> None:
         self.sources: dict[str, tuple[str, str]] = {}  # module name -> (path, text)
@@ -440,7 +467,7 @@ class Worker:
                 )
                 continue
             for attr, obj in vars(module).items():
-                if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                if isinstance(obj, types.FunctionType) and obj.__module__ == module.__name__:
                     self.functions.setdefault(attr, obj)
                     self.functions.setdefault(f"{path}:{attr}", obj)
                     self.namespaces.setdefault(attr, module.__dict__)
@@ -461,19 +488,26 @@ class Worker:
                 TypeError(f"arguments must be a JSON object, got {type(args).__name__}"),
                 SIGNATURE_MISMATCH,
             )
-        try:
-            signature = inspect.signature(func)
-        except (TypeError, ValueError) as exc:  # no signature to check against
-            return describe_error(exc)
-        try:
-            bound = signature.bind(**args)
-        except TypeError as exc:
-            return describe_error(TypeError(_mismatch(signature, args, exc)), SIGNATURE_MISMATCH)
+        positional: tuple[Any, ...] = ()
+        keywords: dict[str, Any] = args
+        if not _fits(func, args):  # decorated, or the arguments do not fit: inspect decides
+            import inspect
+
+            try:
+                signature = inspect.signature(func)
+            except (TypeError, ValueError) as exc:  # no signature to check against
+                return describe_error(exc)
+            try:
+                bound = signature.bind(**args)
+            except TypeError as exc:
+                message = _mismatch(signature, args, exc)
+                return describe_error(TypeError(message), SIGNATURE_MISMATCH)
+            positional, keywords = bound.args, bound.kwargs
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                value = func(*bound.args, **bound.kwargs)
-                if inspect.isawaitable(value):
+                value = func(*positional, **keywords)
+                if _isawaitable(value):
                     import asyncio
 
                     value = asyncio.run(_await(value))
@@ -532,13 +566,68 @@ def _taken(name: str) -> bool:
     if "." in name:
         return False
     try:
+        import importlib.util
+
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return True
 
 
+_CO_VARKEYWORDS = 0x08
+_CO_ITERABLE_COROUTINE = 0x100
+
+
+def _fits(func: Callable[..., Any], args: dict[str, Any]) -> bool:
+    """Does `func(**args)` bind? For a plain function, read from its code object.
+
+    True only when `inspect.signature(func).bind(**args)` would succeed; False
+    for anything else (a decorated function, or arguments that do not fit),
+    which `inspect` then decides and explains. `inspect` costs every worker
+    start ~10 ms of imports (`ast`, `dis`, `tokenize`), and a call ~25 us.
+    """
+    if (
+        type(func) is not types.FunctionType
+        or "__wrapped__" in func.__dict__
+        or "__signature__" in func.__dict__
+    ):
+        return False
+    code = func.__code__
+    count, posonly, kwonly = code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount
+    names = code.co_varnames
+    required = count - len(func.__defaults__ or ())
+    if min(posonly, required) > 0:
+        return False  # a positional-only parameter without a default: keywords cannot fill it
+    for name in names[:posonly]:
+        if name in args:
+            return False  # inspect refuses it, even where **kwargs would take it
+    for name in names[posonly:required]:
+        if name not in args:
+            return False
+    kwdefaults = func.__kwdefaults__ or {}
+    for name in names[count : count + kwonly]:
+        if name not in args and name not in kwdefaults:
+            return False
+    if code.co_flags & _CO_VARKEYWORDS:
+        return True
+    allowed = names[posonly : count + kwonly]
+    return all(key in allowed for key in args)
+
+
+def _isawaitable(value: Any) -> bool:
+    """`inspect.isawaitable`, without importing `inspect`."""
+    if isinstance(value, types.CoroutineType):
+        return True
+    if isinstance(value, types.GeneratorType):
+        return bool(value.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
+    import collections.abc
+
+    return isinstance(value, collections.abc.Awaitable)
+
+
 def _mismatch(signature: inspect.Signature, args: dict[str, Any], exc: TypeError) -> str:
     """Which arguments do not fit: unexpected names and missing required ones."""
+    import inspect
+
     params = signature.parameters
     kinds = inspect.Parameter
     parts = []
@@ -567,6 +656,8 @@ async def _await(value: Any) -> Any:
 
 
 def _error_line(exc: BaseException, path: str) -> int:
+    import traceback
+
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename == path:
             return frame.lineno or 0
@@ -790,12 +881,12 @@ def install_seccomp() -> str | None:
     """Load the filter into this process (irreversibly); None on success, else why not."""
     try:
         import ctypes
-        import platform
-    except ImportError as exc:  # pragma: no cover - CPython always has them
+    except ImportError as exc:  # pragma: no cover - CPython always has it
         return f"seccomp unavailable: {exc}"
-    program = seccomp_program(platform.machine(), os.getpid())
+    machine = os.uname().machine  # what platform.machine() says, without importing platform
+    program = seccomp_program(machine, os.getpid())
     if program is None:
-        return f"seccomp: no syscall table for {platform.machine()}"
+        return f"seccomp: no syscall table for {machine}"
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
@@ -927,15 +1018,23 @@ def _executor(requests: int, answers: int, guard_roots: list[str]) -> None:
         except json.JSONDecodeError:
             send(describe_error(ValueError("malformed request"), "ProtocolError"))
             continue
-        _set_cpu_limit(guard, req.get("cpu_seconds"))
-        start = time.perf_counter()
-        if req.get("op") == "eval":
-            result = worker.eval(req["function"], list(req.get("setup", [])), req["source"])
-        else:
-            result = worker.call(req["function"], req.get("args"))
-        result["seconds"] = round(time.perf_counter() - start, 6)
-        result["seq"] = req.get("seq")
-        send(result)
+        # A batch is many calls in one message (fewer round trips); each gets its
+        # own CPU limit and its own answer line, in order.
+        for one in req.get("calls") or () if req.get("op") == "batch" else (req,):
+            send(_run_request(worker, guard, one))
+
+
+def _run_request(worker: Worker, guard: _Guard, req: dict[str, Any]) -> dict[str, Any]:
+    """One call or doctest example, under its own CPU limit; the answer carries its `seq`."""
+    _set_cpu_limit(guard, req.get("cpu_seconds"))
+    start = time.perf_counter()
+    if req.get("op") == "eval":
+        result = worker.eval(req["function"], list(req.get("setup", [])), req["source"])
+    else:
+        result = worker.call(req["function"], req.get("args"))
+    result["seconds"] = round(time.perf_counter() - start, 6)
+    result["seq"] = req.get("seq")
+    return result
 
 
 def _status_text(status: int) -> str:
@@ -998,6 +1097,8 @@ def supervise() -> None:
             os.close(ans_r)
             _executor(req_r, ans_w, roots)
         except BaseException:
+            import traceback
+
             traceback.print_exc()
             os._exit(70)
         os._exit(0)
@@ -1010,11 +1111,13 @@ def supervise() -> None:
     reader = open(channel_in, "rb", buffering=1 << 16)  # noqa: SIM115 - lives until exit
     buf = bytearray()
 
-    def forward(obj: dict[str, Any]) -> None:
-        data = json.dumps(obj, ensure_ascii=True).encode("ascii") + b"\n"
-        view = memoryview(data)
+    def send_line(data: bytes) -> None:
+        view = memoryview(data + b"\n")
         while view:
             view = view[os.write(channel_out, view) :]
+
+    def forward(obj: dict[str, Any]) -> None:
+        send_line(json.dumps(obj, ensure_ascii=True).encode("ascii"))
 
     def fail(seq: Any, error_type: str, message: str) -> None:
         forward(
@@ -1032,32 +1135,53 @@ def supervise() -> None:
         line = reader.readline()
         if not line:
             break
-        try:
-            seq = json.loads(line).get("seq")
-        except (ValueError, AttributeError):
-            seq = None
+        seqs = _request_seqs(line)
         try:
             view = memoryview(line)
             while view:
                 view = view[os.write(req_w, view) :]
-            answer = _read_answer(ans_r, buf)
-        except (OSError, ValueError) as exc:
-            answer = None
-            if isinstance(exc, ValueError):
+        except OSError:
+            pass  # the executor is gone: its death is the first call's answer
+        # One answer per call, in order (a batch has several): each must belong
+        # to its call, or the executor is stopped and that call gets the error.
+        for seq in seqs:
+            try:
+                answer = _read_answer(ans_r, buf)
+            except (OSError, ValueError) as exc:
+                answer = None
+                if isinstance(exc, ValueError):
+                    os.kill(pid, signal.SIGKILL)
+                    fail(seq, "ProtocolError", f"the tool process broke the protocol: {exc}")
+                    return _end(pid)
+            if answer is None:
+                _, status = os.waitpid(pid, 0)
+                fail(seq, "SandboxCrash", _status_text(status))
+                return
+            try:
+                _checked(answer, seq)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 os.kill(pid, signal.SIGKILL)
-                fail(seq, "ProtocolError", f"the tool process broke the protocol: {exc}")
-                break
-        if answer is None:
-            _, status = os.waitpid(pid, 0)
-            fail(seq, "SandboxCrash", _status_text(status))
-            return
-        try:
-            obj = _checked(answer, seq)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            os.kill(pid, signal.SIGKILL)
-            fail(seq, "ProtocolError", f"the tool process broke the protocol: {str(exc)[:200]}")
-            break
-        forward(obj)
+                fail(seq, "ProtocolError", f"the tool process broke the protocol: {str(exc)[:200]}")
+                return _end(pid)
+            # Checked: one ASCII JSON object for this call. Passed on as it came
+            # (funcforge decodes it with the same parser), not encoded again.
+            send_line(answer)
+    _end(pid)
+
+
+def _request_seqs(line: bytes) -> list[Any]:
+    """The sequence numbers a request line expects answers for: one, or a batch's, in order."""
+    try:
+        request = json.loads(line)
+        if request.get("op") == "batch":
+            return [call.get("seq") for call in request["calls"]]
+        return [request.get("seq")]
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
+        return [None]
+
+
+def _end(pid: int) -> None:
+    """Stop the executor and reap it."""
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
@@ -1073,6 +1197,7 @@ def main() -> None:
 
             site.addsitedir(directory)
     supervise()
+    os._exit(0)  # nothing buffered is left to flush: skip the interpreter's tear-down
 
 
 if __name__ == "__main__":

@@ -43,7 +43,9 @@ from funcforge.sandbox import (
     CallResult,
     Isolation,
     SandboxPool,
+    call_request,
     describe_mode,
+    eval_request,
     require_sandbox,
     resolve_mode,
 )
@@ -467,28 +469,40 @@ def _run_side(
     if sources is None:
         missing = CallResult.failure(ABSENT, f"{function} did not exist in the old version")
         return [(missing, missing) for _ in cases]
-    out: list[tuple[CallResult, CallResult | None]] = []
+    # Each case once, or twice in a row (`repeat`), all sent in batches: one
+    # message to the worker for many calls, each with its own limits.
+    plan = [case for case in cases for _ in range(2 if repeat else 1)]
+    results: list[CallResult] = []
     timeouts = 0
     with SandboxPool(sources, timeout, memory_mb, isolation=isolation) as pool:
-
-        def run(case: _Case) -> CallResult:
-            if case.example is not None:
-                return pool.evaluate(function, case.example, case.setup)
-            return pool.call(function, case.args)
-
-        for case in cases:
+        while len(results) < len(plan):
             if timeouts >= MAX_TIMEOUTS:
-                skipped = CallResult.failure(
-                    TIMEOUT, f"not run: {MAX_TIMEOUTS} earlier calls timed out", timed_out=True
+                results.append(
+                    CallResult.failure(
+                        TIMEOUT, f"not run: {MAX_TIMEOUTS} earlier calls timed out", timed_out=True
+                    )
                 )
-                out.append((skipped, None))
                 continue
-            first = run(case)
-            if first.timed_out:
-                timeouts += 1
-            second = None if (not repeat or first.timed_out or first.crashed) else run(case)
-            out.append((first, second))
+            done = pool.batch([_request(function, case) for case in plan[len(results) :]])
+            results.extend(done)
+            last, first_run = done[-1], not repeat or len(results) % 2 == 1
+            if first_run and last.timed_out:
+                timeouts += 1  # (a second run that times out makes the call flaky instead)
+            if repeat and first_run and (last.timed_out or last.crashed):
+                results.append(last)  # a first run that timed out or crashed is not repeated
+    if not repeat:
+        return [(result, None) for result in results]
+    out: list[tuple[CallResult, CallResult | None]] = []
+    for first, second in zip(results[::2], results[1::2], strict=True):
+        # A first run that timed out or crashed has no second (it would only say the same).
+        out.append((first, None if (first.timed_out or first.crashed) else second))
     return out
+
+
+def _request(function: str, case: _Case) -> dict[str, Any]:
+    if case.example is not None:
+        return eval_request(function, case.example, case.setup)
+    return call_request(function, case.args)
 
 
 def _as_sources(source: str | Mapping[str, str] | None, name: str) -> dict[str, str] | None:
