@@ -245,3 +245,33 @@ def test_held_out_traces_are_labelled_and_kept_out_of_the_tool_statistics() -> N
     text = stats(str(SAMPLES / "math-tools")).stdout
     assert "statistics below are of the 52 train-split traces; 25 held-out traces" in text
     assert any(line.split()[1:3] == ["test", "25"] for line in text.splitlines() if line.strip())
+
+
+def test_stats_and_prompt_candidates_stream_the_index(sample_copy, monkeypatch) -> None:
+    """`stats` counts held-out traces from the aggregates and the optimizer's candidates
+    stream the summaries: neither materialises every summary (`summaries()`)."""
+    from funcforge.commands.stats import render_text, to_json
+    from funcforge.config import load_config
+    from funcforge.optimizer.step import candidates
+    from funcforge.toolset.toolset import load_toolset
+    from funcforge.traces.store import TraceStore
+
+    root = sample_copy("math-tools")
+    config = load_config(root)
+    store = TraceStore(config)
+    store.refresh(final=True)
+    toolset = load_toolset(config)
+    every = {which: store.summaries(which=which) for which in ("learnable", "held_out")}
+    versions = [v for v in store.version_stats() if v != "unversioned"]
+    by_version = {v: store.summaries(version=v) for v in versions}
+
+    def refused(*args: Any, **kwargs: Any) -> list:
+        raise AssertionError("summaries() materialises every summary")
+
+    monkeypatch.setattr(TraceStore, "summaries", refused)
+    assert to_json(config, toolset, store)["held_out_traces"] == len(every["held_out"]) == 25
+    assert "52 train-split traces; 25 held-out" in render_text(config, toolset, store)
+    assert [c.key for c in candidates(store, None)] == every["learnable"]
+    assert [c.key for c in candidates(store, "no-such-version")] == every["learnable"]
+    for version, expected in by_version.items():
+        assert [c.key for c in candidates(store, version)] == expected

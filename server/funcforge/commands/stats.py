@@ -126,7 +126,7 @@ def to_json(config: Config, toolset: Toolset, store: TraceStore) -> dict[str, An
         "sandbox": describe_mode(resolve_mode(config.sandbox)),
         "traces": len(store),
         # Tool statistics are of the train split; held-out (test) traces appear per version.
-        "held_out_traces": len(store.summaries(which="held_out")),
+        "held_out_traces": store.count("held_out"),
         "statistics_split": "train",
         "files": [f.file for f in store.files()],
         "tools": tools,
@@ -166,7 +166,7 @@ def render_text(config: Config, toolset: Toolset, store: TraceStore) -> str:
         f" ({', '.join(config.traces)}); {len(malformed)} malformed line"
         f"{'s' if len(malformed) != 1 else ''} skipped"
     )
-    held = len(store.summaries(which="held_out"))
+    held = store.count("held_out")
     if held:
         out.append(
             f"statistics below are of the {len(store) - held} train-split traces; {held} "

@@ -113,9 +113,8 @@ def stat_rows(store: TraceStore, names: list[str]) -> list[StatRow]:
 
 def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
     """Traces the prompt may show: those of `version`, else all of them."""
-    summaries = store.summaries(version=version) if version else []
-    if not summaries:
-        summaries = store.summaries()
+    of_version = bool(version) and version in store.version_stats()  # else all of them
+    summaries = store.iter_summaries(version=version if of_version else None)
     out = []
     for s in summaries:
         errors = sorted({(tool, etype) for tool, etype, _ in s.errors}) if s.errors else []

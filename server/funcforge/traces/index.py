@@ -5,7 +5,14 @@ per-trace summaries live here, in `<state folder>/cache/traces.sqlite`, so a
 million traces cost the server no more memory than ten, and a restart with
 unchanged files reads nothing but this file. Rows are written in the same
 transaction as the file progress (offset, identity, fingerprints) and the
-aggregates, so the index on disk is always one consistent refresh. A
+aggregates, so the index on disk is always one consistent refresh.
+
+What grows with the traces stays on disk: the distinct (tool, task) pairs
+behind each tool's "tasks" figure are rows of `tool_tasks` (one per pair,
+a bit per split side), added with an upsert that says whether the pair is
+new, so the counts are kept up to date from the appended traces alone.
+The aggregates are one small row per (side, tool) and (side, version): a
+refresh rewrites only the rows its traces touched. A
 `generation` counter tells a store that another process (the CLI beside the
 language server) refreshed in between, so it reloads instead of re-appending.
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import operator
 import os
 import sqlite3
 import sys
@@ -36,7 +44,7 @@ from funcforge.traces.formats import TraceSummary
 
 log = logging.getLogger("funcforge.traces")
 
-SCHEMA = 2  # bump when the tables or the meaning of a column change
+SCHEMA = 3  # bump when the tables or the meaning of a column change
 _intern = sys.intern
 FILE_SHIFT = 40  # a file's traces are the keys [id << 40, (id + 1) << 40), in line order
 _dumps = orjson.dumps
@@ -53,7 +61,34 @@ CREATE TABLE IF NOT EXISTS traces (
     line INTEGER NOT NULL,
     data BLOB NOT NULL        -- the rest of the summary, a JSON array
 );
+CREATE TABLE IF NOT EXISTS tools (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS tool_tasks (
+    tool INTEGER NOT NULL,    -- tools.id
+    task TEXT NOT NULL,
+    sides INTEGER NOT NULL,   -- bits: 1 learnable traces called the tool for the task, 2 held-out
+    PRIMARY KEY (tool, task)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aggregates (
+    side INTEGER NOT NULL,    -- 0 learnable, 1 held out (the all-sides task counts: 0)
+    kind INTEGER NOT NULL,    -- AGG_TOOL, AGG_VERSION or AGG_TASKS_ALL
+    name TEXT NOT NULL,
+    data BLOB NOT NULL,       -- a JSON array
+    PRIMARY KEY (side, kind, name)
+) WITHOUT ROWID;
 """
+_ALL_TABLES = ("meta", "files", "traces", "tools", "tool_tasks", "aggregates")
+AGG_TOOL, AGG_VERSION, AGG_TASKS_ALL = 0, 1, 2
+AggRow = tuple[int, int, str, bytes]  # (side, kind, name, data)
+TaskPair = tuple[str, str, int]  # (tool, task, side bit)
+# Add the side bit to a (tool, task) pair; RETURNING says what changed: the new pair
+# (sides == bit: new on its side and in all), a new side (sides != bit), or no row (known).
+_UPSERT_TASK = (
+    "INSERT INTO tool_tasks VALUES (?, ?, ?) ON CONFLICT (tool, task) "
+    "DO UPDATE SET sides = sides | excluded.sides WHERE sides & excluded.sides = 0"
+)
+
+
+_tool_of = operator.itemgetter(0)
 
 
 def code_stamp() -> str:
@@ -82,7 +117,7 @@ class Snapshot:
 
     generation: int
     files: dict[str, dict[str, Any]]  # rel -> the file's progress, as saved
-    aggregates: Any | None
+    aggregates: list[AggRow]
     sidecars: dict[str, list[int]]
 
 
@@ -152,6 +187,7 @@ class TraceIndex:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._tool_ids: dict[str, int] = {}  # tools.id by name (rows are never renumbered)
         self._writer = self._open_checked()
 
     # -- opening ---------------------------------------------------------------------
@@ -185,17 +221,11 @@ class TraceIndex:
             conn.execute("BEGIN IMMEDIATE")
             found = dict(conn.execute("SELECT key, value FROM meta WHERE key = 'stamp'").fetchall())
             if found.get("stamp") != stamp:
-                conn.execute("DELETE FROM traces")
-                conn.execute("DELETE FROM files")
-                conn.execute("DELETE FROM meta")
+                for table in _ALL_TABLES:
+                    conn.execute(f"DELETE FROM {table}")
                 conn.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [
-                        ("stamp", stamp),
-                        ("generation", 1),
-                        ("aggregates", None),
-                        ("sidecars", b"{}"),
-                    ],
+                    [("stamp", stamp), ("generation", 1), ("sidecars", b"{}")],
                 )
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
@@ -209,7 +239,7 @@ class TraceIndex:
     def _check(self, conn: sqlite3.Connection) -> str | None:
         """Why an existing index cannot be used as is (None: it can)."""
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"meta", "files", "traces"} <= tables:
+        if not set(_ALL_TABLES) <= tables:
             return "is not a funcforge trace index"
         row = conn.execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
         if row is None:
@@ -232,6 +262,7 @@ class TraceIndex:
         self.close()
         self._notice(f"trace index {self.path} {reason}; rebuilding it from the trace files")
         self._remove_files()
+        self._tool_ids.clear()
         self._writer = self._open_checked()
 
     def close(self) -> None:
@@ -252,12 +283,13 @@ class TraceIndex:
     def snapshot(self) -> Snapshot:
         """Everything a store keeps in memory, as last committed."""
         conn = self._writer
+        self._tool_ids.clear()  # another process may have made the index anew
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         files = {
             rel: orjson.loads(state)
             for rel, state in conn.execute("SELECT rel, state FROM files ORDER BY rel")
         }
-        aggregates = orjson.loads(meta["aggregates"]) if meta.get("aggregates") else None
+        aggregates = conn.execute("SELECT side, kind, name, data FROM aggregates").fetchall()
         sidecars = orjson.loads(meta.get("sidecars") or b"{}")
         return Snapshot(int(meta.get("generation") or 0), files, aggregates, sidecars)
 
@@ -269,8 +301,9 @@ class TraceIndex:
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Writer(conn)
+            yield Writer(conn, self._tool_ids)
         except BaseException:
+            self._tool_ids.clear()  # ids given in this transaction are void
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
@@ -332,10 +365,11 @@ class TraceIndex:
 class Writer:
     """The writes of one refresh, inside its transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, tool_ids: dict[str, int]) -> None:
         self.conn = conn
         self._ids: dict[str, int] = {}
         self._next: dict[int, int] = {}  # file id -> the next key of its next trace
+        self._tool_ids = tool_ids  # tool name -> tools.id (few: one per tool), the index's
 
     def file_id(self, rel: str) -> int:
         found = self._ids.get(rel)
@@ -385,6 +419,62 @@ class Writer:
             "UPDATE files SET state = ? WHERE id = ?", (orjson.dumps(state), self.file_id(rel))
         )
 
+    # -- the (tool, task) pairs behind each tool's "tasks" figure ------------------------
+
+    def _tool_ids_of(self, names: Iterable[str]) -> dict[str, int]:
+        ids = self._tool_ids
+        missing = [n for n in names if n not in ids]
+        if missing:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO tools (name) VALUES (?)", [(n,) for n in missing]
+            )
+            ids.update(self.conn.execute("SELECT name, id FROM tools").fetchall())
+        return ids
+
+    def add_tasks(self, pairs: list[TaskPair]) -> None:
+        """Record many (tool, task, side bit) pairs at once (counts: `task_counts`)."""
+        ids = self._tool_ids
+        try:
+            rows = [(ids[t], task, bit) for t, task, bit in pairs]
+        except KeyError:  # a tool new to the index
+            self._tool_ids_of({p[0] for p in pairs})
+            rows = [(ids[t], task, bit) for t, task, bit in pairs]
+        rows.sort(key=_tool_of)  # one tool's rows together: fewer B-tree pages touched
+        self.conn.executemany(_UPSERT_TASK, rows)
+
+    def add_tasks_counted(self, pairs: list[TaskPair]) -> Iterator[tuple[str, int, bool]]:
+        """Record pairs one by one; yields (tool, side bit, also new in all sides) for
+        each pair that is new on its side (known pairs yield nothing)."""
+        ids = self._tool_ids_of({p[0] for p in pairs})
+        execute = self.conn.execute
+        sql = _UPSERT_TASK + " RETURNING sides"
+        for tool, task, bit in pairs:
+            row = execute(sql, (ids[tool], task, bit)).fetchone()
+            if row is not None:
+                yield tool, bit, row[0] == bit
+
+    def task_counts(self, tools: Iterable[str] | None) -> dict[str, tuple[int, int, int]]:
+        """Distinct tasks per tool as (all sides, side bit 1, side bit 2); every tool
+        with pairs when `tools` is None."""
+        sql = (
+            "SELECT tools.name, count(*), sum(sides & 1 != 0), sum(sides & 2 != 0) "
+            "FROM tool_tasks JOIN tools ON tools.id = tool_tasks.tool"
+        )
+        if tools is None:
+            rows = self.conn.execute(sql + " GROUP BY tool_tasks.tool").fetchall()
+        else:
+            ids = self._tool_ids_of(tools)
+            rows = []
+            for name in sorted(set(tools)):
+                rows.extend(
+                    self.conn.execute(sql + " WHERE tool_tasks.tool = ?", (ids[name],)).fetchall()
+                )
+        return {name: (n, a, b) for name, n, a, b in rows if n}
+
+    def clear_tasks(self) -> None:
+        """Forget every pair (the aggregates are rebuilt from the summaries)."""
+        self.conn.execute("DELETE FROM tool_tasks")
+
     def all_summaries(self, rels: Iterable[str]) -> Iterator[TraceSummary]:
         """Every summary (this transaction's view), file by file, to aggregate afresh."""
         for rel in rels:
@@ -395,16 +485,18 @@ class Writer:
             for line, data in rows:
                 yield _summary(rel, line, data)
 
-    def finish(self, aggregates: Any, sidecars: dict[str, list[int]]) -> int:
-        """Save the aggregates and sidecar stamps, bump the generation; returns it."""
+    def save_aggregates(self, rows: list[AggRow], replace_all: bool) -> None:
+        """Write aggregate rows: those a refresh changed, or all of them (`replace_all`)."""
+        if replace_all:
+            self.conn.execute("DELETE FROM aggregates")
+        self.conn.executemany("INSERT OR REPLACE INTO aggregates VALUES (?, ?, ?, ?)", rows)
+
+    def finish(self, sidecars: dict[str, list[int]]) -> int:
+        """Save the sidecar stamps, bump the generation; returns it."""
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         generation = (int(row[0]) if row else 0) + 1
         self.conn.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-            [
-                ("generation", generation),
-                ("aggregates", orjson.dumps(aggregates)),
-                ("sidecars", orjson.dumps(sidecars)),
-            ],
+            [("generation", generation), ("sidecars", orjson.dumps(sidecars))],
         )
         return generation

@@ -26,7 +26,8 @@ import tempfile
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from itertools import islice
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,16 @@ from funcforge.traces.formats import (
     get_format,
     summarize,
 )
-from funcforge.traces.index import IndexUnusable, TraceIndex, Writer
+from funcforge.traces.index import (
+    AGG_TASKS_ALL,
+    AGG_TOOL,
+    AGG_VERSION,
+    AggRow,
+    IndexUnusable,
+    TaskPair,
+    TraceIndex,
+    Writer,
+)
 from funcforge.traces.model import MalformedTrace, SourceRef, ToolCall, Trace
 from funcforge.traces.splits import Which, check_view, in_view, is_held_out
 
@@ -71,6 +81,9 @@ RECENT_ERRORS = 20
 
 
 SINK_BATCH = 20000  # summaries handed to the index at a time while a file is read
+TASK_BATCH = 100_000  # (tool, task) pairs collected before they are written to the index
+COUNTED_PAIRS = 5_000  # up to this many at once are written one by one, counting as they go
+LEARNABLE_BIT, HELD_OUT_BIT = 1, 2  # a pair's side in the index's `tool_tasks`
 INDEX_FILE = "traces.sqlite"
 Sink = Callable[[list[TraceSummary]], None]
 
@@ -236,14 +249,14 @@ class _ToolAgg:
         "last",
         "passed",
         "recent",
-        "task_ids",
+        "tasks",
         "traces",
     )
 
     def __init__(self) -> None:
         self.calls = self.traces = self.judged = self.passed = self.errors = 0
+        self.tasks = 0  # distinct tasks (the pairs themselves are in the index)
         self.last: TraceSummary | None = None  # the last trace counted in `traces`
-        self.task_ids: set[str] = set()
         self.error_types: Counter[str] = Counter()
         self.examples: dict[str, list[SourceRef]] = {}
         self.recent: deque[tuple[SourceRef, str, str]] = deque(maxlen=RECENT_ERRORS)
@@ -252,14 +265,22 @@ class _ToolAgg:
 
 
 class _Aggregates:
-    """Running statistics; `add` is incremental, a replaced file rebuilds from summaries."""
+    """Running statistics of one side; `add` is incremental, a replaced file rebuilds
+    from summaries. The (tool, task) pairs seen go to `pairs` for the index, which
+    keeps them and says which are new (`tasks` counts); touched rows are `dirty`."""
 
-    def __init__(self) -> None:
+    def __init__(self, bit: int, pairs: set[TaskPair]) -> None:
         self.tools: dict[str, _ToolAgg] = {}
         self.versions: dict[str, VersionStats] = {}
+        self.bit = bit
+        self.pairs = pairs  # shared by both sides; emptied as they are written
+        self.dirty_tools: set[str] = set()
+        self.dirty_versions: set[str] = set()
 
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         tools, versions = self.tools, self.versions
+        bit, pairs = self.bit, self.pairs
+        dirty_tools, dirty_versions = self.dirty_tools, self.dirty_versions
         last_key: str | None = None
         v = VersionStats(UNVERSIONED)
         for s in summaries:
@@ -269,6 +290,7 @@ class _Aggregates:
                 if found is None:
                     found = versions[key] = VersionStats(key)
                 v, last_key = found, key
+                dirty_versions.add(key)
             v.n += 1
             passed = s.passed
             if s.score is not None:
@@ -296,8 +318,9 @@ class _Aggregates:
                 if agg.last is not s:  # the first call of this tool in this trace
                     agg.last = s
                     agg.traces += 1
+                    dirty_tools.add(name)
                     if task_id is not None:
-                        agg.task_ids.add(task_id)
+                        pairs.add((name, task_id, bit))
                     if passed is not None:
                         agg.judged += 1
                         agg.passed += passed
@@ -318,74 +341,84 @@ class _Aggregates:
                             order.remove(key)
                         order.append(key)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able copy (saved in the persistent index)."""
-        return {
-            "tools": {
-                name: [
-                    a.calls,
-                    a.traces,
-                    a.judged,
-                    a.passed,
-                    a.errors,
-                    list(a.task_ids),
-                    dict(a.error_types),
-                    {k: [[r.file, r.line, r.offset] for r in v] for k, v in a.examples.items()},
-                    [[r.file, r.line, r.offset, et, msg] for r, et, msg in a.recent],
-                    a.by_version,
-                    a.error_order,
-                ]
-                for name, a in self.tools.items()
-            },
-            "versions": {k: dataclasses.astuple(v) for k, v in self.versions.items()},
-        }
+    def to_rows(self, side: int, everything: bool) -> list[AggRow]:
+        """The index rows of this side: the dirty ones, or all with `everything`."""
+        dumps = orjson.dumps
+        tools = self.tools if everything else self.dirty_tools
+        versions = self.versions if everything else self.dirty_versions
+        rows: list[AggRow] = []
+        for name in tools:
+            a = self.tools[name]
+            data = [
+                a.calls,
+                a.traces,
+                a.judged,
+                a.passed,
+                a.errors,
+                a.tasks,
+                dict(a.error_types),
+                {k: [[r.file, r.line, r.offset] for r in v] for k, v in a.examples.items()},
+                [[r.file, r.line, r.offset, et, msg] for r, et, msg in a.recent],
+                a.by_version,
+                a.error_order,
+            ]
+            rows.append((side, AGG_TOOL, name, dumps(data)))
+        for key in versions:
+            rows.append((side, AGG_VERSION, key, dumps(dataclasses.astuple(self.versions[key]))))
+        return rows
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _Aggregates:
-        out = cls()
+    def load_row(self, kind: int, name: str, row: list[Any]) -> None:
+        """Take one row of `to_rows` back."""
         intern = sys.intern
-        for name, row in data["tools"].items():
-            calls, traces, judged, passed, errors, tasks, types, examples, recent = row[:9]
-            a = out.tools[intern(name)] = _ToolAgg()
-            a.calls, a.traces, a.judged, a.passed, a.errors = calls, traces, judged, passed, errors
-            a.task_ids = {intern(t) for t in tasks}
-            a.error_types = Counter({intern(k): v for k, v in types.items()})
-            a.examples = {k: [SourceRef(f, ln, o) for f, ln, o in v] for k, v in examples.items()}
-            a.recent.extend((SourceRef(f, ln, o), et, msg) for f, ln, o, et, msg in recent)
-            a.by_version = {intern(k): list(v) for k, v in row[9].items()}
-            a.error_order = [intern(v) for v in row[10]]
-        for key, row in data["versions"].items():
-            out.versions[key] = VersionStats(*row)
-        return out
+        if kind == AGG_VERSION:
+            self.versions[name] = VersionStats(*row)
+            return
+        calls, traces, judged, passed, errors, tasks, types, examples, recent = row[:9]
+        a = self.tools[intern(name)] = _ToolAgg()
+        a.calls, a.traces, a.judged, a.passed, a.errors = calls, traces, judged, passed, errors
+        a.tasks = tasks
+        a.error_types = Counter({intern(k): v for k, v in types.items()})
+        a.examples = {k: [SourceRef(f, ln, o) for f, ln, o in v] for k, v in examples.items()}
+        a.recent.extend((SourceRef(f, ln, o), et, msg) for f, ln, o, et, msg in recent)
+        a.by_version = {intern(k): list(v) for k, v in row[9].items()}
+        a.error_order = [intern(v) for v in row[10]]
 
-    def snapshot_tools(self) -> dict[str, ToolStats]:
-        return {
-            name: ToolStats(
-                name=name,
-                calls=agg.calls,
-                errors=agg.errors,
-                error_types=Counter(agg.error_types),
-                examples={k: list(v) for k, v in agg.examples.items()},
-                traces=agg.traces,
-                tasks=len(agg.task_ids),
-                passed=agg.passed,
-                judged=agg.judged,
-                recent_errors=list(agg.recent),
-            )
-            for name, agg in self.tools.items()
-        }
+    def snapshot_tool(self, name: str) -> ToolStats:
+        agg = self.tools[name]
+        return ToolStats(
+            name=name,
+            calls=agg.calls,
+            errors=agg.errors,
+            error_types=Counter(agg.error_types),
+            examples={k: list(v) for k, v in agg.examples.items()},
+            traces=agg.traces,
+            tasks=agg.tasks,
+            passed=agg.passed,
+            judged=agg.judged,
+            recent_errors=list(agg.recent),
+        )
 
 
 class _SplitAggregates:
     """The running statistics of the learnable and of the held-out traces, kept apart.
 
     Each summary is counted in exactly one side (see `funcforge.traces.splits`);
-    the "all" view is the two merged on demand.
+    the "all" view is the two merged on demand, its distinct tasks per tool kept
+    in `tasks_all` (a task may be on both sides). `fresh`: built from nothing in
+    this refresh (all rows written), else loaded from the index (dirty rows written).
     """
 
-    def __init__(self) -> None:
-        self.learnable = _Aggregates()
-        self.held_out = _Aggregates()
+    def __init__(self, fresh: bool = True) -> None:
+        self.pairs: set[TaskPair] = set()
+        self.learnable = _Aggregates(LEARNABLE_BIT, self.pairs)
+        self.held_out = _Aggregates(HELD_OUT_BIT, self.pairs)
+        self.tasks_all: dict[str, int] = {}
+        self.dirty_all: set[str] = set()
+        self.recount: set[str] = set()  # tools whose pairs were written without counting
+        self.fresh = fresh
+        # ToolStats handed out, by view and tool; dropped for the tools a refresh changed
+        # (`saved`), so asking after each refresh copies only what changed.
+        self._snapshots: dict[str, dict[str, ToolStats]] = {}
 
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         learn: list[TraceSummary] = []
@@ -397,34 +430,93 @@ class _SplitAggregates:
         if held:
             self.held_out.add(held)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"learnable": self.learnable.to_dict(), "held_out": self.held_out.to_dict()}
+    def side(self, bit: int) -> _Aggregates:
+        return self.learnable if bit == LEARNABLE_BIT else self.held_out
+
+    def count_task(self, tool: str, bit: int, new_in_all: bool) -> None:
+        """A (tool, task) pair new on side `bit` (and on both sides, `new_in_all`)."""
+        side = self.side(bit)
+        side.tools[tool].tasks += 1
+        side.dirty_tools.add(tool)
+        if new_in_all:
+            self.tasks_all[tool] = self.tasks_all.get(tool, 0) + 1
+            self.dirty_all.add(tool)
+
+    def set_tasks(self, counts: dict[str, tuple[int, int, int]], tools: Iterable[str]) -> None:
+        """Distinct task counts of `tools` as counted by the index (`Writer.task_counts`)."""
+        for name in tools:
+            every, learnable, held_out = counts.get(name, (0, 0, 0))
+            for side, n in ((self.learnable, learnable), (self.held_out, held_out)):
+                agg = side.tools.get(name)
+                if agg is not None and agg.tasks != n:
+                    agg.tasks = n
+                    side.dirty_tools.add(name)
+            if self.tasks_all.get(name, 0) != every:
+                self.tasks_all[name] = every
+                self.dirty_all.add(name)
+
+    def all_tools(self) -> set[str]:
+        return set(self.learnable.tools) | set(self.held_out.tools)
+
+    def to_rows(self) -> list[AggRow]:
+        """The rows to save: every row when fresh, else those this refresh changed."""
+        fresh = self.fresh
+        rows = self.learnable.to_rows(0, fresh) + self.held_out.to_rows(1, fresh)
+        names = self.tasks_all if fresh else self.dirty_all
+        rows.extend((0, AGG_TASKS_ALL, n, orjson.dumps(self.tasks_all.get(n, 0))) for n in names)
+        return rows
+
+    def saved(self) -> None:
+        """The rows are in the index: nothing is dirty, later refreshes write changes only."""
+        changed = self.dirty_all | self.learnable.dirty_tools | self.held_out.dirty_tools
+        for cached in self._snapshots.values():
+            for name in changed:
+                cached.pop(name, None)
+        for side in (self.learnable, self.held_out):
+            side.dirty_tools.clear()
+            side.dirty_versions.clear()
+        self.dirty_all.clear()
+        self.fresh = False
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> _SplitAggregates:
-        out = cls()
-        out.learnable = _Aggregates.from_dict(data["learnable"])
-        out.held_out = _Aggregates.from_dict(data["held_out"])
+    def from_rows(cls, rows: Iterable[tuple[int, int, str, bytes]]) -> _SplitAggregates:
+        out = cls(fresh=False)
+        for side, kind, name, data in rows:
+            if kind == AGG_TASKS_ALL:
+                out.tasks_all[sys.intern(name)] = orjson.loads(data)
+            else:
+                (out.learnable if side == 0 else out.held_out).load_row(
+                    kind, name, orjson.loads(data)
+                )
         return out
 
     def tools(self, which: Which) -> dict[str, ToolStats]:
+        """Per-tool snapshots of a view (shared between calls until the tool changes)."""
+        learn, held = self.learnable.tools, self.held_out.tools
         if which == "learnable":
-            return self.learnable.snapshot_tools()
-        if which == "held_out":
-            return self.held_out.snapshot_tools()
-        out = self.learnable.snapshot_tools()
-        for name, h in self.held_out.snapshot_tools().items():
-            out[name] = (
-                _merge_tool(
-                    out[name],
-                    h,
-                    self.learnable.tools[name].task_ids,
-                    self.held_out.tools[name].task_ids,
-                )
-                if name in out
-                else h
-            )
+            names: Iterable[str] = learn
+        elif which == "held_out":
+            names = held
+        else:
+            names = [*learn, *(n for n in held if n not in learn)]
+        cached = self._snapshots.setdefault(which, {})
+        out: dict[str, ToolStats] = {}
+        for name in names:
+            stats = cached.get(name)
+            if stats is None:
+                stats = cached[name] = self._snapshot(which, name)
+            out[name] = stats
         return out
+
+    def _snapshot(self, which: Which, name: str) -> ToolStats:
+        if which == "learnable":
+            return self.learnable.snapshot_tool(name)
+        if which == "held_out" or name not in self.learnable.tools:
+            return self.held_out.snapshot_tool(name)
+        a = self.learnable.snapshot_tool(name)
+        if name not in self.held_out.tools:
+            return a
+        return _merge_tool(a, self.held_out.snapshot_tool(name), self.tasks_all.get(name, 0))
 
     def failures(self, which: Which) -> dict[str, tuple[dict[str, tuple[int, int]], list[str]]]:
         sides = {
@@ -452,8 +544,8 @@ class _SplitAggregates:
         return out
 
 
-def _merge_tool(a: ToolStats, b: ToolStats, tasks_a: set[str], tasks_b: set[str]) -> ToolStats:
-    """One tool's learnable and held-out statistics as one."""
+def _merge_tool(a: ToolStats, b: ToolStats, tasks: int) -> ToolStats:
+    """One tool's learnable and held-out statistics as one (`tasks`: distinct on both)."""
     examples = {k: list(v) for k, v in a.examples.items()}
     for etype, refs in b.examples.items():
         have = examples.setdefault(etype, [])
@@ -465,7 +557,7 @@ def _merge_tool(a: ToolStats, b: ToolStats, tasks_a: set[str], tasks_b: set[str]
         error_types=a.error_types + b.error_types,
         examples=examples,
         traces=a.traces + b.traces,
-        tasks=len(tasks_a | tasks_b),
+        tasks=tasks,
         passed=a.passed + b.passed,
         judged=a.judged + b.judged,
         recent_errors=(a.recent_errors + b.recent_errors)[-RECENT_ERRORS:],
@@ -559,11 +651,7 @@ class TraceStore:
                 rel: _FileState.from_dict(rel, self._abs(rel), data)
                 for rel, data in snap.files.items()
             }
-            agg = (
-                _SplitAggregates.from_dict(snap.aggregates)
-                if snap.aggregates
-                else _SplitAggregates()
-            )
+            agg = _SplitAggregates.from_rows(snap.aggregates)
         except (KeyError, ValueError, TypeError, UserError) as exc:
             self._index.reset(f"could not be read ({type(exc).__name__}: {exc})")
             snap = self._index.snapshot()
@@ -631,6 +719,8 @@ class TraceStore:
         # outside the readers' lock), else into the live one under the lock (small
         # appends); a rolled-back refresh reloads the aggregates from the index.
         agg: _SplitAggregates | None = None if self._files else _SplitAggregates()
+        if agg is not None:
+            tx.clear_tasks()  # nothing indexed: no pair may be counted already
         added = False
 
         def sink(rel: str, batch: list[TraceSummary]) -> None:
@@ -642,9 +732,11 @@ class TraceStore:
                 return
             if agg is not None:
                 agg.add(batch)
+                self._write_tasks(tx, agg, final=False)
             else:
                 with self._lock:
                     self._agg.add(batch)
+                self._write_tasks(tx, self._agg, final=False)
 
         old_stamps = dict(self._sidecar_stamps)
         stale_dirs = self._load_sidecars(found)
@@ -709,22 +801,59 @@ class TraceStore:
             changed.append(rel)
         if rebuild:
             # Old traces left the index: aggregate afresh from the index (this transaction's
-            # view), outside the readers' lock; readers wait only for the swap.
+            # view), outside the readers' lock, a batch at a time; readers wait only for
+            # the swap.
             agg = _SplitAggregates()
-            agg.add(tx.all_summaries(sorted(self._files)))
+            tx.clear_tasks()
+            every = tx.all_summaries(sorted(self._files))
+            while batch := list(islice(every, SINK_BATCH)):
+                agg.add(batch)
+                self._write_tasks(tx, agg, final=False)
         if not (touched or added or rebuild or changed) and old_stamps == self._sidecar_stamps:
             return changed
         for rel in touched:
             if rel in self._files:
                 tx.save_file(rel, self._files[rel].to_dict())
         current = agg if agg is not None else self._agg
-        generation = tx.finish(
-            current.to_dict(), {k: list(v) for k, v in self._sidecar_stamps.items()}
-        )
+        self._write_tasks(tx, current, final=True)
+        tx.save_aggregates(current.to_rows(), replace_all=current.fresh)
+        generation = tx.finish({k: list(v) for k, v in self._sidecar_stamps.items()})
         with self._lock:
+            current.saved()
             self._agg = current
             self._generation = generation
         return changed
+
+    def _write_tasks(self, tx: Writer, agg: _SplitAggregates, final: bool) -> None:
+        """Hand the collected (tool, task) pairs to the index and keep the task counts.
+
+        A few pairs (an append) are written one by one, each saying whether it is
+        new, so the counts move by exactly what the new traces added; many (an
+        ingest, a rebuild) are written at once and the tools they touch recounted
+        by the index when the refresh ends (`final`). The pairs in memory never
+        exceed `TASK_BATCH`, whatever the number of traces.
+        """
+        live = agg is self._agg  # readers see it: change its counts under their lock
+        guard: AbstractContextManager[Any] = self._lock if live else nullcontext()
+        pairs = agg.pairs
+        if pairs and (final or len(pairs) >= TASK_BATCH):
+            rows = list(pairs)
+            pairs.clear()
+            if agg.fresh or agg.recount or len(rows) > COUNTED_PAIRS:
+                tx.add_tasks(rows)
+                if not agg.fresh:
+                    agg.recount.update(tool for tool, _, _ in rows)
+            else:
+                news = list(tx.add_tasks_counted(rows))
+                with guard:
+                    for tool, bit, new_in_all in news:
+                        agg.count_task(tool, bit, new_in_all)
+        if final and (agg.fresh or agg.recount):
+            tools = agg.all_tools() if agg.fresh else set(agg.recount)
+            counts = tx.task_counts(None if agg.fresh else tools)
+            with guard:
+                agg.set_tasks(counts, tools)
+            agg.recount.clear()
 
     def _load_sidecars(self, found: dict[str, Path]) -> set[str]:
         """(Re)read the `outcomes.jsonl` files among `found`; returns folders whose changed."""
@@ -976,6 +1105,14 @@ class TraceStore:
     def __len__(self) -> int:
         with self._lock:
             return sum(s.count for s in self._files.values())
+
+    def count(self, which: Which = "learnable") -> int:
+        """How many traces a view holds, from the aggregates (no pass over the traces)."""
+        check_view(which)
+        if which == "all":
+            return len(self)
+        with self._lock:
+            return sum(v.n for v in self._agg.versions(which).values())
 
     def tool_stats(self, which: Which = "learnable") -> dict[str, ToolStats]:
         """Per-tool statistics (a snapshot: later refreshes do not change it).
