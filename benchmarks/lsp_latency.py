@@ -13,7 +13,11 @@ needed), opens one tool file, waits for its diagnostics, then measures:
   (the "N of M logged calls failed" count changes); target < 200 ms;
 - the server's resident memory (VmRSS from /proc/<pid>/status).
 
-Run: `python3 benchmarks/lsp_latency.py [--small]`.
+Run: `python3 benchmarks/lsp_latency.py [--small]`. For issue 18, `--traces 1000000
+--workspace /tmp/ff-1m` keeps the generated workspace (1 GB) outside the repository and
+reuses it; `--warm-only` then skips the cold start (its index is removed otherwise), and
+`--profile DIR` samples the server with py-spy (collapsed stacks, one file per start).
+Appended traces stay in a kept workspace: its count grows by 11 per run.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import json
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -132,6 +137,12 @@ async def timed(fn: Callable[[], Awaitable[Any]], n: int) -> list[float]:
     return out
 
 
+def _py_spy() -> str:
+    """py-spy beside this Python (a virtualenv's bin) or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -144,7 +155,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def bench(root: Path, names: list[str], requests: int, appends: int) -> dict[str, Any]:
+async def bench(
+    root: Path, names: list[str], requests: int, appends: int, profile: Path | None = None
+) -> dict[str, Any]:
     client = make_test_lsp_client()  # stores diagnostics, messages, configuration
 
     @client.feature("funcforge/status")
@@ -154,6 +167,14 @@ async def bench(root: Path, names: list[str], requests: int, appends: int) -> di
     await client.start_io(sys.executable, "-m", "funcforge", "serve", cwd=str(root))
     assert client._server is not None
     pid = client._server.pid
+    spy = None
+    if profile is not None:  # samples until the server exits
+        spy = subprocess.Popen(
+            [_py_spy(), "record", "--pid", str(pid), "--format", "raw"]
+            + ["--rate", "200", "--nonblocking", "-o", str(profile)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     t_start = time.perf_counter()
     await client.initialize_session(
         types.InitializeParams(
@@ -237,6 +258,8 @@ async def bench(root: Path, names: list[str], requests: int, appends: int) -> di
     memory = rss_mb(pid)
     await client.shutdown_session()
     await client.stop()
+    if spy is not None:
+        spy.wait(timeout=60)
     return {"ready": ready, "latencies": latencies, "delays": delays, "rss_mb": memory}
 
 
@@ -246,25 +269,53 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=100, help="timed requests per kind")
     parser.add_argument("--appends", type=int, default=10, help="timed trace appends")
     parser.add_argument("--traces", type=int, help="number of traces (issue 18: 1000000)")
+    parser.add_argument(
+        "--workspace", type=Path, help="keep the workspace here and reuse it (e.g. /tmp/ff-1m)"
+    )
+    parser.add_argument(
+        "--warm-only", action="store_true", help="with --workspace: keep its index, no cold start"
+    )
+    parser.add_argument("--profile", type=Path, help="write py-spy samples of each start here")
     args = parser.parse_args()
     files, per_file, traces = (10, 10, 10_000) if args.small else (100, 10, 100_000)
     traces = args.traces or traces
 
     with tempfile.TemporaryDirectory(prefix="ff-lsp-") as tmp:
-        root = Path(tmp) / "ws"
-        t0 = time.perf_counter()
-        names = make_workspace(root, files, per_file, traces)
-        made = time.perf_counter() - t0
+        made = 0.0
+        if args.workspace is not None:
+            root = args.workspace / f"ws-{files}x{per_file}-{traces}"
+            marker = root / ".complete"
+            if not marker.exists():
+                shutil.rmtree(root, ignore_errors=True)
+                t0 = time.perf_counter()
+                names = make_workspace(root, files, per_file, traces)
+                made = time.perf_counter() - t0
+                marker.write_text("\n".join(names))
+            names = marker.read_text().split()
+            if not args.warm_only:
+                shutil.rmtree(root / ".funcforge" / "cache", ignore_errors=True)
+        else:
+            root = Path(tmp) / "ws"
+            t0 = time.perf_counter()
+            names = make_workspace(root, files, per_file, traces)
+            made = time.perf_counter() - t0
         mb = (root / "traces" / "runs.jsonl").stat().st_size / 1e6
-        result = asyncio.run(bench(root, names, args.requests, args.appends))
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        prof = args.profile
+        first = asyncio.run(
+            bench(root, names, args.requests, args.appends, prof and prof / "first.txt")
+        )
         # A second start finds the persistent trace index on disk (issue 18's warm start).
-        warm = asyncio.run(bench(root, names, 5, 1))
+        warm = asyncio.run(bench(root, names, 5, 1, prof and prof / "warm.txt"))
+    result = first
 
     print(
         f"workspace: {len(names)} tool functions in {files} files, {traces} traces "
-        f"({mb:.0f} MB), generated in {made:.1f} s"
+        f"({mb:.0f} MB)" + (f", generated in {made:.1f} s" if made else ", kept from a last run")
     )
-    print(f"server start to first diagnostics on the open file: {result['ready']:.1f} s")
+    kind = "warm (--warm-only)" if args.warm_only else "cold"
+    print(f"server start ({kind}) to first diagnostics on the open file: {result['ready']:.2f} s")
     print(
         f"warm start (index on disk, traces unchanged) to first diagnostics: "
         f"{warm['ready']:.2f} s; then resident memory {warm['rss_mb']:.0f} MB"
