@@ -169,9 +169,9 @@ async def bench(
     pid = client._server.pid
     spy = None
     if profile is not None:  # samples until the server exits
+        command = [_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--rate", "200"]
         spy = subprocess.Popen(
-            [_py_spy(), "record", "--pid", str(pid), "--format", "raw"]
-            + ["--rate", "200", "--nonblocking", "-o", str(profile)],
+            [*command, "--nonblocking", "-o", str(profile)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
