@@ -27,7 +27,10 @@ server then bills ``usage.prompt_tokens`` by it over its own chat template
 vLLM's ``/tokenize`` (``tokenize_route``), and with ``context_window`` refuses
 a longer prompt with llama-cpp-python's 400 ("This model's maximum context
 length is N tokens..."); ``advertise_window`` puts ``max_model_len`` in
-``/v1/models`` as vLLM does.
+``/v1/models`` as vLLM does. ``probe_trickle`` (seconds) sends the answers of
+those side routes (tokenize, ``/v1/models``, ``/props``) a byte at a time.
+``tokenize_reply(text)`` overrides the tokenize route's answer (a broken or
+lying tokenizer): ``{"status": 404, "body": {...}}`` or ``{"body": {"count": 1}}``.
 
 When the script is exhausted, ``responder(request)`` (a `ReceivedRequest`)
 supplies the item; without one the server answers 500 with a clear message.
@@ -143,7 +146,11 @@ class FakeOpenAI:
         tokenize_route: str | None = None,
         context_window: int | None = None,
         advertise_window: bool = False,
+        probe_trickle: float = 0.0,
+        tokenize_reply: Callable[[str], ScriptItem] | None = None,
     ) -> None:
+        self.probe_trickle = probe_trickle
+        self.tokenize_reply = tokenize_reply
         self.tokenizer = tokenizer
         self.tokenize_route = tokenize_route
         self.context_window = context_window
@@ -449,7 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.fake.advertise_window and self.fake.context_window:
                 for entry in data:
                     entry["max_model_len"] = self.fake.context_window
-            self._send(200, {"object": "list", "data": data})
+            self._send(200, {"object": "list", "data": data}, trickle=self.fake.probe_trickle)
             return
         self._not_found(request.path)
 
@@ -541,11 +548,17 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(text, str):
             self._send(422, {"detail": "input or prompt (a string) is required"})
             return
+        trickle = self.fake.probe_trickle
+        if self.fake.tokenize_reply is not None:
+            item = self.fake.tokenize_reply(text)
+            self._send(int(item.get("status", 200)), item.get("body"), trickle=trickle)
+            return
         count = tokenizer(text)
         if self.fake.tokenize_route and self.fake.tokenize_route.endswith("/count"):
-            self._send(200, {"count": count})
+            self._send(200, {"count": count}, trickle=trickle)
         else:
-            self._send(200, {"count": count, "tokens": list(range(count)), "max_model_len": 0})
+            answer = {"count": count, "tokens": list(range(count)), "max_model_len": 0}
+            self._send(200, answer, trickle=trickle)
 
     def _answer(self, item: ScriptItem, model: str, body: dict[str, Any]) -> None:
         delay = float(item.get("delay", 0))

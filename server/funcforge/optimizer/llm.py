@@ -15,8 +15,10 @@ a transcript (`replay:FILE`), either one optionally recorded to a transcript.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -52,6 +54,19 @@ PROBE_TIMEOUT = 10.0  # seconds for a tokenize or discovery request
 PROBE_MAX_BYTES = 4_000_000
 
 
+def plausible_count(text: str, count: int) -> bool:
+    """Whether some tokenizer could count `text` as `count` tokens.
+
+    At most a token per UTF-8 byte (byte fallback), plus a few special tokens;
+    at least a token per 64 characters (even long whitespace runs are split
+    sooner). A count outside is a broken or lying tokenize endpoint.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return False
+    least = (len(text) + 63) // 64
+    return least <= count <= len(text.encode("utf-8", "replace")) + 64
+
+
 class LLMError(UserError):
     """The model endpoint failed in a way the user can act on (one-line message)."""
 
@@ -74,24 +89,43 @@ class _Malformed(Exception):
 
 
 _OVERFLOW_HINTS = (
-    "maximum context length",
+    "maximum context length",  # OpenAI, vLLM, llama-cpp-python
     "context_length_exceeded",
-    "exceeds the available context size",
+    "exceeds the available context size",  # llama.cpp's llama-server, Ollama (truncate: false)
     "exceed_context_size",
-    "context window",
+    "context window",  # llama-cpp-python's own words, OpenAI's newer ones
+    "maximum model length",  # vLLM's engine ("decoder prompt (length N) is longer than ...")
+    "context length",  # Ollama ("the prompt is longer than the context length ...")
+    "configured limit of",  # OpenAI ("Input tokens exceed the configured limit of N tokens")
     "prompt is too long",
     "too many tokens",
 )
+# `\W{0,6}` lets a key match inside JSON that was escaped once more (Ollama wraps llama.cpp's).
 _LIMIT_PATTERNS = (
     re.compile(r"maximum context length is (\d+)"),
-    re.compile(r'"?n_ctx"?\s*[:=]\s*(\d+)'),
+    re.compile(r"n_ctx\W{0,6}(\d+)"),
     re.compile(r"context (?:window|size|length) of (\d+)"),
+    re.compile(r"context size \((\d+) tokens\)"),
+    re.compile(r"maximum model length of (\d+)"),
+    re.compile(r"configured limit of (\d+)"),
+    re.compile(r"exceeds limit of (\d+)"),
     re.compile(r"tokens? > (\d+) maximum"),
 )
+# The prompt's own tokens: "you requested N tokens (P in the messages, C in the completion)"
+# counts the answer's cap too, so P (or N - C) comes first.
 _REQUESTED_PATTERNS = (
-    re.compile(r"(?:requested|resulted in|prompt has|prompt is too long:?)\s*(\d+)\s*tokens"),
-    re.compile(r'"?n_prompt_tokens"?\s*[:=]\s*(\d+)'),
+    re.compile(r"\((\d+) in the messages"),
+    re.compile(r"request has (\d+) input tokens"),
+    re.compile(r"(?:decoder )?prompt \(length (\d+)\)"),
+    re.compile(r"prompt length of (\d+)"),
+    re.compile(r"input prompt \((\d+) tokens\)"),
+    re.compile(r"request \((\d+) tokens\)"),
+    re.compile(r"requested tokens \((\d+)\)"),
+    re.compile(r"n_prompt_tokens\W{0,6}(\d+)"),
+    re.compile(r"(?:resulted in|prompt has|prompt is too long:?)\s*(\d+)\s*tokens"),
+    re.compile(r"requested\s*(\d+)\s*tokens"),
 )
+_COMPLETION_PATTERN = re.compile(r"(\d+) in the completion")
 
 
 def parse_context_overflow(text: str) -> tuple[int | None, int | None] | None:
@@ -107,7 +141,12 @@ def parse_context_overflow(text: str) -> tuple[int | None, int | None] | None:
                 return int(match.group(1))
         return None
 
-    return first(_LIMIT_PATTERNS), first(_REQUESTED_PATTERNS)
+    requested = first(_REQUESTED_PATTERNS)
+    total = re.search(r"requested\s*(\d+)\s*tokens", lowered)
+    completion = _COMPLETION_PATTERN.search(lowered)
+    if total and completion:  # messages and function definitions: all but the answer's cap
+        requested = max(0, int(total.group(1)) - int(completion.group(1)))
+    return first(_LIMIT_PATTERNS), requested
 
 
 def context_overflow(exc: BaseException, model: str) -> ContextOverflowError | None:
@@ -259,13 +298,27 @@ def reply_from_completion(completion: Any) -> LLMReply:
         message=message,
         usage=Usage(
             calls=1,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            prompt_tokens=_token_figure(usage.get("prompt_tokens")),
+            completion_tokens=_token_figure(usage.get("completion_tokens")),
         ),
         response=completion,
         finish_reason=finish if isinstance(finish, str) else None,
         model=answered if isinstance(answered, str) and answered else None,
     )
+
+
+def _token_figure(value: Any) -> int:
+    """A usage figure as a count of tokens: 0 for anything that is not a finite number >= 0.
+
+    A usable answer with a garbled `usage` ([1], 1e400, NaN, "lots", -5) is kept, not retried.
+    """
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return min(int(value), 10**12)
+    return 0
 
 
 def _content_text(content: Any) -> str | None:
@@ -308,8 +361,11 @@ def build_request(
 
 
 def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
-    """Collapse whitespace and cut to `limit` characters, for one-line messages."""
-    flat = " ".join(text.split())
+    """Collapse whitespace and cut to `limit` characters, for one-line messages.
+
+    Lone surrogates (a server's JSON may carry them) are escaped: messages get printed and written.
+    """
+    flat = clean_text(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -532,6 +588,7 @@ class LLMClient(ChatClient):
         self._probed_tokenize = False
         self._window: int | None = None
         self._probed_window = False
+        self._probe_stalled = False
 
     def _make_sdk(self) -> openai.OpenAI:
         """A new SDK client (our retries, so the SDK's own are off)."""
@@ -617,22 +674,42 @@ class LLMClient(ChatClient):
         return url[: -len("/v1")] if url.endswith("/v1") else url
 
     def _http(self, method: str, url: str, body: Any = None) -> Any:
-        """One small JSON request to the endpoint (probes), or None when it fails."""
+        """One small JSON request to the endpoint (probes), or None when it fails.
+
+        Bounded by wall time, not per read: a server trickling its answer a byte
+        at a time is abandoned at the deadline (the request runs in a helper thread).
+        """
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.__key != PLACEHOLDER_KEY:
             headers["Authorization"] = f"Bearer {self.__key}"
+        if self._probe_stalled:
+            return None  # a server that stalled one probe is not asked again
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         timeout = min(self.timeout, PROBE_TIMEOUT)
         left = self.time_left()
         if left is not None:
             timeout = max(0.1, min(timeout, left))
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read(PROBE_MAX_BYTES)
-            return json.loads(raw)
-        except (OSError, ValueError, RecursionError):
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    raw = response.read(PROBE_MAX_BYTES)
+                result["value"] = json.loads(raw)
+            except (OSError, ValueError, RecursionError, http.client.HTTPException):
+                pass
+
+        worker = threading.Thread(target=run, name="funcforge-llm-probe", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if worker.is_alive():
+            self._probe_stalled = True
+            self.logger.warning(
+                "%s did not answer within %.1f s; going on without it", url, timeout
+            )
             return None
+        return result.get("value")
 
     def _tokenize_routes(self) -> list[tuple[str, str, Callable[[str], Any], Callable[[Any], Any]]]:
         """(name, url, body for a text, count from the answer) per known tokenize route."""
@@ -678,13 +755,14 @@ class LLMClient(ChatClient):
             if self.api_version or urlsplit(self.endpoint).hostname == "api.openai.com":
                 return  # OpenAI and Azure have no tokenize route: tiktoken counts there
             for name, url, body, parse in self._tokenize_routes():
-                if isinstance(parse(self._http("POST", url, body("hello world"))), int):
+                probed = parse(self._http("POST", url, body("hello world")))
+                if isinstance(probed, int) and plausible_count("hello world", probed):
 
                     def tokenize(
                         text: str, url: str = url, body: Any = body, parse: Any = parse
                     ) -> int | None:
                         count = parse(self._http("POST", url, body(text)))
-                        return count if isinstance(count, int) else None
+                        return count if isinstance(count, int) and count is not True else None
 
                     self._tokenize = tokenize
                     self._tokenize_name = f"endpoint {name}"
@@ -692,8 +770,30 @@ class LLMClient(ChatClient):
                     return
 
     def count_tokens(self, text: str) -> int | None:
+        """The endpoint tokenizer's count; None once it failed or answered implausibly.
+
+        A tokenizer that errs, stalls or lies (a count no tokenizer could give for
+        this text) is dropped for good: the prompt is then counted by the estimate.
+        """
         self._probe_tokenize()
-        return None if self._tokenize is None else self._tokenize(clean_text(text))
+        tokenize = self._tokenize
+        if tokenize is None:
+            return None
+        cleaned = clean_text(text)
+        count = tokenize(cleaned)
+        if count is None or not plausible_count(cleaned, count):
+            with self._probe_lock:
+                if self._tokenize is tokenize:
+                    self._tokenize = None
+                    self.logger.warning(
+                        "the endpoint's tokenizer (%s) answered %s for %d characters; "
+                        "counting tokens by estimate from now on",
+                        self._tokenize_name,
+                        "nothing usable" if count is None else count,
+                        len(cleaned),
+                    )
+            return None
+        return count
 
     def tokenizer_name(self) -> str | None:
         self._probe_tokenize()
@@ -772,6 +872,13 @@ class LLMClient(ChatClient):
                     if hint is not None
                     else backoff_delay(attempt, self.backoff_base, self.backoff_max, self._rng)
                 )
+                left = self.time_left()
+                if left is not None and wait >= left:
+                    # Sleeping past the step's deadline would only end in its error, later.
+                    raise LLMError(
+                        f"{what}; not retried: waiting {wait:.1f} s would pass the step's time "
+                        f"limit ({max(0.0, left):.1f} s left of step_timeout)"
+                    ) from None
                 self.logger.warning(
                     "%s; retrying in %.2f s (retry %d of %d)",
                     what,

@@ -148,7 +148,9 @@ def evidence_for(store: TraceStore, names: list[str]) -> dict[str, Any]:
     return out
 
 
-MAX_OVERFLOWS = 4  # context-length refusals survived per step
+# Context-length refusals survived per step: a backstop only. The step stops
+# earlier when the prompt can get no smaller (see `_ask`).
+MAX_OVERFLOWS = 12
 
 
 def _shrunk_budget(
@@ -161,9 +163,15 @@ def _shrunk_budget(
     """
     fitted = resolve_budget(config, client, window=exc.limit) if exc.limit else budget
     tokens = fitted.tokens
-    if not exc.limit or not exc.requested:
+    if not exc.limit or not exc.requested or tokens >= counted:
+        # Nothing to go by, or the counts say the refused prompt fits: they are wrong, shrink.
         tokens = min(tokens, int(counted * 0.75))
     return Budget(max(0, tokens), fitted.window, fitted.reserve, fitted.source)
+
+
+def _characters(messages: list[dict[str, Any]]) -> int:
+    """The prompt's size in characters (whether a rebuilt prompt really is smaller)."""
+    return sum(len(str(m.get("content") or "")) for m in messages)
 
 
 def _with_finish_reason(feedback: str, reply: LLMReply) -> str:
@@ -241,6 +249,7 @@ def _ask(
     terminated = False
     n_actions = config.max_actions_per_step
     overflows = 0
+    refused: tuple[int, ContextOverflowError] | None = None  # (characters, error) last refused
     suspicious: dict[str, list[str]] = {}
     skipped: list[str] = []
     for k in range(n_actions):
@@ -281,6 +290,9 @@ def _ask(
                 counter=counter,
             )
             prompt_tokens.append(prompt.tokens)
+            size = _characters(prompt.messages)
+            if refused is not None and size >= refused[0]:
+                raise refused[1]  # the prompt can get no smaller than the one refused
             try:
                 # The room kept for the answer caps it, so prompt + answer fit the window.
                 with ctx.client.answer_limit(budget.reserve or None):
@@ -291,8 +303,9 @@ def _ask(
                     counter.observe(prompt.messages, ACTION_TOOLS, exc.requested)
                 recounted = counter.count(prompt.messages, ACTION_TOOLS)
                 smaller = _shrunk_budget(config, ctx.client, budget, recounted, exc)
-                if overflows > MAX_OVERFLOWS or smaller.tokens >= recounted:
+                if overflows > MAX_OVERFLOWS:
                     raise
+                refused = (size, exc)
                 note = (
                     f"the prompt ({prompt.tokens} tokens counted by {counter.method}"
                     + (f", {exc.requested} by the endpoint" if exc.requested else "")
@@ -314,6 +327,7 @@ def _ask(
                     )
                     break
                 raise
+            refused = None
             if reply.usage.prompt_tokens:
                 counter.observe(prompt.messages, ACTION_TOOLS, reply.usage.prompt_tokens)
             _emit(ctx, pct, "validating the model's answer")

@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import tempfile
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from funcforge.config import Config
     from funcforge.optimizer.llm import ChatClient
 
+LOG = logging.getLogger("funcforge.tokens")
 CHARS_PER_TOKEN = 4.0
 DEFAULT_BUDGET = 12_000  # when neither token_budget nor the context window is known
 CALIBRATION_WINDOW = 6  # recent bills the calibration fits
@@ -110,6 +112,10 @@ def render_request(messages: Sequence[dict[str, Any]], tools: Sequence[dict[str,
     return "".join(parts)
 
 
+class CountUnavailable(Exception):
+    """A counting method failed for good (the endpoint's tokenizer went away or lied)."""
+
+
 @dataclass
 class Observation:
     """One request's count next to what the endpoint billed for it."""
@@ -153,13 +159,30 @@ class TokenCounter:
         with self._lock:
             if self._last is not None and self._last[0] == key:
                 return self._last[1]
-        value = self._raw_count(messages, tools)
+        try:
+            value = self._raw_count(messages, tools)
+        except CountUnavailable as exc:
+            self._fall_back(str(exc))
+            value = self._raw_count(messages, tools)
         chars = len(render_request(messages, tools))
         with self._lock:
             self._last = (key, value)
             if self.exact and value > 0:
                 self.chars_per_token = max(0.5, chars / value)
         return value
+
+    def _fall_back(self, reason: str) -> None:
+        """Count by the estimate from now on, calibration started afresh (its unit changed)."""
+        LOG.warning("%s; counting prompt tokens by estimate (characters / 4)", reason)
+        with self._lock:
+            self.method = f"estimate (characters / 4; {reason})"
+            self.exact = False
+            self._raw_count = _estimate_raw
+            self._piece_count = None
+            self.chars_per_token = CHARS_PER_TOKEN
+            self.scale, self.offset = 1.0, 0.0
+            self._pairs = []
+            self._last = None
 
     def count(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> int:
         """Prompt tokens of this request, as the endpoint is expected to bill them."""
@@ -240,7 +263,9 @@ def endpoint_counter(client: ChatClient) -> TokenCounter | None:
 
     def raw(messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> int:
         count = client.count_tokens(render_request(messages, tools))
-        return count if count is not None else _estimate_raw(messages, tools)
+        if count is None:  # the tokenizer failed, stalled or lied: the client dropped it
+            raise CountUnavailable(f"the endpoint's tokenizer ({name}) stopped giving counts")
+        return count
 
     return TokenCounter(name, raw, exact=True)
 
