@@ -10,13 +10,12 @@ from __future__ import annotations
 import ast
 import unicodedata
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from funcforge.toolset.action import Action
 from funcforge.toolset.extract import extract_functions
-from funcforge.toolset.rewrite import RewriteError, apply_action
+from funcforge.toolset.rewrite import apply_action
 from funcforge.toolset.source import split_lines
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -196,7 +195,7 @@ def paren_target_file(draw: st.DrawFn) -> tuple[str, int]:
 
 @SETTINGS
 @given(paren_target_file())
-def test_a_file_libcst_cannot_parse_is_read_but_not_rewritten(case: tuple[str, int]) -> None:
+def test_a_file_libcst_cannot_parse_is_read_and_rewritten(case: tuple[str, int]) -> None:
     source, line = case
     assert parses(source)
     problems: list = []
@@ -207,11 +206,18 @@ def test_a_file_libcst_cannot_parse_is_read_but_not_rewritten(case: tuple[str, i
     assert convert["value"]["description"] == "The distance."
     assert [p.line for p in problems] == [line]
     assert "parenthesised annotation target" in problems[0].message
-    for action in (
-        Action("remove_function", "helper"),
-        Action("revise_function", "helper", "", {}, [], "def helper() -> int:\n    return 2\n"),
+    helper = specs["helper"]
+    new_helper = "def helper() -> int:\n    return 2"
+    for action, expected in (
+        (Action("revise_function", "helper", code=helper.code), source),
+        (
+            Action("revise_function", "helper", code=new_helper + "\n"),
+            source.replace(helper.code, new_helper),
+        ),
+        (Action("remove_function", "helper"), source[: source.index("\n\n\ndef helper")] + "\n"),
     ):
-        with pytest.raises(RewriteError) as err:
-            apply_action(source, action, "tools/t.py")
-        assert str(err.value).startswith(f"tools/t.py:{line}: cannot ")
-        assert "parenthesised annotation target" in str(err.value)
+        out = apply_action(source, action, "tools/t.py")
+        assert out == expected
+        assert parses(out)
+        after = {s.name: s.code for s in extract_functions(out, "tools/t.py", None, [])}
+        assert after["convert"] == specs["convert"].code

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
-import functools
 import keyword
 import re
 import sys
@@ -46,7 +45,6 @@ from funcforge.toolset.source import (
     encode_source,
     is_blank,
     newline_of,
-    parse_cst,
     parse_python,
     split_lines,
     strip_newline,
@@ -178,7 +176,6 @@ def _prepare(action: Action, file: str) -> _Code:
     label = f"<code of {action.name}>"
     try:
         tree = parse_python(code, label)
-        parse_cst(code, label)  # what extraction will need of the file afterwards
     except ToolsetSyntaxError as exc:
         raise RewriteError(
             f"{where}: the code does not parse: line {exc.line}, column {exc.col + 1}: "
@@ -316,13 +313,6 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
             f"{file}:{exc.line}: cannot {action.kind.split('_')[0]} '{name}': "
             f"the file does not parse ({exc.message}); fix it first"
         ) from None
-    refused = _cst_refusal(text)
-    if refused is not None:
-        line, message = refused
-        raise RewriteError(
-            f"{file}:{line}: cannot {action.kind.split('_')[0]} '{name}': {message}; "
-            "funcforge can read this file's tools but not rewrite it"
-        )
     matches = [s for s in spans if s.name == name]
     if action.kind == "add_function" and matches:
         raise RewriteError(
@@ -351,20 +341,6 @@ def apply_action(source: str, action: Action, file: str = "<string>") -> str:
     else:
         new = _append(text, to_newline(code.function, newline_of(text)))
     return bom + _add_imports(new, file, code, action, old_free)
-
-
-@functools.lru_cache(maxsize=64)
-def _cst_refusal(text: str) -> tuple[int, str] | None:
-    """(line, reason) when libcst cannot parse `text` (valid Python it does not support).
-
-    Extraction needs libcst's tree of the file after any change; cached, as
-    the editor plans the same texts again on every code-action request.
-    """
-    try:
-        parse_cst(text, "<file>")
-    except ToolsetSyntaxError as exc:
-        return exc.line, exc.message
-    return None
 
 
 def _keep_breaks(old: str, new: str, default: str) -> str:
@@ -685,6 +661,7 @@ def plan_actions(config: Config, toolset: Toolset, actions: Iterable[Action]) ->
             if is_new:
                 created.add(target)
         texts[target] = apply_action(texts[target], action, target)
+        _check_encodable(texts[target], encodings[target], target, action)
         if action.kind == "add_function":
             owner[action.name] = target
         elif action.kind == "remove_function":
@@ -701,6 +678,28 @@ def plan_actions(config: Config, toolset: Toolset, actions: Iterable[Action]) ->
         for file in texts
         if texts[file] != originals[file] or file in created
     ]
+
+
+def _check_encodable(text: str, encoding: str, file: str, action: Action) -> None:
+    """Refuse a change the file's encoding cannot hold (apply could not write it).
+
+    A file declared `# -*- coding: latin-1 -*-` cannot take a `☃` the new code
+    brings; found here, in the plan, the replay check refuses it exactly as
+    apply does, instead of apply failing after the check passed.
+    """
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start]
+        line = LineIndex(text).line_of(exc.start) + 1
+        raise RewriteError(
+            f"{file}:{line}: cannot {action.kind.split('_')[0]} '{action.name}': the code has "
+            f"{bad!r} (U+{ord(bad):04X}), which the file's encoding {encoding} cannot hold; "
+            f"write it as an escape ({bad.encode('ascii', 'backslashreplace').decode()!r}) "
+            "or change the file's encoding"
+        ) from None
+    except LookupError:
+        pass  # decode_source already refused an unknown encoding
 
 
 def _current(config: Config, toolset: Toolset, rel: str) -> tuple[str, str, bool]:
@@ -744,8 +743,7 @@ def minimal_edits(old: str, new: str) -> list[TextEditSpec]:
         return index.starts[i] if i < len(index.starts) else len(old)
 
     edits: list[TextEditSpec] = []
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in _line_opcodes(a, b):
         if tag == "equal":
             continue
         start, end = line_offset(i1), line_offset(i2)
@@ -775,6 +773,31 @@ def minimal_edits(old: str, new: str) -> list[TextEditSpec]:
             )
         )
     return edits
+
+
+# Past this many differing lines, difflib's exact matching (autojunk off) is
+# quadratic in repeated lines (blank lines, `return x`): a 30,000-line file
+# took 90 s. Its popular-line heuristic keeps big diffs linear; the edits still
+# turn `old` into `new` exactly, only perhaps not minimally.
+_EXACT_DIFF_LINES = 2000
+
+
+def _line_opcodes(a: list[str], b: list[str]) -> list[tuple[str, int, int, int, int]]:
+    """difflib opcodes of two line lists, the common first and last lines matched first."""
+    head = 0
+    limit = min(len(a), len(b))
+    while head < limit and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    exact = max(len(mid_a), len(mid_b)) <= _EXACT_DIFF_LINES
+    matcher = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=not exact)
+    return [
+        (tag, i1 + head, i2 + head, j1 + head, j2 + head)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
 
 
 def _offset(index: LineIndex, line: int, character: int) -> int:

@@ -242,7 +242,8 @@ def _extract(rel: str, text: str, loader: Any, stamp_of: Callable[[str], Stamp])
         ToolsetProblem(
             rel,
             problem.line,
-            f"funcforge reads this file's tools but cannot rewrite it: {problem.message}",
+            f"{problem.message}; funcforge reads and rewrites this file statement by "
+            "statement (a type defined in that statement is not seen)",
             problem.col,
             severity="warning",
         )
