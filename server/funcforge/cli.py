@@ -13,6 +13,7 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from funcforge import __version__, commands
 from funcforge.errors import (
@@ -22,9 +23,25 @@ from funcforge.errors import (
     UserError,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a closed pipe is not swallowed (`funcforge --help | head -1`).
+
+    argparse ignores OSError when printing help or usage, so a reader that went
+    away gave exit 0 with the text lost; here it ends as every command does (141).
+    Subcommand parsers are made of the same class.
+    """
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="funcforge",
         description="Train an LLM agent's tools instead of its weights (AgentOptimizer).",
     )
@@ -39,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit:  # --help, --version, a usage error: flush here, not at shutdown
+            sys.stdout.flush()
+            raise
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_ERROR

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,21 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_output(path: Path, data: str | bytes) -> None:
+    """Write a file the user asked for (`--output`, `--out`) atomically, readable by others.
+
+    `write_atomic` leaves new files at mkstemp's 0600, right for state but not
+    for a report a CI step uploads or a trace file an agent's team shares: an
+    existing file keeps its mode, a new one gets 0644 (as git checks files out).
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o644
+    write_atomic(path, data)
+    os.chmod(path, mode)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

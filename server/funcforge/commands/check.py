@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import io
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -181,6 +183,8 @@ def _check(args: argparse.Namespace) -> int:
 
     config = _config(args.path)
     fmt = "json" if args.json else args.format
+    if args.base is None and args.head is None:
+        args.base, args.head = _pre_commit_refs()
     base = args.base or "HEAD"
     if args.head:
         from funcforge.review.refs import toolset_at
@@ -228,15 +232,35 @@ def _check(args: argparse.Namespace) -> int:
         )
         return code
     _warn(sorted(set(result.notes)))
+    out = io.StringIO()
     if not result.changed and not result.removed:
-        print(f"no tool function changed {against} in {config.root}")
+        print(f"no tool function changed {against} in {config.root}", file=out)
     for name in result.removed:
-        print(f"{name}: removed {against}")
+        print(f"{name}: removed {against}", file=out)
     for report in result.reports:
-        _print_report(report, args.all)
+        _print_report(report, args.all, out)
     if result.broken:
-        print("tool files that no longer load: " + "; ".join(str(p) for p in result.broken))
+        print(
+            "tool files that no longer load: " + "; ".join(str(p) for p in result.broken),
+            file=out,
+        )
+    _emit(out.getvalue().rstrip("\n"), args.output)  # text honours --output like the others
     return code
+
+
+def _pre_commit_refs() -> tuple[str | None, str | None]:
+    """The refs pre-commit names when it checks a range: (from, to), else (None, None).
+
+    pre-commit sets PRE_COMMIT_FROM_REF and PRE_COMMIT_TO_REF in the pre-push
+    stage (and for `pre-commit run --from-ref A --to-ref B`). There the working
+    tree is HEAD, so comparing it with HEAD would check nothing and let a
+    regression through; the pushed range is what to check.
+    """
+    start = os.environ.get("PRE_COMMIT_FROM_REF", "").strip()
+    end = os.environ.get("PRE_COMMIT_TO_REF", "").strip()
+    if start and end:
+        return start, end
+    return None, None
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -244,10 +268,10 @@ def _emit(text: str, output: str | None) -> None:
     if not output:
         print(text)
         return
-    from funcforge.fsutil import write_atomic
+    from funcforge.fsutil import write_output
 
     try:
-        write_atomic(Path(output), text + "\n")
+        write_output(Path(output), text + "\n")
     except OSError as exc:
         raise UserError(f"{output}: cannot write the report: {exc.strerror or exc}") from None
 

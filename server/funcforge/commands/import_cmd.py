@@ -19,7 +19,7 @@ from typing import Any
 
 from funcforge.config import load_config
 from funcforge.errors import UserError
-from funcforge.fsutil import write_atomic
+from funcforge.fsutil import write_output
 from funcforge.traces.formats import (
     Malformed,
     TraceFormat,
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if out_path is None:
         sys.stdout.write(text)
     else:
-        write_atomic(out_path, text)
+        write_output(out_path, text)
     where = "stdout" if out_path is None else str(out_path)
     summary = f"imported {len(lines)} trace(s), {calls} tool call(s) ({failed} failed) -> {where}"
     if outcomes is not None:

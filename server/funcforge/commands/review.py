@@ -9,7 +9,7 @@ from typing import Any
 
 def _review(args: argparse.Namespace) -> int:
     from funcforge.errors import UserError
-    from funcforge.fsutil import dumps, write_atomic
+    from funcforge.fsutil import dumps, write_output
     from funcforge.review.report import build_review, render_markdown
     from funcforge.workspace import open_config
 
@@ -21,7 +21,7 @@ def _review(args: argparse.Namespace) -> int:
     text = dumps(review.to_dict(), indent=2) + "\n" if args.json else render_markdown(review)
     if args.output:
         try:
-            write_atomic(Path(args.output), text)
+            write_output(Path(args.output), text)
         except OSError as exc:
             raise UserError(
                 f"{args.output}: cannot write the review: {exc.strerror or exc}"

@@ -32,6 +32,7 @@ def _train(args: argparse.Namespace) -> int:
             executor=args.executor,
         ),
     )
+    trainer.check_inputs()  # agent, numbers, task file, transcript: before any work
     preflight_endpoint(trainer.config, trainer.settings["agent"], trainer.settings["llm"])
     run = trainer.train()
     data = report_data(run)
@@ -55,7 +56,9 @@ def _train(args: argparse.Namespace) -> int:
     assert trainer.run_dir is not None
     print(f"  report: {trainer.run_dir / 'report.md'}")
     if run.status == "finished":
-        for line in adoption_hint(run.run_id, run.branch, run.best_commit, run.base_commit):
+        for line in adoption_hint(
+            run.run_id, run.branch, run.best_commit, run.base_commit, args.path
+        ):
             print(f"  {line}")
     sys.stdout.flush()
     return 0
@@ -66,6 +69,9 @@ def _runs(args: argparse.Namespace) -> int:
     from funcforge.training.runs import adopt_run, clean_runs
     from funcforge.workspace import open_config
 
+    if args.clean and args.path == "." and Path(args.clean).is_dir():
+        # `funcforge train --clean samples/x`: a folder given after --clean is the workspace
+        args.path, args.clean = args.clean, ""
     config = open_config(args.path)
     if args.adopt is not None and args.clean is not None:
         from funcforge.errors import UserError
@@ -81,6 +87,12 @@ def _runs(args: argparse.Namespace) -> int:
             print(
                 f"run {result.run_id}: adopted its best toolset {result.best[:7]} by "
                 f"{result.how}; HEAD is {result.commit[:7]}"
+            )
+        if result.traces and not args.json:
+            folder = str(Path(result.traces[0]).parent)
+            print(
+                f"copied the run's {len(result.traces)} trace file(s) to {folder}/ (untracked): "
+                "the scores of its versions, for `funcforge log` and `rollback --best`"
             )
         return 0
     cleaned = clean_runs(config, args.clean or None, delete_branches=args.delete_branch)

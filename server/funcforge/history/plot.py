@@ -58,8 +58,18 @@ def plot_log(log: HistoryLog, path: Path | str) -> Path:
     """Write the plot of `figure_for(log)` to `path` (PNG by its suffix)."""
     fig = figure_for(log)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, bbox_inches="tight")
+    kind = out.suffix[1:].lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if kind and kind not in supported:
+        raise UserError(
+            f"--plot {path}: matplotlib cannot write .{kind} files; name a file ending in "
+            + ", ".join(f".{k}" for k in sorted(supported))
+        )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100, bbox_inches="tight")
+    except OSError as exc:
+        raise UserError(f"--plot {path}: cannot write the plot: {exc.strerror or exc}") from None
     return out
 
 

@@ -62,6 +62,7 @@ class Finding:
     message: str
     calls: list[str] = field(default_factory=list)  # `f(x=1) -> old | new` texts
     refs: list[str] = field(default_factory=list)  # trace file:line where the calls were logged
+    call_refs: list[list[str]] = field(default_factory=list)  # per call in `calls`: its refs
 
     @property
     def rule(self) -> str:
@@ -81,6 +82,7 @@ class Finding:
             "message": self.message,
             "calls": self.calls,
             "refs": self.refs,
+            "call_refs": self.call_refs,
         }
 
 
@@ -130,6 +132,7 @@ def findings_of(check: HandCheck, toolset: Toolset) -> list[Finding]:
                     message + f" ({report.summary})",
                     [_call_line(e) for e in entries[:10]],
                     refs,
+                    [list(e.refs) for e in entries[:10]],
                 )
             )
     for name in check.removed:

@@ -90,6 +90,7 @@ class ReviewedCommit:
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     ran_check: bool = False  # False with --no-execute (or for a root commit)
+    unchecked: str | None = None  # why the check did not run
     rollback_to: str | None = None
     reverts: list[str] = field(default_factory=list)
     reverted_by: str | None = None
@@ -135,6 +136,7 @@ class Review:
     range: str
     commits: list[ReviewedCommit]
     other: list[tuple[str, str]]  # commits in the range that do not touch tool files
+    executed: bool = True  # False with --no-execute: no verdict either way
 
     @property
     def has_regression(self) -> bool:
@@ -146,6 +148,7 @@ class Review:
             "commits": [c.to_dict() for c in self.commits],
             "other_commits": [{"commit": s, "subject": t} for s, t in self.other],
             "has_regression": self.has_regression,
+            "replay_checked": self.executed,
         }
 
 
@@ -165,10 +168,33 @@ def default_range(repo: Repo) -> str:
     )
 
 
+def _check_range(repo: Repo, rng: str) -> str:
+    """`rng` as `A..B` (a lone base means `BASE..HEAD`), each end a commit of this repository.
+
+    Both ends are checked: `git log A..nope` fails, and an unchecked failure
+    read as an empty range ("no commit changes tool files", exit 0).
+    """
+    if rng.startswith("-"):
+        raise UserError(f"{rng!r}: not a range (e.g. origin/main..HEAD)")
+    sep = "..." if "..." in rng else ".."
+    if sep not in rng:
+        rng = f"{rng}..HEAD"
+    left, right = rng.split(sep, 1)
+    for end in (left or "HEAD", right or "HEAD"):
+        if end.startswith("-") or not git_ok(
+            repo, "rev-parse", "--verify", "--quiet", f"{end}^{{commit}}"
+        ):
+            raise UserError(
+                f"{rng!r}: not a range of this repository: {end!r} names no commit in "
+                f"{repo.working_tree_dir} (e.g. origin/main..HEAD; in CI, fetch enough "
+                "history: fetch-depth: 0)"
+            )
+    return rng
+
+
 def _commits(repo: Repo, rng: str) -> list[tuple[str, str, list[str]]]:
     """(sha, subject, parents) of the range, oldest first (merges left out)."""
-    if ".." not in rng:
-        rng = f"{rng}..HEAD"
+    rng = _check_range(repo, rng)
     out = run_git(
         repo,
         "log",
@@ -179,12 +205,7 @@ def _commits(repo: Repo, rng: str) -> list[tuple[str, str, list[str]]]:
         "--format=%H%x1f%s%x1f%P",
         rng,
         "--",
-        check=False,
     )
-    if not out and not git_ok(
-        repo, "rev-parse", "--verify", "--quiet", rng.split("..")[0] or "HEAD"
-    ):
-        raise UserError(f"{rng!r}: not a range of this repository (e.g. origin/main..HEAD)")
     items = []
     for record in out.split("\0"):
         parts = record.strip("\n").split("\x1f")
@@ -285,9 +306,11 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
             if execute and files and parent:
                 item.findings, item.checked = _check(config, store, sha, parent)
                 item.ran_check = True
+            elif files:
+                item.unchecked = "--no-execute" if not execute else "a root commit: no parent"
             item.functions = item.checked or [a.split(" ", 1)[-1] for a in item.actions]
             reviewed.append(item)
-    return Review(rng, reviewed, other)
+    return Review(rng, reviewed, other, executed=execute)
 
 
 # ---------------------------------------------------------------- Markdown
@@ -302,7 +325,7 @@ def _verdict_line(c: ReviewedCommit) -> str:
     if not c.files:
         return "no tool change"
     if not c.ran_check:
-        return "not checked (--no-execute)"
+        return f"not checked ({c.unchecked or '--no-execute'})"
     bad = [f for f in c.findings if f.level == "error"]
     if bad:
         return "**regression**: " + "; ".join(f.message for f in bad)
@@ -318,7 +341,13 @@ def render_markdown(review: Review) -> str:
     if not review.commits:
         lines.append("No commit in this range changes tool files.")
         return "\n".join(lines) + "\n"
-    status = "⚠️ regressions found" if review.has_regression else "no regression found"
+    status = (
+        "⚠️ regressions found"
+        if review.has_regression
+        else "no regression found"
+        if review.executed
+        else "replay checks not run (--no-execute)"
+    )
     lines.append(
         f"{len(review.commits)} commit(s) change tool files: {status}. Scores are mean task "
         "scores of the **train** split with the number of scored traces; the **test** split "
@@ -387,12 +416,13 @@ def render_markdown(review: Review) -> str:
             lines += ["", "<details><summary>The calls that prove it</summary>", ""]
             lines += ["| verdict | call: before → now | logged at |", "|---|---|---|"]
             for f in shown:
-                refs = ", ".join(f.refs[:3])
                 if not f.calls:
                     lines.append(
                         f"| {_cell(f.kind)} | {_cell(f.message)} | {_cell(f.file or '')} |"
                     )
-                for call in f.calls[:MAX_CALLS]:
+                for i, call in enumerate(f.calls[:MAX_CALLS]):
+                    # each call's own trace lines (not the first of the function's)
+                    refs = ", ".join(f.call_refs[i][:3]) if i < len(f.call_refs) else ""
                     lines.append(f"| {_cell(f.kind)} | {_cell(call)} | {_cell(refs)} |")
             lines += ["", "</details>"]
     if review.other:

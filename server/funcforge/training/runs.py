@@ -16,6 +16,7 @@ module reads those folders; it never changes a running run:
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,24 +114,32 @@ class AdoptResult:
     best: str
     how: str  # "fast-forward" | "merge" | "already"
     commit: str  # HEAD afterwards
+    traces: list[str] = field(default_factory=list)  # the run's trace files copied in
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def adoption_hint(run_id: str, branch: str, best: str | None, base: str | None) -> list[str]:
-    """The lines a run's summary prints about adopting its result and cleaning up."""
+def adoption_hint(
+    run_id: str, branch: str, best: str | None, base: str | None, path: str = "."
+) -> list[str]:
+    """The lines a run's summary prints about adopting its result and cleaning up.
+
+    `path` is the workspace as the user gave it: the commands printed name it,
+    so they work pasted where `train` ran (`funcforge train samples/x ...`).
+    """
+    train = "funcforge train" if path in ("", ".") else f"funcforge train {shlex.quote(path)}"
     lines: list[str] = []
     if best and base and best == base:
         lines.append("no step improved on the starting toolset: nothing to adopt")
     elif best:
         lines.append(
-            f"adopt the best toolset ({best[:7]}): funcforge train --adopt {run_id}"
+            f"adopt the best toolset ({best[:7]}): {train} --adopt {run_id}"
             f"  (or: git merge {best[:7]}; `git merge {branch}` would also take the"
             " steps after it)"
         )
     lines.append(
-        f"remove the run's worktree: funcforge train --clean {run_id}"
+        f"remove the run's worktree: {train} --clean {run_id}"
         " (add --delete-branch to delete its branch too)"
     )
     return lines
@@ -166,7 +175,7 @@ def adopt_run(config: Config, run_id: str) -> AdoptResult:
         if head is None:
             raise UserError("the repository has no commits yet: nothing to merge into")
         if git_ok(repo, "merge-base", "--is-ancestor", best, head):
-            return AdoptResult(run.run_id, best, "already", head)
+            return AdoptResult(run.run_id, best, "already", head, _bring_traces(config, run))
         dirty = tool_changes(repo, config)
         if dirty:
             raise UserError(
@@ -175,7 +184,13 @@ def adopt_run(config: Config, run_id: str) -> AdoptResult:
             )
         if git_ok(repo, "merge-base", "--is-ancestor", head, best):
             run_git(repo, "merge", "--ff-only", "--quiet", best)
-            return AdoptResult(run.run_id, best, "fast-forward", head_sha(repo) or best)
+            return AdoptResult(
+                run.run_id,
+                best,
+                "fast-forward",
+                head_sha(repo) or best,
+                _bring_traces(config, run),
+            )
         message = (
             f"funcforge: adopt the best toolset of training run {run.run_id}\n\n"
             f"Merges {best[:7]}, the best version of branch {run.branch}" + _test_note(run) + ".\n"
@@ -191,7 +206,35 @@ def adopt_run(config: Config, run_id: str) -> AdoptResult:
                 f"({files}); the merge was aborted and nothing changed: merge it by hand "
                 f"with `git merge {best[:7]}`"
             ) from None
-        return AdoptResult(run.run_id, best, "merge", head_sha(repo) or "")
+        return AdoptResult(
+            run.run_id, best, "merge", head_sha(repo) or "", _bring_traces(config, run)
+        )
+
+
+def _bring_traces(config: Config, run: RunInfo) -> list[str]:
+    """Copy the run's trace files into the workspace, where the `traces` globs read them.
+
+    They are the only scores of the run's versions: without them, after an
+    adopt `log` said "no traces" for every trained version and `rollback
+    --best` reverted the adopted toolset to the last version scored here. New
+    files only (never overwritten); nothing when the globs would not read them.
+    Returns the workspace-relative paths copied.
+    """
+    from funcforge import paths
+
+    source = run.workspace / "traces" / "funcforge-train"
+    if not source.is_dir():
+        source = run.folder / TRACES_DIR  # kept there by `--clean`
+    copied: list[str] = []
+    for f in sorted(source.glob("*.jsonl")) if source.is_dir() else []:
+        rel = f"traces/funcforge-train/{f.name}"
+        dest = config.root / rel
+        if dest.exists() or not paths.matches(config.traces, rel):
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+        copied.append(rel)
+    return copied
 
 
 def _test_note(run: RunInfo) -> str:

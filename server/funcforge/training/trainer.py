@@ -175,6 +175,7 @@ class Trainer:
         self.run_dir: Path | None = None
         self.executor: TaskExecutor | None = None  # made on first use (Ray starts slowly)
         self.recipe: AgentRecipe | None = None  # how executors rebuild the agent elsewhere
+        self._checked = False  # check_inputs ran
 
     # -- setup -----------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class Trainer:
             "patience": o.patience if o.patience is not None else t.patience,
             "agent": o.agent or t.agent,
             "batch_size": o.batch_size if o.batch_size is not None else t.batch_size,
-            "concurrency": max(1, o.concurrency if o.concurrency is not None else t.concurrency),
+            "concurrency": o.concurrency if o.concurrency is not None else t.concurrency,
             "judge": t.judge,
             "tolerance": t.tolerance,
             "turn_limit": t.turn_limit,
@@ -202,6 +203,57 @@ class Trainer:
             "executor": o.executor or t.executor,
             "llm": o.llm,
         }
+
+    def check_inputs(self) -> None:
+        """Refuse bad inputs before any work: no branch, worktree or evaluation for them.
+
+        The agent's name, the numbers, the task file (read and split) and a
+        replayed transcript (read; its path made absolute, so the run reads the
+        same file from its worktree) are checked here; each used to fail only
+        after a worktree was made, or after the initial evaluation and the
+        baseline.
+        """
+        if self._checked:
+            return
+        s = self.settings
+        agent = str(s["agent"])
+        if agent not in ("function-calling", "react") and not (
+            agent.startswith("command:") and agent[len("command:") :].strip()
+        ):
+            raise UserError(f"unknown agent `{agent}`: use function-calling, react or command:CMD")
+        for key, least in (("epochs", 0), ("patience", 1), ("concurrency", 1)):
+            if int(s[key]) < least:
+                raise UserError(f"{key} must be at least {least}, got {s[key]}")
+        if s["batch_size"] is not None and int(s["batch_size"]) < 1:
+            raise UserError(f"batch size must be at least 1, got {s['batch_size']}")
+        train, _ = split_tasks(
+            load_tasks(self._tasks_path(s["tasks"])),
+            float(s["test_fraction"]),
+            int(s["split_seed"]),
+        )
+        if not train:
+            raise UserError(f"{self._tasks_path(s['tasks'])}: no train tasks")
+        if s["llm"]:
+            s["llm"] = self._replay_spec(str(s["llm"]))
+        self._checked = True
+
+    def _replay_spec(self, llm: str) -> str:
+        """`replay:FILE` with FILE absolute and readable (relative: cwd, then the workspace)."""
+        from funcforge.optimizer.transcript import read_transcript
+
+        name = llm[len("replay:") :].strip() if llm.startswith("replay:") else ""
+        if not name:
+            raise UserError(
+                f"--llm must be replay:FILE (or left out for the configured endpoint), got {llm!r}"
+            )
+        path = Path(name).expanduser()
+        if not path.is_absolute() and not path.exists() and (self.root / path).exists():
+            path = self.root / path
+        try:
+            read_transcript(path)
+        except LLMError as exc:
+            raise UserError(f"--llm {llm}: {exc}") from None
+        return f"replay:{path.resolve()}"
 
     def _tasks_path(self, tasks: str) -> Path:
         path = Path(tasks)
@@ -367,6 +419,7 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
 
     def train(self) -> RunState:
+        self.check_inputs()
         self._start()
         run = self.run
         assert run is not None and self.run_dir is not None
