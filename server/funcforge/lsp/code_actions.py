@@ -188,6 +188,11 @@ def code_actions(session: Session, ctx: ActionContext) -> list[types.CodeAction]
             preferred = evidence.proposal_is_safe(p)
             if not preferred:
                 title += " — regresses expected results"
+            if p.suspicious_unicode:  # bidi controls or invisible characters (Trojan Source)
+                preferred = False
+                places = [f"{n} {w}" for n, where in p.suspicious_unicode.items() for w in where]
+                title += f" — suspicious Unicode in the code: {places[0]}"
+                title += f" (+{len(places) - 1} more)" if len(places) > 1 else ""
             command = types.Command(
                 title="Commit funcforge proposal",
                 command="funcforge.applyProposal",

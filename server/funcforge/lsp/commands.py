@@ -174,7 +174,9 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
             else "no change proposed"
         )
         ls.show(f"funcforge: {outcome}")
-        return {"proposals": ids}
+        if result.notes:  # what the step worked around: a shrunk prompt, a normalised schema...
+            ls.show("funcforge: " + "; ".join(result.notes), types.MessageType.Warning)
+        return {"proposals": ids, "notes": list(result.notes)}
     except Cancelled:
         outcome = "cancelled"
         if not ls.stopping:
