@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.spec import FunctionSpec
+from funcforge.toolset.types import workspace_loader
 
 PRELUDE = textwrap.dedent(
     """\
@@ -255,3 +257,71 @@ def test_a_recursive_args_schema_keeps_its_definition() -> None:
     params = one(source, "f").parameters
     assert params["properties"]["children"]["items"] == {"$ref": "#/$defs/Node"}
     assert "Node" in params["$defs"]
+
+
+def _workspace(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def test_types_through_star_imports_and_dotted_submodules(tmp_path: Path) -> None:
+    _workspace(
+        tmp_path,
+        {
+            "tools/shop/__init__.py": "from .models import *\n",
+            "tools/shop/models.py": """\
+                from enum import Enum
+                from pydantic import BaseModel
+
+                class Status(str, Enum):
+                    OPEN = "open"
+                    DONE = "done"
+
+                class Order(BaseModel):
+                    id: int
+                """,
+            "tools/shop/tools.py": """\
+                import tools.shop.models
+                import tools.shop
+                from .models import *
+
+                def act(a: Status, b: tools.shop.models.Order, c: tools.shop.Status) -> None:
+                    pass
+                """,
+        },
+    )
+    text = (tmp_path / "tools/shop/tools.py").read_text(encoding="utf-8")
+    (spec,) = extract_functions(text, "tools/shop/tools.py", workspace_loader(tmp_path))
+    assert spec.schema_hints == []
+    assert spec.parameters["properties"] == {
+        "a": {"$ref": "#/$defs/Status"},
+        "b": {"$ref": "#/$defs/Order"},
+        "c": {"$ref": "#/$defs/Status"},
+    }
+    assert spec.parameters["$defs"]["Status"]["enum"] == ["open", "done"]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "says"),
+    [
+        ("np.ndarray", "imported from 'numpy', which is not in the workspace"),
+        ("np.ndarray[int]", "imported from 'numpy', which is not in the workspace"),
+        ("vendor.sub.Widget", "imported from 'vendor.sub', which is not in the workspace"),
+        ("np", "imported from 'numpy', which is not in the workspace"),
+        ("models", "'models' is a module, not a type"),
+        ("Callable", "type 'Callable' has no JSON Schema form"),
+    ],
+)
+def test_a_module_path_funcforge_cannot_follow_says_where(
+    tmp_path: Path, annotation: str, says: str
+) -> None:
+    _workspace(tmp_path, {"tools/models.py": "X = 1\n"})
+    source = (
+        "import numpy as np\nimport vendor.sub\nfrom typing import *\nfrom tools import models\n"
+        f"def tool(x: {annotation}) -> None:\n    pass\n"
+    )
+    (spec,) = extract_functions(source, "tools/t.py", workspace_loader(tmp_path))
+    assert spec.parameters["properties"]["x"] == {}
+    assert any(says in h for h in spec.schema_hints), spec.schema_hints

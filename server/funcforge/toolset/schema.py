@@ -408,7 +408,9 @@ class SchemaBuilder:
             return ("alias", module.aliases[name], module)
         ref = module.imports.get(name)
         if ref is None:
-            return ("known", name, module) if _known_name(name) else ("unknown", name, module)
+            if _known_name(name):
+                return ("known", name, module)
+            return self._star_lookup(name, module, depth)
         if ref.name is None:
             return ("module", ref, module)
         if ref.level == 0 and ref.module.split(".")[0] in _KNOWN_MODULES:
@@ -418,13 +420,28 @@ class SchemaBuilder:
             found = self.lookup(ref.name, target, depth + 1)
             if found[0] != "unknown":
                 return found
-            sub = self._load(
-                module, ImportRef(f"{ref.module}.{ref.name}".strip("."), None, ref.level)
-            )
-            if sub is not None:
-                return ("module", sub, sub)
+        # `from tools import models`: a submodule (of a namespace package, too)
+        sub_ref = ImportRef(f"{ref.module}.{ref.name}".strip("."), None, ref.level)
+        sub = self._load(module, sub_ref) if depth < 8 else None
+        if sub is not None:
+            return ("module", sub_ref, module)
+        if target is not None:
             return ("unknown", f"{ref.name} (in {target.file})", module)
         return ("external", ref.dotted, module)
+
+    def _star_lookup(self, name: str, module: ModuleTypes, depth: int) -> Resolved:
+        """`name` from the module's star imports (`from .models import *`), in order."""
+        for star in module.stars:
+            if star.level == 0 and star.module.split(".")[0] in _KNOWN_MODULES:
+                if star.module.split(".")[0] in ("typing", "typing_extensions", "pydantic"):
+                    return ("known", name, module)  # `from typing import *`: a typing name
+                continue
+            target = self._load(module, star) if depth < 8 else None
+            if target is not None:
+                found = self.lookup(name, target, depth + 1)
+                if found[0] != "unknown":
+                    return found
+        return ("unknown", name, module)
 
     def resolve(self, node: cst.BaseExpression, module: ModuleTypes) -> Resolved:
         if isinstance(node, cst.Name):
@@ -433,15 +450,22 @@ class SchemaBuilder:
             base = self.resolve(node.value, module) if self._depth < 50 else None
             name = node.attr.value
             if base is not None and base[0] == "module":
-                target = base[1]
+                target, importer = base[1], base[2]  # relative imports read from the importer
                 if isinstance(target, ImportRef):
                     if target.level == 0 and target.module.split(".")[0] in _KNOWN_MODULES:
                         return ("known", name, module)
-                    loaded = self._load(module, target)
-                    if loaded is None:
-                        return ("external", target.dotted, module)
-                    target = loaded
+                    loaded = self._load(importer, target)
+                    if loaded is not None:
+                        found = self.lookup(name, loaded)
+                        if found[0] != "unknown":
+                            return found
+                    # `import tools.shop.models` then `tools.shop.models.Order`: a submodule
+                    # (a namespace package's own folder has no file to load).
+                    sub = ImportRef(f"{target.module}.{name}", None, target.level)
+                    return ("module", sub, importer)
                 return self.lookup(name, target)
+            if base is not None and base[0] == "external":
+                return base
             return ("known", name, module)
         return ("unknown", _code(node), module)
 
@@ -528,6 +552,11 @@ class SchemaBuilder:
             return self._alias(text, value, where)
         if kind == "known":
             return self._known(value, text)
+        if kind == "module" and isinstance(value, ImportRef):
+            if self._load(where, value) is not None:
+                self.hint(f"'{text}' is a module, not a type: the model sees no type for it")
+                return {}
+            kind, value = "external", value.dotted.rsplit(".", 1)[0]
         if kind == "external":
             self.hint(
                 f"type '{text}' is imported from '{value}', which is not in the workspace: "
@@ -609,7 +638,7 @@ class SchemaBuilder:
             return self._named(node.value, module)  # a generic alias or class: parameters ignored
         name = value if kind == "known" else None
         if name is None or not args:
-            if kind in ("external", "unknown"):
+            if kind in ("external", "unknown", "module"):
                 return self._named(node.value, module)
             return {}
         if name == "Optional":

@@ -47,6 +47,7 @@ class ModuleTypes:
     aliases: dict[str, cst.BaseExpression] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
     imports: dict[str, ImportRef] = field(default_factory=dict)
+    stars: list[ImportRef] = field(default_factory=list)  # `from .models import *`
 
     @classmethod
     def scan(cls, tree: cst.Module, file: str) -> ModuleTypes:
@@ -81,9 +82,12 @@ class ModuleTypes:
                 else:
                     top = dotted.split(".")[0]
                     self.imports.setdefault(top, ImportRef(top, None))
-        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+        elif isinstance(small, cst.ImportFrom):
             module = code_of(small.module) if small.module is not None else ""
             level = len(small.relative)
+            if isinstance(small.names, cst.ImportStar):
+                self.stars.append(ImportRef(module, None, level))
+                return
             for alias in small.names:
                 name = code_of(alias.name)
                 bound = name
