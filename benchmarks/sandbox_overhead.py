@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,6 +54,10 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=5)
     opts = parser.parse_args()
+    print(
+        "load average (1, 5, 15 min) at the start: "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "old.py").write_text("def inc(x):\n    return x + 1\n")
@@ -71,6 +76,10 @@ def main() -> int:
             ):
                 best[name] = min(best.get(name, float("inf")), run([*base, *extra], root, name))
         startup = best["start-up"]
+        print(
+            "load average (1, 5, 15 min) at the end: "
+            + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        )
         print(f"CLI start-up (0 calls): {startup:.3f} s wall, {CPU['start-up']:.3f} s CPU")
         for mode in ("bwrap", "process"):
             print(
