@@ -9,7 +9,12 @@ own PID namespace (read-only: its sysctls are the host kernel's) and a minimal
 It unshares every namespace (no network), starts a new session, dies with
 funcforge, runs as uid 1000 without capabilities and with a scrubbed
 environment (bubblewrap itself gets that environment too, so no secret sits in
-any process inside). The worker then forks its executor, which loads the
+any process inside). When funcforge runs as root, a user namespace would map
+uid 1000 inside to root outside (owner of the host's `/dev` nodes and sysctls);
+instead bubblewrap makes none and keeps only CAP_SETUID/CAP_SETGID, with which
+the worker's first act is to become uid/gid 65534 for good (every capability
+goes with it; bubblewrap's own init stays pid 1, so the sandbox still dies
+with funcforge). The worker then forks its executor, which loads the
 syscall filter that forbids new processes (binding root too), exec, signals to
 others and ptrace (see `sandbox_worker.install_seccomp`).
 
@@ -48,6 +53,10 @@ INSIDE_WORKER_SOURCE = "/funcforge/worker.py"  # the name its tracebacks give
 INSIDE_TMP = "/tmp"
 INSIDE_WORK = "/tmp/work"
 INSIDE_UID = 1000
+# The uid/gid the worker becomes when funcforge runs as root (see above): not
+# root outside, so no owner check on a host inode passes as root's.
+UNPRIVILEGED_ID = 65534
+DROP_ENV = "FUNCFORGE_DROP_TO"
 PROCESS_WARNING = (
     'sandbox = "process": tool code runs without an OS sandbox (it can read your files '
     "and may reach the network); weaker than bubblewrap"
@@ -83,6 +92,17 @@ def describe_mode(mode: str) -> str:
 
 _probe_lock = threading.Lock()
 _probe_cache: dict[str, str | None] = {}
+_drop_cache: dict[str, bool] = {}  # binary -> the worker drops root (no user namespace)
+
+
+def drops_root(binary: str) -> bool:
+    """Whether workers run without a user namespace and drop to `UNPRIVILEGED_ID`.
+
+    As root, unless that could not start here (root only inside a container's
+    user namespace, say): then a user namespace as before, behind the
+    read-only `/proc` and the filter's ban on chmod.
+    """
+    return _drop_cache.get(binary, os.geteuid() == 0)
 
 
 def require_sandbox(mode: SandboxMode) -> None:
@@ -100,7 +120,11 @@ def require_sandbox(mode: SandboxMode) -> None:
         raise SandboxUnavailable(_refusal(missing))
     with _probe_lock:
         if binary not in _probe_cache:
-            _probe_cache[binary] = _probe(binary)
+            problem = _probe(binary, drop=True) if os.geteuid() == 0 else "not root"
+            _drop_cache[binary] = problem is None
+            if problem is not None:
+                problem = _probe(binary, drop=False)
+            _probe_cache[binary] = problem
         problem = _probe_cache[binary]
     if problem is not None:
         raise SandboxUnavailable(_refusal(f"bubblewrap cannot create its sandbox here: {problem}"))
@@ -117,9 +141,17 @@ def _refusal(missing: str) -> str:
     )
 
 
-def _probe(binary: str) -> str | None:
+def _probe(binary: str, drop: bool) -> str | None:
     """None when bubblewrap starts the interpreter in a full sandbox here, else what failed."""
-    argv, fds = bwrap_argv(binary, [sys.executable, "-S", "-B", "-c", "pass"], worker=None)
+    probe = "pass"
+    if drop:  # the worker's first act as root, tried here too
+        probe = (
+            f"import os; i = {UNPRIVILEGED_ID}; os.setgroups([]); os.setresgid(i, i, i); "
+            "os.setresuid(i, i, i)"
+        )
+    argv, fds = bwrap_argv(
+        binary, [sys.executable, "-S", "-B", "-c", probe], worker=None, drop=drop
+    )
     try:
         done = subprocess.run(
             argv,
@@ -194,37 +226,44 @@ def site_dirs() -> list[str]:
 
 
 def bwrap_argv(
-    binary: str, command: list[str], worker: str | None = WORKER_PATH.as_posix(), tmp_mb: int = 64
+    binary: str,
+    command: list[str],
+    worker: str | None = WORKER_PATH.as_posix(),
+    tmp_mb: int = 64,
+    drop: bool | None = None,
 ) -> tuple[list[str], list[int]]:
     """bubblewrap's command line around `command`, and the descriptors to pass to it.
 
     `worker` (a path on the host) is copied into the sandbox at `INSIDE_WORKER`,
     compiled (`worker_bytecode`), through a descriptor; nothing of the folder
-    around it is visible.
+    around it is visible. `drop`: no user namespace, the worker drops root
+    itself (default: `drops_root`).
     """
     executable, dirs = python_dirs()
+    extra = {"FUNCFORGE_SITE_DIRS": os.pathsep.join(site_dirs())}
+    if drops_root(binary) if drop is None else drop:
+        # No user namespace (it would make the sandbox root outside): the worker drops
+        # to UNPRIVILEGED_ID itself with the two capabilities kept for that. Not
+        # --as-pid-1: bubblewrap's init (root) stays pid 1 and takes the sandbox down
+        # with it when funcforge dies (the kernel does not let it signal uid 65534).
+        who = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+        who += ["--unshare-cgroup-try", "--cap-drop", "ALL"]
+        who += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        extra[DROP_ENV] = str(UNPRIVILEGED_ID)
+    else:
+        who = ["--unshare-all", "--unshare-user", "--as-pid-1", "--uid", str(INSIDE_UID)]
+        who += ["--gid", str(INSIDE_UID), "--disable-userns", "--cap-drop", "ALL"]
     argv = [
         binary,
-        "--unshare-all",
-        "--unshare-user",
+        *who,
         "--die-with-parent",
         "--new-session",
-        "--as-pid-1",
-        "--uid",
-        str(INSIDE_UID),
-        "--gid",
-        str(INSIDE_UID),
-        "--disable-userns",
-        "--cap-drop",
-        "ALL",
         "--hostname",
         "sandbox",
         "--clearenv",
     ]
     fds: list[int] = []
-    for key, value in scrubbed_env(
-        INSIDE_WORK, {"FUNCFORGE_SITE_DIRS": os.pathsep.join(site_dirs())}
-    ).items():
+    for key, value in scrubbed_env(INSIDE_WORK, extra).items():
         argv += ["--setenv", key, value]
     argv += ["--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -232,11 +271,18 @@ def bwrap_argv(
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    argv += ["--perms", "0755", "--dir", "/etc"]
     for path in _ETC_FILES:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
+    made: set[Path] = set()
     for d in dirs:
         if d != "/usr" and not d.startswith("/usr/"):
+            # The folders on the way open to the worker's uid (as root, bubblewrap makes 0700).
+            for parent in reversed(Path(d).parents[:-1]):
+                if parent not in made:
+                    made.add(parent)
+                    argv += ["--perms", "0755", "--dir", str(parent)]
             argv += ["--ro-bind", d, d]
     argv += [
         "--proc",
@@ -247,10 +293,14 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
+        "--perms",
+        "1777",
         "--size",
         str(tmp_mb * 1024 * 1024),
         "--tmpfs",
         INSIDE_TMP,
+        "--perms",
+        "0777",
         "--dir",
         INSIDE_WORK,
         "--chdir",
@@ -259,7 +309,8 @@ def bwrap_argv(
     if worker is not None:
         fd = _memfd(worker_bytecode(worker))
         fds.append(fd)
-        argv += ["--ro-bind-data", str(fd), INSIDE_WORKER]
+        argv += ["--perms", "0755", "--dir", os.path.dirname(INSIDE_WORKER)]
+        argv += ["--perms", "0444", "--ro-bind-data", str(fd), INSIDE_WORKER]
     # The interpreter's real path, so its prefix (and pyvenv.cfg lookup) is the bound one.
     if command and command[0] == sys.executable:
         command = [executable, *command[1:]]

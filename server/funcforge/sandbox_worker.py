@@ -1188,7 +1188,27 @@ def _end(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
+def drop_root() -> None:
+    """Become `FUNCFORGE_DROP_TO` (uid and gid) for good when started as root.
+
+    When funcforge runs as root, bubblewrap makes no user namespace (it would
+    map the sandbox to root outside) and leaves this process CAP_SETUID and
+    CAP_SETGID for exactly this; changing every uid away from 0 also clears
+    every capability. Anything short of that ends the worker.
+    """
+    target = os.environ.pop("FUNCFORGE_DROP_TO", "")
+    if not target or os.getuid() != 0:
+        return
+    ident = int(target)
+    os.setgroups([])
+    os.setresgid(ident, ident, ident)
+    os.setresuid(ident, ident, ident)
+    if 0 in (*os.getresuid(), *os.getresgid()) or os.getgroups():
+        raise SystemExit("funcforge sandbox: could not drop root")
+
+
 def main() -> None:
+    drop_root()
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     for directory in os.environ.pop("FUNCFORGE_SITE_DIRS", "").split(os.pathsep):

@@ -63,6 +63,12 @@ ATTACKS: dict[str, str] = {
     check(libc.fchmod(fd, 0o666), "fchmod")
     return "fchmod on the host's /dev/null"
 """,
+    "utime_a_host_device_node": """
+    guard_off()
+    st = os.stat("/dev/null")
+    os.utime("/dev/null", ns=(st.st_atime_ns, st.st_mtime_ns))
+    return "set the times of the host's /dev/null"
+""",
     "prlimit_another_process": """
     import resource
     return resource.prlimit(1, resource.RLIMIT_NOFILE)
@@ -114,6 +120,51 @@ def test_more_hostile_functions_are_contained(name: str, host: dict[str, Path]) 
     while _descendants() - running and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (_descendants() - running), f"{name} left processes running"
+
+
+def test_the_sandbox_is_not_root_outside() -> None:
+    """Whoever runs funcforge, the tool code's uid outside the sandbox is not 0."""
+    from funcforge.sandbox import run_calls
+
+    source = (
+        "def whoami():\n"
+        "    uid = [int(f) for f in open('/proc/self/status').read().split('Uid:')[1].split()[:4]]\n"
+        "    maps = [line.split() for line in open('/proc/self/uid_map').read().splitlines()]\n"
+        "    return uid, maps\n"
+    )
+    (result,) = run_calls(source, "whoami", [{}])
+    assert result.ok, result.short(300)
+    uids, maps = result.value_json
+    for uid in uids:
+        outside = [int(o) + uid - int(i) for i, o, n in maps if int(i) <= uid < int(i) + int(n)]
+        assert outside and outside[0] != 0, (uids, maps)
+    assert uids[0] == (65534 if os.geteuid() == 0 else 1000)
+
+
+def test_where_dropping_root_cannot_start_a_user_namespace_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Root only inside a container's user namespace, say: bubblewrap's own namespace as before."""
+    from funcforge import sandbox_os
+    from funcforge.sandbox import run_calls
+
+    real = sandbox_os._probe
+    tried: list[bool] = []
+
+    def probe(binary: str, drop: bool) -> str | None:
+        tried.append(drop)
+        return "cannot mount as root here" if drop else real(binary, drop)
+
+    monkeypatch.setattr(sandbox_os, "_probe", probe)
+    monkeypatch.setattr(sandbox_os, "_probe_cache", {})
+    monkeypatch.setattr(sandbox_os, "_drop_cache", {})
+    sandbox_os.require_sandbox("bwrap")
+    binary = sandbox_os.bwrap_path()
+    assert binary is not None and not sandbox_os.drops_root(binary)
+    assert tried == ([True, False] if os.geteuid() == 0 else [False])
+    source = "import os\ndef whoami():\n    return os.getuid()\n"
+    (result,) = run_calls(source, "whoami", [{}])
+    assert result.ok and result.value_json == 1000, result.short(300)
 
 
 # In the process sandbox the executor's parent's parent is funcforge: these aim at it.
