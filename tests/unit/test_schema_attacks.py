@@ -325,3 +325,50 @@ def test_a_module_path_funcforge_cannot_follow_says_where(
     (spec,) = extract_functions(source, "tools/t.py", workspace_loader(tmp_path))
     assert spec.parameters["properties"]["x"] == {}
     assert any(says in h for h in spec.schema_hints), spec.schema_hints
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "x: set[int] = {2, 1}",
+        "x: Optional[int] = Field(default=None, description='the x')",
+        "x: int = Field(3, ge=0, description='the x')",
+        "x: list[int] = Field(default_factory=list)",
+        "x: Annotated[int, Field(description='the x')] = 5",
+        "x: Annotated[int, Field(default=2, description='d')]",
+        "x: str = Field(..., examples=['a', 'b'], title='XX')",
+        "x: dict[str, int] = {'a': 1}",
+        "x: tuple[int, int] = (1, 2)",
+        "x: Color = Color.RED",
+        "x: Union[Literal['a'], int] = 'a'",
+        "*, x: int = 1",
+        "x: int, /",
+        "x: Annotated[str, Field(pattern=r'^a+$', max_length=5)]",
+    ],
+)
+def test_defaults_and_field_match_the_mcp_sdk(signature: str) -> None:
+    source = (
+        "from typing import Annotated, Literal, Optional, Union\n"
+        "from pydantic import Field\nfrom enum import Enum\n"
+        "class Color(Enum):\n    RED = 'red'\n    BLUE = 'blue'\n"
+        f"def tool({signature}) -> None:\n    pass\n"
+    )
+    spec = one(source)
+    assert spec.schema_hints == []
+    ours, theirs = _normal(spec.parameters), mcp_schema(source)
+    ours.pop("$defs", None)
+    theirs.pop("$defs", None)
+    # funcforge writes `Optional[int]` as a type list, pydantic as anyOf: the same values.
+    if ours["properties"]["x"].get("type") == ["integer", "null"]:
+        ours["properties"]["x"].pop("type")
+        theirs["properties"]["x"].pop("anyOf")
+    assert ours == theirs
+
+
+def test_a_parameter_alias_is_a_hint() -> None:
+    spec = one(
+        "from typing import Annotated\nfrom pydantic import Field\n"
+        "def tool(x: Annotated[str, Field(alias='from')]) -> None:\n    pass\n"
+    )
+    assert list(spec.parameters["properties"]) == ["x"]
+    assert any("alias 'from'" in h and "parameter 'x'" in h for h in spec.schema_hints)

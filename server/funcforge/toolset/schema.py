@@ -87,6 +87,11 @@ def _literal(node: cst.CSTNode) -> tuple[bool, Any]:
         return False, None
     if isinstance(value, tuple):
         value = list(value)
+    elif isinstance(value, (set, frozenset)):  # `tags: set[str] = {"a"}`: an array, as pydantic
+        try:
+            value = sorted(value)
+        except TypeError:
+            value = list(value)
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
@@ -1182,7 +1187,14 @@ def parameters_schema(
             continue
         builder.where = f"parameter '{name}'"
         try:
-            schema, is_required, _ = builder.field_schema(annotation, param.default, builder.module)
+            schema, is_required, alias = builder.field_schema(
+                annotation, param.default, builder.module
+            )
+            if alias and alias != name:
+                builder.hint(
+                    f"its alias {alias!r} is what pydantic-based frameworks send; funcforge "
+                    "shows the parameter's own name (actions and traces use it)"
+                )
         finally:
             builder.where = ""
         if descriptions.get(name) and "description" not in schema:
