@@ -325,3 +325,37 @@ def test_a_lone_surrogate_in_a_servers_error_is_escaped() -> None:
     message = str(caught.value)
     assert "broken \\ud800 here" in message
     message.encode("utf-8")  # printable and writable as it is
+
+
+def test_a_proposal_file_with_a_lone_surrogate_applies(ws: Path) -> None:  # noqa: F811
+    import subprocess
+    import sys
+
+    from tests.conftest import git
+
+    with FakeOpenAI(script=[revise(), TERMINATE]) as srv:
+        result, config = run(ws, srv)
+    assert result.proposal is not None
+    path = config.proposals_path / f"{result.proposal.id}.json"
+    # Hand-edited, or written by another tool: a JSON escape that decodes to a lone surrogate.
+    path.write_text(path.read_text().replace("miles were", "miles \\ud800 were"))
+    done = subprocess.run(
+        [sys.executable, "-m", "funcforge", "apply", result.proposal.id, str(ws)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr  # was UnicodeEncodeError writing the message
+    assert "miles \\ud800 were" in git(ws, "log", "-1", "--format=%B")
+
+
+@pytest.mark.parametrize(
+    "text", ['{"id": "x", "actions": ' + "[" * 5000 + "]" * 5000 + "}", "[1, 2]", '"a"']
+)
+def test_a_damaged_proposal_file_is_named_not_a_crash(tmp_path: Path, text: str) -> None:
+    from funcforge.optimizer.proposal import ProposalError, list_proposals, load_proposal
+
+    (tmp_path / "bad.json").write_text(text)
+    with pytest.raises(ProposalError, match=r"bad\.json: unreadable proposal"):
+        load_proposal(tmp_path, "bad")
+    assert list_proposals(tmp_path) == []

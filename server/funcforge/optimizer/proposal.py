@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from funcforge.errors import UserError
-from funcforge.fsutil import ensure_state_dir, write_json_atomic
+from funcforge.fsutil import clean_json, ensure_state_dir, write_json_atomic
 from funcforge.toolset.action import Action
 
 ProposalStatus = Literal["pending", "applied", "rejected"]
@@ -129,9 +129,22 @@ def load_proposal(proposals_dir: Path, proposal_id: str) -> Proposal:
             )
         path = matches[0]
     try:
-        return Proposal.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ProposalError(f"{path}: unreadable proposal: {exc}") from exc
+        return _read(path)
+    except _UNREADABLE as exc:
+        raise ProposalError(f"{path}: unreadable proposal: {exc or type(exc).__name__}") from None
+
+
+# What a damaged or hand-edited proposal file raises when read (RecursionError: nested too deep).
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError)
+
+
+def _read(path: Path) -> Proposal:
+    """A proposal file with its strings cleaned.
+
+    A JSON escape may decode to a lone surrogate, which would end `apply` when
+    written into the commit message.
+    """
+    return Proposal.from_dict(clean_json(json.loads(path.read_text(encoding="utf-8"))))
 
 
 def list_proposals(proposals_dir: Path, status: str | None = None) -> list[Proposal]:
@@ -141,8 +154,8 @@ def list_proposals(proposals_dir: Path, status: str | None = None) -> list[Propo
         return out
     for path in sorted(proposals_dir.glob("*.json")):
         try:
-            p = Proposal.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, KeyError, TypeError, OSError):
+            p = _read(path)
+        except _UNREADABLE:
             continue
         if status is None or p.status == status:
             out.append(p)
