@@ -356,3 +356,52 @@ def test_the_pre_commit_hook_definition_is_the_documented_one() -> None:
     assert "pass_filenames: false" in text
     docs = (REPO_ROOT / "docs" / "ci.md").read_text()
     assert "PRE_COMMIT_FROM_REF" in docs and "args: [" in docs
+
+
+# ------------------------------------------------------------------ pin, optimize: bad input
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        ('{"x": 1}', "no parameter 'x' (parameters: a, b)"),
+        ("{}", "missing 'a', 'b'"),
+        ('{"a": 1}', "missing 'b'"),
+    ],
+)
+def test_a_pin_whose_arguments_cannot_bind_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], call: str, says: str
+) -> None:
+    config = make_workspace(tmp_path / "ws")
+    code, _, err = cli(
+        capsys, "pin", str(config.root), "--function", "add", "--args", call, "--expected", "2"
+    )
+    # before: pinned, then failing with TypeError under every version (it pinned nothing)
+    assert code == EXIT_ERROR
+    assert f"--args do not fit add: {says}" in one_line_error(err)
+    assert not (config.state_path / "expectations.jsonl").exists()
+    code, _, err = cli(
+        capsys,
+        "pin",
+        str(config.root),
+        "--function",
+        "add",
+        "--args",
+        '{"a": 1, "b": 1}',
+        "--expected",
+        "2",
+    )
+    assert code == 0, err
+
+
+def test_optimize_refuses_a_folder_with_no_tools_and_no_traces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_workspace(tmp_path / "ws")
+    empty = config.root / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "optimize", str(empty), "--llm", "replay:nothing.jsonl")
+    # before: made .funcforge/ there and asked the model about an empty toolset
+    assert code == EXIT_ERROR
+    assert "nothing to optimize: no tool files" in one_line_error(err)
+    assert list(empty.iterdir()) == []

@@ -300,10 +300,12 @@ def _pin(args: argparse.Namespace) -> int:
     if args.function not in functions:
         known = ", ".join(sorted(functions)) or "none"
         raise _bad_input(f"no tool function '{args.function}' in {config.root} (tools: {known})")
+    expected = _json_arg(args.expected, "--expected") if args.expected is not None else None
+    problem = _does_not_bind(functions[args.function].code, call_args)
+    if problem:
+        raise _bad_input(f"--args do not fit {args.function}: {problem}")
     if args.expected is not None:
-        pin = add_pin(
-            config, args.function, call_args, expected=_json_arg(args.expected, "--expected")
-        )
+        pin = add_pin(config, args.function, call_args, expected=expected)
     else:
         pin = add_pin(config, args.function, call_args, expected_error=args.expected_error)
     if args.json:
@@ -311,6 +313,42 @@ def _pin(args: argparse.Namespace) -> int:
     else:
         print(f"pinned {args.function}({json.dumps(call_args)}) -> {pin.describe()} at {pin.where}")
     return 0
+
+
+def _does_not_bind(code: str, call_args: dict[str, Any]) -> str | None:
+    """Why `f(**call_args)` would not bind to the function in `code`, read from its AST.
+
+    A pin whose arguments cannot bind fails with TypeError under every version,
+    so it pins nothing; say so when it is made. Nothing is executed. A
+    decorated function may change its signature: not judged (None).
+    """
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    fn = next(
+        (n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+    )
+    if fn is None or fn.decorator_list:
+        return None
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    defaulted = {p.arg for p in positional[len(positional) - len(a.defaults) :]}
+    defaulted |= {p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d}
+    posonly = {p.arg for p in a.posonlyargs}
+    by_keyword = [p.arg for p in [*a.args, *a.kwonlyargs]]
+    missing = [p.arg for p in a.posonlyargs if p.arg not in defaulted]
+    if missing:
+        return f"{', '.join(missing)} is positional-only, and pinned calls pass keywords"
+    if a.kwarg is None:
+        unknown = [k for k in call_args if k not in by_keyword or k in posonly]
+        if unknown:
+            known = ", ".join(by_keyword) or "none"
+            return f"no parameter {', '.join(repr(k) for k in unknown)} (parameters: {known})"
+    missing = [n for n in by_keyword if n not in defaulted and n not in call_args]
+    if missing:
+        return "missing " + ", ".join(repr(n) for n in missing)
+    return None
 
 
 # ---------------------------------------------------------------- registration

@@ -36,6 +36,29 @@ def replay_summary(proposal: Proposal) -> str:
     return str(replay.get("summary") or "no replay check")
 
 
+def _refuse_an_empty_folder(path: str) -> None:
+    """No tool file and no trace file: not a workspace; say so before anything is made there.
+
+    Before, optimize created `.funcforge/` in any folder and asked the model
+    about an empty toolset with no histories (a model call for nothing).
+    """
+    from funcforge import paths
+    from funcforge.errors import UserError
+    from funcforge.toolset.toolset import tool_files
+    from funcforge.workspace import open_config
+
+    config = open_config(path)
+    if tool_files(config):
+        return
+    if paths.find_files(config.root, config.traces, exclude=[config.state_dir]):
+        return  # histories without tools: the optimizer may add functions
+    raise UserError(
+        f"{config.root}: nothing to optimize: no tool files (tools: "
+        f"{', '.join(config.tools)}) and no trace files (traces: {', '.join(config.traces)}); "
+        "is this the workspace (the folder with [tool.funcforge] or funcforge.toml)?"
+    )
+
+
 def _optimize(args: argparse.Namespace) -> int:
     from funcforge.fsutil import dumps
     from funcforge.optimizer.llm import make_client
@@ -43,6 +66,7 @@ def _optimize(args: argparse.Namespace) -> int:
     from funcforge.optimizer.step import StepContext, run_step
     from funcforge.workspace import Workspace
 
+    _refuse_an_empty_folder(args.path)
     ws = Workspace.open(args.path)
     for note in ws.notes:
         print(f"funcforge: warning: {note}", file=sys.stderr)
