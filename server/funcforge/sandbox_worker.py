@@ -675,8 +675,10 @@ def _error_line(exc: BaseException, path: str) -> int:
 # scheduling of other processes (prlimit64, sched_set*, ioprio_set), no page
 # migration; no chmod or extended attributes (the sandbox's /dev nodes are the
 # host's inodes, and their owner, root, is who the sandbox is outside when
-# funcforge runs as root). Unlike RLIMIT_NPROC this binds root too. Numbers
-# per architecture.
+# funcforge runs as root); no socket() of any family (socketpair stays, for
+# asyncio): in the process sandbox a network namespace does not hide Unix
+# sockets on the file system (ssh-agent, docker) and may not exist at all.
+# Unlike RLIMIT_NPROC this binds root too. Numbers per architecture.
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _SYSCALLS = {
     "x86_64": {
@@ -716,6 +718,7 @@ _SYSCALLS = {
         "process_madvise": 440,
         "kcmp": 312,
         "open_by_handle_at": 304,
+        "socket": 41,
         "fcntl": 72,
         "ioctl": 16,
         "prlimit64": 302,
@@ -774,6 +777,7 @@ _SYSCALLS = {
         "process_madvise": 440,
         "kcmp": 272,
         "open_by_handle_at": 265,
+        "socket": 198,
         "fcntl": 25,
         "ioctl": 29,
         "prlimit64": 261,

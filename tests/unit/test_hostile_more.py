@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -243,3 +244,74 @@ def test_process_sandbox_code_cannot_reach_funcforge(name: str) -> None:
     assert not outcome["ok"], f"{name} got through: {outcome['short']}"
     assert outcome["same"], f"{name} changed funcforge's limits or affinity"
     assert SECRET not in done.stdout + done.stderr
+
+
+NET_ATTACK = (
+    PRELUDE.replace("def attack(home, ws, marker, port):", "def attack(targets):")
+    + """
+    guard_off()
+    got = []
+    for family, address in targets:
+        if family == "inet6":
+            address = tuple(address)
+        fam = {"inet6": socket.AF_INET6, "unix": socket.AF_UNIX}[family]
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.settimeout(2)
+            s.connect(address)
+            got.append(str(address))
+        except OSError as exc:
+            got.append(type(exc).__name__)
+            continue
+        s.sendall(b"escaped")
+    if any(g not in ("PermissionError", "OSError", "ConnectionRefusedError", "FileNotFoundError")
+           for g in got):
+        return got
+    raise PermissionError(repr(got))
+"""
+)
+
+
+@pytest.fixture
+def listeners(tmp_path: Path):
+    """Real listeners outside: IPv6 loopback, an abstract and a path Unix socket."""
+    socks: list[socket.socket] = []
+    targets: list[tuple[str, object]] = []
+    try:
+        six = socket.socket(socket.AF_INET6)
+        six.bind(("::1", 0))
+        socks.append(six)
+        targets.append(("inet6", list(six.getsockname()[:2])))
+    except OSError:  # no IPv6 here: the other two still run
+        pass
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"\0funcforge-hostile-{os.getpid()}"
+    abstract.bind(name)
+    socks.append(abstract)
+    targets.append(("unix", name))
+    path = socket.socket(socket.AF_UNIX)
+    path.bind(str(tmp_path / "agent.sock"))
+    os.chmod(tmp_path, 0o755)
+    socks.append(path)
+    targets.append(("unix", str(tmp_path / "agent.sock")))
+    for sock in socks:
+        sock.listen(4)
+        sock.setblocking(False)
+    yield targets
+    for sock in socks:
+        with pytest.raises(BlockingIOError):
+            sock.accept()  # nobody ever connected
+        sock.close()
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_no_socket_reaches_a_listener_outside(listeners, isolation: str) -> None:
+    """IPv6, abstract and file-system Unix sockets: the process sandbox's net namespace
+    hides none of the latter, the syscall filter refuses socket() itself."""
+    from funcforge.sandbox import run_calls
+
+    (result,) = run_calls(
+        NET_ATTACK, "attack", [{"targets": listeners}], timeout=10, isolation=isolation
+    )
+    assert not result.ok, f"connected: {result.short(300)}"
+    assert result.error_type == "PermissionError"
