@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_lsp
@@ -17,6 +20,7 @@ from tests.conftest import SAMPLES, git, init_repo
 from tests.lsp.conftest import revise_reply, write_transcript
 from tests.lsp.test_apply_loop import bounded, optimize, start, wait_until
 from tests.lsp.test_features import init, pull
+from tests.lsp.test_protocol import Raw
 from tests.lsp.test_server import actions_at, diagnostics_for
 
 SERVER = [sys.executable, "-m", "funcforge", "serve"]
@@ -470,3 +474,152 @@ async def test_a_hand_edit_finding_moves_with_the_function(executing: LanguageCl
     await wait_until(lambda: hand_lines() == [line], f"the finding on line {line}")
     actions = await actions_at(client, uri, types.Position(line=line, character=6))
     assert any(a.title.startswith("Pin this call's expected result") for a in actions)
+
+
+# --- protocol faults over raw stdio ----------------------------------------------
+
+
+@pytest.fixture
+def fresh(math_ws: Path) -> Iterator[Raw]:
+    """The server started, not initialized."""
+    server = Raw(math_ws)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ready(math_ws: Path) -> Iterator[Raw]:
+    """The server, initialized and done indexing."""
+    server = Raw(math_ws)
+    server.initialize(math_ws)
+    yield server
+    server.close()
+
+
+def hover_params(uri: str, line: Any = 0, character: Any = 0) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}}
+
+
+def test_requests_before_initialize_and_a_second_initialize_are_refused(
+    fresh: Raw, math_ws: Path
+) -> None:
+    uri = (math_ws / "tools" / "units.py").as_uri()
+    rid = fresh.request("textDocument/hover", hover_params(uri))
+    assert fresh.response(rid, 15)["error"]["code"] == -32002  # ServerNotInitialized
+    fresh.notify("textDocument/didOpen", {"textDocument": {"uri": uri}})  # dropped, no answer
+    fresh.initialize(math_ws)
+    rid = fresh.request("initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+    error = fresh.response(rid, 15)["error"]
+    assert error["code"] == -32600 and "only once" in error["message"]
+    assert fresh.status()["result"]["state"] in ("idle", "converged")  # the session is intact
+
+
+def test_invalid_params_say_what_and_where(ready: Raw, math_ws: Path) -> None:
+    uri = (math_ws / "tools" / "units.py").as_uri()
+    cases = {
+        "$.params.position": hover_params(uri, line=-1),
+        "$.params.position.line": hover_params(uri, line="top"),
+        "position": {"textDocument": {"uri": uri}},
+    }
+    for where, params in cases.items():
+        rid = ready.request("textDocument/hover", params)
+        error = ready.response(rid, 15)["error"]
+        assert error["code"] == -32602 and where in error["message"], error
+    rid = ready.request("textDocument/hover", hover_params(uri, line=-1))
+    assert "-1" in ready.response(rid, 15)["error"]["message"]
+    # A pin for a tool that does not exist is refused, not written.
+    rid = ready.request(
+        "workspace/executeCommand",
+        {
+            "command": "funcforge.pinCall",
+            "arguments": [{"function": "nope", "args": {}, "expected": 1}],
+        },
+    )
+    error = ready.response(rid, 15)["error"]
+    assert error["code"] == -32602 and "'nope'" in error["message"]
+    assert not (math_ws / ".funcforge" / "expectations.jsonl").exists()
+
+
+def test_unknown_methods_unopened_documents_and_folder_changes(ready: Raw, math_ws: Path) -> None:
+    units = math_ws / "tools" / "units.py"
+    uri = units.as_uri()
+    rid = ready.request("funcforge/nope", {})
+    assert ready.response(rid, 15)["error"]["code"] == -32601
+    ready.notify("funcforge/nope", {})  # an unknown notification: ignored
+    # A change to a document never opened: ignored (the file's text stays the server's).
+    ready.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "x = 1\n"}]},
+    )
+    ready.notify(
+        "workspace/didChangeWorkspaceFolders",
+        {
+            "event": {
+                "added": [{"uri": math_ws.parent.as_uri(), "name": "parent"}],
+                "removed": [{"uri": math_ws.as_uri(), "name": "math-tools"}],
+            }
+        },
+    )
+    rid = ready.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+    lenses = ready.response(rid, 15)["result"]
+    assert any(x["command"]["title"] == "Optimize" for x in lenses)
+    assert ready.status()["result"]["state"] in ("idle", "converged")
+    assert b"Traceback" not in ready.stderr
+
+
+def test_after_shutdown_requests_are_refused_and_exit_ends_with_0(ready: Raw) -> None:
+    rid = ready.request("shutdown", None)
+    assert ready.response(rid, 15)["result"] is None
+    rid = ready.request(
+        "workspace/executeCommand", {"command": "funcforge.status", "arguments": []}
+    )
+    assert ready.response(rid, 15)["error"]["code"] == -32600
+    ready.notify("exit")
+    assert ready.exited(10) == 0
+
+
+def test_exit_without_shutdown_ends_with_1(ready: Raw) -> None:
+    ready.notify("exit")
+    assert ready.exited(10) == 1
+
+
+def test_a_python_file_that_is_not_a_tool_gets_no_lenses_hovers_or_diagnostics(
+    ready: Raw, math_ws: Path
+) -> None:
+    """agent.py is open in the editor, outside the `tools` globs: its functions are not
+    tools (it had an "Optimize" lens on every function, and schema hints)."""
+    agent = math_ws / "agent.py"
+    uri = agent.as_uri()
+    text = agent.read_text()
+    ready.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+    )
+    rid = ready.request("textDocument/codeLens", {"textDocument": {"uri": uri}})
+    assert ready.response(rid, 15)["result"] == []
+    line = next(i for i, t in enumerate(text.splitlines()) if t.startswith("def run("))
+    rid = ready.request("textDocument/hover", hover_params(uri, line, 5))
+    assert ready.response(rid, 15)["result"] is None
+    # A change to it is not a tool change either: nothing is published for it.
+    ready.notify(
+        "textDocument/didChange",
+        {
+            "textDocument": {"uri": uri, "version": 2},
+            "contentChanges": [{"text": "# typed\n" + text}],
+        },
+    )
+    assert ready.status()["result"]
+    time.sleep(1.0)  # the edit's refresh (0.25 s debounce) has run
+    published = [
+        m
+        for m in [*ready.seen, *_drain(ready)]
+        if m.get("method") == "textDocument/publishDiagnostics" and m["params"]["uri"] == uri
+    ]
+    assert all(m["params"]["diagnostics"] == [] for m in published), published
+
+
+def _drain(server: Raw) -> list[dict[str, Any]]:
+    out = []
+    while not server.messages.empty():
+        out.append(server.messages.get_nowait())
+    return out

@@ -23,6 +23,7 @@ from funcforge.optimizer.proposal import Proposal
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.rewrite import plan_actions
 from funcforge.toolset.spec import FunctionSpec
+from funcforge.toolset.toolset import matches_tools
 
 APPLY_PREFIX = "Apply funcforge proposal"
 
@@ -119,8 +120,11 @@ def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
     """
     with session.lock:
         known = session.toolset.files.get(rel)
+        config = session.config
     if known == text:
         return session.functions_in(rel)
+    if not matches_tools(config, rel) or _too_big(text, config.max_tool_file_kb):
+        return []  # not a tool file (agent.py, a lock file), or over the size limit
     key = hash(text)
     cached = _PARSED.get(rel)
     if cached is not None and cached[0] == key:
@@ -133,6 +137,12 @@ def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
         _PARSED.clear()
     _PARSED[rel] = (key, specs)
     return list(specs)
+
+
+def _too_big(text: str, limit_kb: int) -> bool:
+    """Over the tool file size limit (in UTF-8 bytes; the toolset reports it)."""
+    limit = max(1, limit_kb) * 1024
+    return len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 def is_stale(session: Session, proposal: Proposal, current: dict[str, FunctionSpec]) -> bool:

@@ -411,6 +411,10 @@ def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         raise JsonRpcInvalidParams(
             "funcforge.pinCall needs `function` (a string) and `args` (an object)"
         )
+    with session.lock:
+        known = function in session.toolset.functions
+    if not known:  # a pin nothing would ever check
+        raise JsonRpcInvalidParams(f"funcforge.pinCall: no tool function named {function[:80]!r}")
     if "expected" in arg:
         add_pin(session.config, function, args, expected=arg["expected"])
     elif arg.get("expectedError"):

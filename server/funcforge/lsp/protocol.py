@@ -20,10 +20,13 @@ import asyncio
 import contextvars
 import json
 import logging
+import re
 import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
+from cattrs import transform_error
+from cattrs.v import format_exception
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -71,6 +74,7 @@ class Protocol(LanguageServerProtocol):
         super().__init__(server, converter)
         self._write_lock = threading.Lock()
         self.closed = False  # stdout is gone: nothing more is written
+        self.initialize_seen = False  # requests before it get ServerNotInitialized
 
     @property
     def ls(self) -> FuncforgeServer:
@@ -177,6 +181,14 @@ class Protocol(LanguageServerProtocol):
         if is_request and self._shutdown and method != types.EXIT:
             self.send_error(msg_id, INVALID_REQUEST, "the server is shutting down")
             return
+        if method == types.INITIALIZE and self.initialize_seen:
+            if is_request:
+                self.send_error(msg_id, INVALID_REQUEST, "initialize may be sent only once")
+            return
+        if not self.initialize_seen and method not in (types.INITIALIZE, types.EXIT):
+            if is_request:  # LSP: -32002 before initialize; notifications are dropped
+                self.send_error(msg_id, SERVER_NOT_INITIALIZED, f"{method}: not initialized yet")
+            return
         try:
             message = self.structure_message(value)
         except JsonRpcInvalidParams as exc:
@@ -202,6 +214,7 @@ class Protocol(LanguageServerProtocol):
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):  # type: ignore[override]
+        self.initialize_seen = True
         if params.capabilities.general is not None:
             params.capabilities.general.position_encodings = None
         return (yield from super().lsp_initialize(params))
@@ -236,10 +249,28 @@ class Protocol(LanguageServerProtocol):
 
 
 def _cause(exc: BaseException) -> str:
-    """The first line of what cattrs found wrong (no traceback)."""
+    """What cattrs found wrong and where, as JSON paths (`position.line: ... @
+    $.params.position`), without a traceback."""
     cause = exc.__cause__ or exc
-    text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
-    subs = getattr(cause, "exceptions", None)
-    if subs:
-        text += ": " + "; ".join(str(s).splitlines()[0] for s in subs[:3])
-    return text[:300]
+    try:
+        found = transform_error(cause, format_exception=_format_fault)
+    except Exception:  # not a cattrs error: its first line
+        found = [str(cause).splitlines()[0] if str(cause) else type(cause).__name__]
+    return "; ".join(_camel_path(x) for x in found[:3])[:300]
+
+
+def _format_fault(exc: BaseException, type_: Any) -> str:
+    """cattrs' wording, plus a validator's own message (a range, a missing field)."""
+    base = format_exception(exc, type_)
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, (KeyError, ValueError)) and detail:
+        return f"{base}: {detail.strip(chr(39))}" if detail not in base else base
+    return base
+
+
+def _camel_path(text: str) -> str:
+    """`$.params.text_document.uri` as the client spelled it: `$.params.textDocument.uri`."""
+    head, sep, path = text.rpartition(" @ ")
+    if not sep:
+        return text
+    return head + sep + re.sub(r"_([a-z])", lambda m: m.group(1).upper(), path)
