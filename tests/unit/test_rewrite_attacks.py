@@ -238,3 +238,47 @@ def test_add_revise_remove_on_random_files_touch_only_their_function(
         "\n", nl.group(0) if nl else "\n"
     )  # an added function takes the file's first line break
     assert after == before
+
+
+# --- a name defined more than once ------------------------------------------------
+
+
+def test_overload_stubs_are_not_tools_the_implementation_is(tmp_path: Path) -> None:
+    from funcforge.config import Config
+
+    (tmp_path / "tools").mkdir()
+    source = (
+        "from typing import overload\n\n"
+        "@overload\ndef area(x: int) -> int: ...\n\n"
+        "@typing.overload\ndef area(x: str) -> str: ...\n\n"
+        "def area(x: int | str):\n"
+        '    """Area of a square of side x."""\n'
+        "    return x\n"
+    )
+    (tmp_path / "tools" / "geo.py").write_text(source, encoding="utf-8")
+    toolset = load_toolset(Config(root=tmp_path))
+    spec = toolset.functions["area"]
+    assert spec.location is not None and spec.location.start_line == 9
+    assert spec.description == "Area of a square of side x."
+    assert spec.parameters["properties"]["x"] == {"type": ["integer", "string"]}
+    assert toolset.problems == []
+    with pytest.raises(RewriteError, match=r"'area' is defined more than once \(lines 3, 6, 9\)"):
+        apply_action(source, Action("remove_function", "area"), "tools/geo.py")
+
+
+def test_a_function_redefined_in_one_file_is_its_last_definition(tmp_path: Path) -> None:
+    from funcforge.config import Config
+
+    (tmp_path / "tools").mkdir()
+    source = (
+        "def lookup(key: str) -> str:\n    return 'old'\n\n\n"
+        "def lookup(key: str, default: int = 0) -> str:\n    return 'new'\n"
+    )
+    (tmp_path / "tools" / "kv.py").write_text(source, encoding="utf-8")
+    toolset = load_toolset(Config(root=tmp_path))
+    spec = toolset.functions["lookup"]
+    assert spec.location is not None and spec.location.start_line == 5
+    assert "default" in spec.parameters["properties"]
+    (problem,) = toolset.problems
+    assert (problem.file, problem.line, problem.severity) == ("tools/kv.py", 1, "warning")
+    assert "defined again at tools/kv.py:5" in problem.message

@@ -258,6 +258,16 @@ def _inner_imports(node: FunctionNode) -> set[str]:
 # --- extraction --------------------------------------------------------------
 
 
+def _is_overload(node: FunctionNode) -> bool:
+    """An `@overload` (`@typing.overload`) stub: a signature for type checkers, never called."""
+    for dec in node.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+        if name == "overload":
+            return True
+    return False
+
+
 def _partial_module(text: str, tree: ast.Module) -> cst.Module:
     """libcst's tree of every top-level statement it can parse on its own (the rest left out)."""
     lines = split_lines(text)
@@ -299,6 +309,10 @@ def extract_functions(
 ) -> list[FunctionSpec]:
     """Every public (no leading `_`) top-level function in `source`, in file order.
 
+    `@overload` stubs are left out (the implementation after them is the
+    tool). A name defined twice gives two specs; `load_toolset` keeps the
+    last of one file, the definition Python binds.
+
     `loader` reads the workspace modules the file imports types from (see
     `toolset.types.workspace_loader`); without it only the file's own types
     are resolved. Raises `ToolsetSyntaxError` when the source does not parse.
@@ -322,7 +336,9 @@ def extract_functions(
     if [unicodedata.normalize("NFKC", d.name.value) for d in defs] != [s.name for s in spans]:
         raise ToolsetSyntaxError(file, 1, 0, "libcst and Python disagree on the functions")
     public = [
-        (span, d) for span, d in zip(spans, defs, strict=True) if not span.name.startswith("_")
+        (span, d)
+        for span, d in zip(spans, defs, strict=True)
+        if not span.name.startswith("_") and not _is_overload(span.node)
     ]
     imports = _module_imports(tree)
     used = referenced_globals(text, file, [span.node for span, _ in public])

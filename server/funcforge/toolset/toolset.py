@@ -45,7 +45,7 @@ class ToolsetProblem:
     line: int
     message: str
     col: int = 0
-    # "error": the file's tools are not read; "warning": read, but not rewritable.
+    # "error": the file's tools are not read (or one is ignored); "warning": read, with a caveat.
     severity: str = "error"
 
     def __str__(self) -> str:
@@ -258,6 +258,19 @@ def _add(toolset: Toolset, spec: FunctionSpec) -> None:
     assert loc is not None
     if first is None:
         toolset.functions[spec.name] = spec
+        return
+    if first.location is not None and first.location.file == loc.file:
+        # Redefined in the same file: Python binds the last one, so that is the tool.
+        toolset.functions[spec.name] = spec
+        toolset.problems.append(
+            ToolsetProblem(
+                loc.file,
+                first.location.start_line,
+                f"function '{spec.name}' is defined again at {loc.file}:{loc.start_line}; "
+                "this earlier definition is never called (the later one is the tool)",
+                severity="warning",
+            )
+        )
         return
     where = f"{first.location.file}:{first.location.start_line}" if first.location else "?"
     toolset.problems.append(
