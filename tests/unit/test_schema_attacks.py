@@ -372,3 +372,47 @@ def test_a_parameter_alias_is_a_hint() -> None:
     )
     assert list(spec.parameters["properties"]) == ["x"]
     assert any("alias 'from'" in h and "parameter 'x'" in h for h in spec.schema_hints)
+
+
+@pytest.mark.parametrize(
+    ("call", "description", "name_hint"),
+    [
+        (
+            'register_function(calc, caller=a, executor=b, name="calculator", '
+            'description="A simple calculator.")',
+            "A simple calculator.",
+            "register_function names this tool 'calculator'",
+        ),
+        ('tool = FunctionTool.from_defaults(fn=calc, description="Add.")', "Add.", None),
+        (
+            'tool = StructuredTool.from_function(func=calc, name="add", description="Add.")',
+            "Add.",
+            "StructuredTool.from_function names this tool 'add'",
+        ),
+        ('Tool(name="calc", func=calc, description="Add.")', "Add.", None),
+        ('t = create_tool_from_function(calc, description="Add.")', "Add.", None),
+        ('t = FunctionTool.from_defaults(fn=other, description="Not calc.")', "Doc calc.", None),
+        ('print(calc, description="not a registration")', "Doc calc.", None),
+    ],
+)
+def test_a_registration_call_says_what_the_model_sees(
+    call: str, description: str, name_hint: str | None
+) -> None:
+    source = (
+        'def calc(a: int, b: int) -> int:\n    """Doc calc."""\n    return a + b\n\n'
+        'def other() -> None:\n    """Doc other."""\n\n' + call + "\n"
+    )
+    spec = one(source, "calc")
+    assert spec.description == description
+    if name_hint is None:
+        assert spec.schema_hints == []
+    else:
+        assert any(name_hint in h for h in spec.schema_hints), spec.schema_hints
+
+
+def test_a_decorator_wins_over_a_registration() -> None:
+    source = (
+        '@tool(description="From the decorator.")\ndef calc(a: int) -> int:\n    """Doc."""\n\n'
+        'FunctionTool.from_defaults(fn=calc, description="From the call.")\n'
+    )
+    assert one(source, "calc").description == "From the decorator."

@@ -8,6 +8,12 @@ description=...)` (Semantic Kernel), `@agent.register_for_llm(description=
 told: the decorator's description wins over the docstring, and langchain's
 `args_schema` model is the parameters object. A name given by the decorator
 is reported as a hint: funcforge knows the tool by its function's name.
+
+Registration calls at module level say the same for a function defined in
+the file: AG2's `register_function(fn, ..., description=...)`, LlamaIndex's
+`FunctionTool.from_defaults(fn=fn, description=...)`, langchain's
+`StructuredTool.from_function(func=fn, description=...)` and `Tool(...)`,
+Haystack's `create_tool_from_function(fn, description=...)`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,18 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from funcforge.toolset.types import code_of
+
+# Last names of module-level calls that register a function as a tool.
+REGISTRATIONS = {
+    "register_function",  # AG2 / autogen 0.2
+    "from_defaults",  # LlamaIndex FunctionTool
+    "from_function",  # langchain StructuredTool / Tool
+    "FunctionTool",  # LlamaIndex, google-adk
+    "StructuredTool",
+    "Tool",  # langchain, Haystack
+    "create_tool_from_function",  # Haystack
+}
+_FUNCTION_KEYS = ("fn", "func", "function", "f")
 
 # Last names of decorators that turn a function into a tool.
 TOOL_DECORATORS = {
@@ -87,3 +105,38 @@ def tool_decorator(node: cst.FunctionDef) -> DecoratorInfo:
                 info.args_schema = arg.value
         break
     return info
+
+
+def registrations(tree: ast.Module) -> dict[str, DecoratorInfo]:
+    """Function name -> what a module-level registration call says about it (literals only)."""
+    out: dict[str, DecoratorInfo] = {}
+    for stmt in tree.body:
+        value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign, ast.AnnAssign)) else None
+        if not isinstance(value, ast.Call):
+            continue
+        func = value.func
+        called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if called not in REGISTRATIONS:
+            continue
+        keywords = {k.arg: k.value for k in value.keywords if k.arg}
+        target = next((keywords[k] for k in _FUNCTION_KEYS if k in keywords), None)
+        if target is None and value.args and called != "Tool":
+            target = value.args[0]
+        if not isinstance(target, ast.Name):
+            continue
+        info = DecoratorInfo(decorator=ast.unparse(func))
+        for key, node in keywords.items():
+            text = node.value if isinstance(node, ast.Constant) else None
+            if key in _NAME_KEYS and isinstance(text, str):
+                info.name = text
+            elif key in _DESCRIPTION_KEYS:
+                if isinstance(text, str) and text.strip():
+                    info.description = text.strip()
+                elif not isinstance(text, str):
+                    info.hints.append(
+                        f"{info.decorator}(...) at line {stmt.lineno}: its {key} is not a literal "
+                        "string; funcforge shows the docstring instead, which may not be what "
+                        "the model sees"
+                    )
+        out.setdefault(target.id, info)
+    return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from funcforge.toolset.decorators import tool_decorator
+from funcforge.toolset.decorators import registrations, tool_decorator
 from funcforge.toolset.schema import (
     SchemaBuilder,
     clean_docstring,
@@ -344,6 +344,7 @@ def extract_functions(
     used = referenced_globals(text, file, [span.node for span, _ in public])
     index = LineIndex(text)
     types = ModuleTypes.scan(module, file)
+    registered_as = registrations(tree)
 
     def col(line: int, value: int) -> int:
         return value + bom if line == 1 else value
@@ -356,6 +357,9 @@ def extract_functions(
         doc = parse_docstring(raw_doc)
         builder = SchemaBuilder(types, loader)
         decorator = tool_decorator(node)
+        registered = registered_as.get(span.name)
+        if registered is not None and not decorator.decorator:
+            decorator = registered
         parameters = None
         if decorator.args_schema is not None:
             parameters = model_parameters(decorator.args_schema, builder)
@@ -363,9 +367,10 @@ def extract_functions(
             parameters = parameters_schema(node.params, doc.params, builder)
         hints = decorator.hints + builder.hints
         if decorator.name is not None and decorator.name != span.name:
+            at = "@" if registered is None or decorator is not registered else ""
             hints.insert(
                 0,
-                f"@{decorator.decorator} names this tool {decorator.name!r}: funcforge knows "
+                f"{at}{decorator.decorator} names this tool {decorator.name!r}: funcforge knows "
                 f"it as '{span.name}' (its function's name), in definitions and in traces",
             )
         end_col = span.end - index.starts[span.end_line - 1]
