@@ -132,6 +132,19 @@ WORDINGS = [
         (None, None),
     ),
     ("the input length exceeds the context length", (None, None)),
+    # others that speak OpenAI's protocol: Mistral, Gemini, Anthropic's, LiteLLM's proxy
+    (
+        f"Prompt contains {PROMPT} tokens and 0 draft tokens, too large for model with "
+        f"{WINDOW} maximum context length",
+        (WINDOW, PROMPT),
+    ),
+    (
+        f"The input token count ({PROMPT}) exceeds the maximum number of tokens allowed "
+        f"({WINDOW}).",
+        (WINDOW, PROMPT),
+    ),
+    (f"prompt is too long: {PROMPT} tokens > {WINDOW} maximum", (WINDOW, PROMPT)),
+    ("litellm.ContextWindowExceededError: BadRequestError: ...", (None, None)),
 ]
 
 
@@ -359,3 +372,18 @@ def test_a_damaged_proposal_file_is_named_not_a_crash(tmp_path: Path, text: str)
     with pytest.raises(ProposalError, match=r"bad\.json: unreadable proposal"):
         load_proposal(tmp_path, "bad")
     assert list_proposals(tmp_path) == []
+
+
+def test_a_413_from_a_proxy_shrinks_the_prompt(ws: Path) -> None:  # noqa: F811
+    page = "<html><head><title>413 Request Entity Too Large</title></head></html>"
+    answers = [revise(), TERMINATE]
+
+    def respond(request) -> dict:
+        if len(json.dumps(request.body)) > 16_000:
+            return {"status": 413, "body": page}
+        return answers.pop(0) if answers else TERMINATE
+
+    with FakeOpenAI(responder=respond) as srv:
+        result, _ = run(ws, srv)
+    assert result.proposal is not None
+    assert "longer than the model's context" in result.notes[0]

@@ -99,6 +99,8 @@ _OVERFLOW_HINTS = (
     "configured limit of",  # OpenAI ("Input tokens exceed the configured limit of N tokens")
     "prompt is too long",
     "too many tokens",
+    "contextwindowexceeded",  # LiteLLM's proxy
+    "exceeds the maximum number of tokens",  # Gemini's OpenAI-compatible endpoint
 )
 # `\W{0,6}` lets a key match inside JSON that was escaped once more (Ollama wraps llama.cpp's).
 _LIMIT_PATTERNS = (
@@ -110,6 +112,8 @@ _LIMIT_PATTERNS = (
     re.compile(r"configured limit of (\d+)"),
     re.compile(r"exceeds limit of (\d+)"),
     re.compile(r"tokens? > (\d+) maximum"),
+    re.compile(r"(\d+) maximum context length"),  # Mistral
+    re.compile(r"maximum number of tokens allowed \((\d+)\)"),  # Gemini
 )
 # The prompt's own tokens: "you requested N tokens (P in the messages, C in the completion)"
 # counts the answer's cap too, so P (or N - C) comes first.
@@ -122,6 +126,8 @@ _REQUESTED_PATTERNS = (
     re.compile(r"request \((\d+) tokens\)"),
     re.compile(r"requested tokens \((\d+)\)"),
     re.compile(r"n_prompt_tokens\W{0,6}(\d+)"),
+    re.compile(r"prompt contains (\d+) tokens"),
+    re.compile(r"input token count \((\d+)\)"),
     re.compile(r"(?:resulted in|prompt has|prompt is too long:?)\s*(\d+)\s*tokens"),
     re.compile(r"requested\s*(\d+)\s*tokens"),
 )
@@ -157,6 +163,8 @@ def context_overflow(exc: BaseException, model: str) -> ContextOverflowError | N
     text = json.dumps(body) if isinstance(body, (dict, list)) else str(body or "")
     text = f"{text} {exc.code or ''} {exc.response.text if body is None else ''}"
     parsed = parse_context_overflow(text)
+    if parsed is None and exc.status_code == 413:
+        parsed = (None, None)  # "Request Entity Too Large" (a proxy's page): smaller will do
     if parsed is None:
         return None
     limit, requested = parsed
