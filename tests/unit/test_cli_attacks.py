@@ -405,3 +405,41 @@ def test_optimize_refuses_a_folder_with_no_tools_and_no_traces(
     assert code == EXIT_ERROR
     assert "nothing to optimize: no tool files" in one_line_error(err)
     assert list(empty.iterdir()) == []
+
+
+# ------------------------------------------------------------------ JUnit as CI systems read it
+
+
+def test_junit_names_repository_paths_and_is_never_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from xml.etree import ElementTree as ET
+
+    config = make_workspace(tmp_path / "repo", sub="agent")
+    ws = config.root
+    content = load_toolset(config).content_hash()
+    traces = [call_trace(i, content, "add", {"a": i, "b": 1}, str(i + 1), 1.0) for i in range(2)]
+    (ws / "traces").mkdir()
+    (ws / "traces" / "run.jsonl").write_text("".join(json.dumps(t) + "\n" for t in traces))
+    git(ws, "add", "-A")
+    git(ws, "commit", "-qm", "logged runs")
+    # nothing changed: one passing case (Jenkins fails a report with no test at all)
+    code, out, _ = cli(capsys, "check", str(ws), "--format", "junit")
+    suite = ET.fromstring(out).find("testsuite")
+    assert code == 0 and suite is not None and suite.get("tests") == "1"
+    case = suite.find("testcase")
+    assert case is not None and case.get("name") == "no tool function changed since HEAD"
+    # a regression and a removed function, in a workspace under agent/
+    other = (ws / "tools" / "other.py").read_text()
+    (ws / "tools" / "other.py").write_text(other.replace("return a + b", "return a - b"))
+    units = (ws / "tools" / "units.py").read_text()
+    (ws / "tools" / "units.py").write_text(units.split("\n\ndef shout", 1)[0] + "\n")
+    code, out, _ = cli(capsys, "check", str(ws), "--format", "junit")
+    assert code == EXIT_FOUND
+    cases = {c.get("name"): c for c in ET.fromstring(out).iter("testcase")}
+    # before: file="tools/other.py", which a reporter cannot find from the repository root
+    assert cases["add"].get("file") == "agent/tools/other.py"
+    assert cases["add"].find("failure") is not None
+    assert cases["shout"].get("file") == "agent/tools/units.py"
+    removed = cases["shout"].find("system-out")
+    assert removed is not None and "removed" in (removed.text or "")

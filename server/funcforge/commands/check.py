@@ -211,7 +211,12 @@ def _check(args: argparse.Namespace) -> int:
     if fmt == "junit":
         from funcforge.review.junit import junit_xml
 
-        _emit(junit_xml(findings, result.changed), args.output)
+        with open_repo(config) as repo:
+            prefix = workspace_prefix(repo, config)
+        _emit(
+            junit_xml(findings, result.changed, prefix, f"no tool function changed {against}"),
+            args.output,
+        )
         return code
     if fmt == "json":
         _emit(

@@ -13,8 +13,20 @@ from xml.etree import ElementTree as ET
 from funcforge.review.findings import Finding
 
 
-def junit_xml(findings: Sequence[Finding], checked: Sequence[tuple[str, str]]) -> str:
-    """`checked`: (function, file) pairs that were replay-checked; findings say how each went."""
+def junit_xml(
+    findings: Sequence[Finding],
+    checked: Sequence[tuple[str, str]],
+    prefix: str = "",
+    nothing: str = "no tool function changed",
+) -> str:
+    """`checked`: (function, file) pairs that were replay-checked; findings say how each went.
+
+    `prefix` is the workspace's folder in the repository: `file` attributes are
+    repository-relative (as SARIF's URIs), which is what GitLab and the GitHub
+    JUnit reporters resolve to annotate a line. A check with nothing to check
+    is one passing case named `nothing`: an empty report fails Jenkins' junit
+    step ("None of the test reports contained any result").
+    """
     suite = ET.Element("testsuite", name="funcforge check")
     cases = 0
     failures = errors = 0
@@ -24,7 +36,7 @@ def junit_xml(findings: Sequence[Finding], checked: Sequence[tuple[str, str]]) -
     for function, file in checked:
         cases += 1
         case = ET.SubElement(
-            suite, "testcase", classname=f"funcforge.{file}", name=function, file=file
+            suite, "testcase", classname=f"funcforge.{file}", name=function, file=prefix + file
         )
         mine = by_function.get(function, [])
         bad = [f for f in mine if f.level == "error"]
@@ -45,10 +57,28 @@ def junit_xml(findings: Sequence[Finding], checked: Sequence[tuple[str, str]]) -
             cases += 1
             errors += 1
             case = ET.SubElement(
-                suite, "testcase", classname=f"funcforge.{f.file}", name=f"{f.file} loads"
+                suite,
+                "testcase",
+                classname=f"funcforge.{f.file}",
+                name=f"{f.file} loads",
+                file=prefix + (f.file or ""),
             )
             err = ET.SubElement(case, "error", message=f.message, type=f.rule)
             err.text = f.message
+    for f in findings:
+        if f.kind == "removed" and f.function:
+            cases += 1  # a warning: a passing case that says so
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"funcforge.{f.file}",
+                name=f.function,
+                file=prefix + (f.file or ""),
+            )
+            ET.SubElement(case, "system-out").text = f.message
+    if not cases:
+        cases += 1
+        ET.SubElement(suite, "testcase", classname="funcforge", name=nothing)
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
