@@ -10,10 +10,18 @@ standard library, so it starts in a few milliseconds.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import sys
+
+if __name__ == "__main__":
+    # `python -m` put the current folder (a command agent's: the toolset's files)
+    # first on sys.path; a `socket.py` there would run in the agent's process.
+    # (runpy's own imports precede this: the trainer uses `relay_command`, -c.)
+    _here = os.path.abspath(os.curdir)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+
+import contextlib
+import socket
 import threading
 
 

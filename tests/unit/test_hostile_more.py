@@ -315,3 +315,48 @@ def test_no_socket_reaches_a_listener_outside(listeners, isolation: str) -> None
     )
     assert not result.ok, f"connected: {result.short(300)}"
     assert result.error_type == "PermissionError"
+
+
+SHADOW = 'open({marker!r}, "w").write("imported")\nraise ImportError("shadowed")\n'
+
+
+def test_a_workspace_module_named_like_a_dependency_is_not_imported(tmp_path: Path) -> None:
+    """Editors start `python -m funcforge serve` in the workspace: its `libcst.py` must not run."""
+    ws = tmp_path / "ws"
+    (ws / "tools").mkdir(parents=True)
+    (ws / "tools" / "t.py").write_text('def f(x: int) -> int:\n    """F."""\n    return x\n')
+    (ws / "pyproject.toml").write_text("[tool.funcforge]\n")
+    markers = []
+    for name in ("libcst", "mcp", "anyio", "pydantic", "openai", "pygls", "lsprotocol"):
+        markers.append(tmp_path / f"imported-{name}")
+        (ws / f"{name}.py").write_text(SHADOW.format(marker=str(markers[-1])))
+    done = subprocess.run(
+        [sys.executable, "-m", "funcforge", "stats", "."],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENAI_API_KEY": SECRET},
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "tools/t.py" in done.stdout
+    assert not [m.name for m in markers if m.exists()]
+
+
+def test_the_relay_imports_nothing_from_the_agents_folder(tmp_path: Path) -> None:
+    """A command agent runs the relay in the folder of the toolset's files."""
+    from funcforge.training.mcp_host import relay_command
+
+    markers = []
+    for name in ("contextlib", "socket", "threading", "funcforge"):
+        markers.append(tmp_path / f"imported-{name}")
+        (tmp_path / f"{name}.py").write_text(SHADOW.format(marker=str(markers[-1])))
+    done = subprocess.run(
+        relay_command(str(tmp_path / "no-such.sock")),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "cannot reach" in done.stderr, done.stderr[-500:]
+    assert not [m.name for m in markers if m.exists()]

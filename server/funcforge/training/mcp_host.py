@@ -3,7 +3,7 @@
 A command agent is told `FUNCFORGE_MCP_COMMAND` (a JSON list: the command line
 of an MCP stdio server) and calls the tools through it, so the agent process
 (which may hold a model key) never imports model-written code. The command is
-`python -m funcforge.mcp_relay SOCKET`: a stdlib relay to this host, which
+`funcforge.mcp_relay` (`relay_command`): a stdlib relay to this host, which
 serves `funcforge mcp`'s server (the same SDK server and `ToolServer`) for the
 task's toolset version on a private Unix socket, with one warm sandbox pool
 per version instead of a server and a sandbox per task. Calls are not logged
@@ -73,6 +73,21 @@ class _Listener:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# `python -c`, not `-m`: runpy imports part of the standard library (contextlib, ...)
+# after `-m` put the current folder first on sys.path, and a command agent runs in
+# the folder of the toolset's files, so a tool file `contextlib.py` would be
+# imported into the agent's process. `-c` adds only "", removed before any import.
+_RELAY = (
+    "import sys; sys.path[:] = [p for p in sys.path if p != '']; "
+    "from funcforge.mcp_relay import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def relay_command(socket_path: str) -> list[str]:
+    """The command line of the stdio relay to the listener at `socket_path`."""
+    return [sys.executable, "-c", _RELAY, socket_path]
+
+
 class McpHost:
     """Serves each toolset a command agent runs with; `command(toolbox)` is its command line."""
 
@@ -95,7 +110,7 @@ class McpHost:
                 while len(self._listeners) > KEEP_VERSIONS:
                     oldest = next(iter(self._listeners))
                     self._listeners.pop(oldest).close()
-        return [sys.executable, "-m", "funcforge.mcp_relay", listener.path]
+        return relay_command(listener.path)
 
     def close(self) -> None:
         with self._lock:
