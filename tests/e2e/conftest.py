@@ -61,12 +61,32 @@ class Workspace:
         return {"allowExecution": True, "llm": f"replay:{self.transcript}"}
 
 
+# A workspace whose path needs percent-encoding in URIs, and a tool file with a form feed
+# (a page break, as Emacs users write them) and U+2028 above the function: neither breaks
+# a line for LSP, Python or the editors, but both did for the server's copy of the buffer.
+PAGED = "paged"
+PAGED_FOLDER = "my tools ü"
+
+
+def paged_units(text: str) -> str:
+    return text.replace(
+        "\n\n\ndef convert_units", "\n\n\x0c\n# Conversions\u2028 of units.\n\n\ndef convert_units"
+    )
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    """samples/math-tools in a fresh git repo, a transcript next to it, a scratch home."""
-    root = tmp_path / "math-tools"
+def workspace(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
+    """samples/math-tools in a fresh git repo, a transcript next to it, a scratch home.
+
+    Parametrized indirectly with `PAGED`: in `my tools ü/`, units.py with a page break."""
+    paged = getattr(request, "param", None) == PAGED
+    root = tmp_path / (PAGED_FOLDER if paged else "math-tools")
     shutil.copytree(SAMPLES / "math-tools", root, ignore=shutil.ignore_patterns(".funcforge"))
     init_repo(root)
+    if paged:  # a commit of its own: the traces name the sample's first version
+        units = root / "tools" / "units.py"
+        units.write_bytes(paged_units(units.read_text()).encode("utf-8"))
+        git(root, "commit", "-qam", "a page break above convert_units")
     git(root, "config", "user.name", "Ada Lovelace")
     git(root, "config", "user.email", "ada@example.com")
     transcript = write_transcript(

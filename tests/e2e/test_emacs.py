@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import HERE, Workspace, check_session, require, run_editor
+import pytest
+
+from tests.e2e.conftest import HERE, PAGED, Workspace, check_session, require, run_editor
 
 
+@pytest.mark.parametrize("workspace", [None, PAGED], ids=["plain", "paged"], indirect=True)
 def test_emacs_eglot_diagnostic_optimize_code_action_commit(workspace: Workspace) -> None:
     emacs = require("emacs")
     run = run_editor(workspace, [emacs, "--batch", "-Q", "-l", str(HERE / "eglot_driver.el")])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import HERE, Workspace, check_session, require, run_editor
+from tests.e2e.conftest import HERE, PAGED, Workspace, check_session, require, run_editor
 
 
+@pytest.mark.parametrize("workspace", [None, PAGED], ids=["plain", "paged"], indirect=True)
 def test_neovim_diagnostic_optimize_code_action_commit(workspace: Workspace) -> None:
     nvim = require("nvim")
     driver = "luafile " + str(HERE / "nvim_driver.lua").replace(" ", "\\ ")
