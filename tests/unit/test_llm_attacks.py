@@ -387,3 +387,51 @@ def test_a_413_from_a_proxy_shrinks_the_prompt(ws: Path) -> None:  # noqa: F811
         result, _ = run(ws, srv)
     assert result.proposal is not None
     assert "longer than the model's context" in result.notes[0]
+
+
+def test_a_run_whose_tokenizer_lied_replays_the_same(ws: Path, tmp_path: Path) -> None:  # noqa: F811
+    transcript = tmp_path / "liar.jsonl"
+    with FakeOpenAI(
+        script=[revise(), TERMINATE],
+        tokenizer=word_tokenizer,
+        tokenize_route="/tokenize",
+        tokenize_reply=LIES["always one"],
+        context_window=4000,
+    ) as srv:
+        live, _ = run(ws, srv, record=transcript)
+    with FakeOpenAI() as unused:
+        replayed, _ = run(ws, unused, llm=f"replay:{transcript}")
+        assert unused.requests == []
+    assert live.proposal is not None and replayed.proposal is not None
+    assert replayed.notes == live.notes and replayed.prompt_tokens == live.prompt_tokens
+    assert any("longer than the model's context" in n for n in live.notes)
+
+
+@pytest.mark.parametrize("param", ["type", "properties", "required"])
+def test_ag2_properties_with_a_parameter_named_like_a_schema_keyword(
+    ws: Path,  # noqa: F811
+    param: str,
+) -> None:
+    code = (
+        f"def convert_units(value: float, {param}: str, to_unit: str) -> float:\n"
+        '    """Convert."""\n    return value\n'
+    )
+    properties = {
+        "value": {"type": "number"},
+        param: {"type": "string", "description": "the kind"},
+        "to_unit": {"type": "string"},
+    }
+    with FakeOpenAI(script=[revise(code=code, arguments=properties), TERMINATE]) as srv:
+        result, _ = run(ws, srv)
+    assert result.trials == []  # was "'type' must be 'object', got {...}" fed back
+    assert result.proposal is not None
+    schema = result.proposal.actions[0].arguments
+    assert schema["type"] == "object" and schema["properties"] == properties
+
+
+def test_a_whole_schema_is_not_taken_for_properties() -> None:
+    from funcforge.optimizer.actions import is_properties_only
+
+    assert not is_properties_only({"properties": {"type": {"type": "string"}}})
+    assert not is_properties_only({"type": "object", "properties": {}})
+    assert is_properties_only({"type": {"type": "string"}, "n": {"type": ["integer", "null"]}})

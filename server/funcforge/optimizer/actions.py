@@ -119,11 +119,20 @@ def _too_deep(what: str) -> ActionError:
     )
 
 
-def is_properties_only(value: dict[str, Any]) -> bool:
-    """Whether a schema is AG2's properties-only form: `{"x": {"type": "number"}}`."""
-    if not value or "type" in value or "properties" in value:
+def _is_property(value: Any) -> bool:
+    """Whether `value` reads as one parameter's schema (a `type`, if any, is a name or a list)."""
+    if not isinstance(value, dict) or not set(value) & _PROPERTY_KEYS:
         return False
-    return all(isinstance(v, dict) and v and set(v) & _PROPERTY_KEYS for v in value.values())
+    return "type" not in value or isinstance(value["type"], (str, list))
+
+
+def is_properties_only(value: dict[str, Any]) -> bool:
+    """Whether a schema is AG2's properties-only form: `{"x": {"type": "number"}}`.
+
+    Every value is a parameter's schema; so a parameter may be named `type` or
+    `properties` (a whole schema's `type` is a string, its `properties` holds no `type` name).
+    """
+    return bool(value) and all(_is_property(v) for v in value.values())
 
 
 def _as_schema(value: Any) -> tuple[dict[str, Any], bool]:
