@@ -443,3 +443,32 @@ def test_junit_names_repository_paths_and_is_never_empty(
     assert cases["shout"].get("file") == "agent/tools/units.py"
     removed = cases["shout"].find("system-out")
     assert removed is not None and "removed" in (removed.text or "")
+
+
+def test_review_says_a_regression_was_rolled_back_later(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.test_history_support import make_proposal, optimizer_commit, revise
+
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    content = load_toolset(config).content_hash()
+    traces = [call_trace(i, content, "add", {"a": i, "b": 1}, str(i + 1), 1.0) for i in range(2)]
+    (root / "traces").mkdir()
+    (root / "traces" / "run.jsonl").write_text("".join(json.dumps(t) + "\n" for t in traces))
+    git(root, "add", "traces")
+    git(root, "commit", "-qm", "logged runs")
+    c0 = sha(root)
+    other = (root / "tools" / "other.py").read_text()
+    worse = other.replace("return a + b", "return a - b")
+    proposal = make_proposal(config, [revise("add", worse)], pid="aaa111", step=1)
+    o1 = optimizer_commit(root, "tools/other.py", worse, proposal)
+    code, _, err = cli(capsys, "rollback", str(root), "--to", c0)
+    assert code == 0, err
+    r1 = sha(root)
+    code, md, err = cli(capsys, "review", c0, str(root))
+    assert code == 0, err
+    status = md.splitlines()[2]
+    # before: "⚠️ regressions found", as if the branch still held one
+    assert f"regressions found in `{o1[:7]}` (rolled back by `{r1[:7]}`)" in status
+    assert "all rolled back since" in status

@@ -335,6 +335,24 @@ def _verdict_line(c: ReviewedCommit) -> str:
     return "ok: no logged call changed for the worse"
 
 
+def _where_regressed(review: Review) -> str:
+    """Which commits regressed, and which of them a later roll-back undid.
+
+    A training branch often holds a step that regressed and its roll-back: the
+    reader should see at once that it is undone, not only "regressions found".
+    """
+    bad = [c for c in review.commits if c.has_regression]
+    undone = [c for c in bad if c.reverted_by]
+    parts = [
+        f"`{c.short}`" + (f" (rolled back by `{c.reverted_by[:7]}`)" if c.reverted_by else "")
+        for c in bad
+    ]
+    text = " in " + ", ".join(parts)
+    if len(undone) == len(bad):
+        text += "; all rolled back since"
+    return text
+
+
 def render_markdown(review: Review) -> str:
     """The report as GitHub-flavoured Markdown (for a PR description or a CI comment)."""
     lines = [f"## funcforge review: `{review.range}`", ""]
@@ -342,7 +360,7 @@ def render_markdown(review: Review) -> str:
         lines.append("No commit in this range changes tool files.")
         return "\n".join(lines) + "\n"
     status = (
-        "⚠️ regressions found"
+        "⚠️ regressions found" + _where_regressed(review)
         if review.has_regression
         else "no regression found"
         if review.executed
