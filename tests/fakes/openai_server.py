@@ -19,6 +19,8 @@ Each POST to a chat completions endpoint takes the next script item:
   of the item (an item with only a delay answers an empty assistant message)
 - ``{"trickle": seconds, ...}``: send the answer's bytes one at a time, `seconds`
   apart (a server that keeps a per-read timeout from ever firing)
+- ``{"cut": n, ...}``: send the headers and the answer's first `n` bytes, then
+  reset the connection (a server or proxy dying mid-answer)
 - optional ``"usage"``, ``"finish_reason"``, ``"model"`` override those fields.
 
 A real model's tokens (``tokenizer``, a function text -> token count): the
@@ -406,6 +408,23 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _cut(self, status: int, data: bytes, keep: int) -> None:
+        """The headers and `keep` bytes of the body, then a reset (RST) of the connection."""
+        import socket
+        import struct
+
+        head = (
+            f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        try:
+            self.wfile.write(head + data[:keep])
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+
     def _received(self, body: Any) -> ReceivedRequest:
         split = urlsplit(self.path)
         auth = self.headers.get("Authorization") or self.headers.get("api-key")
@@ -573,6 +592,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, payload, item.get("headers"))
             return
         trickle = float(item.get("trickle", 0))
+        if "cut" in item:
+            self._cut(
+                200, json.dumps(self.fake._completion(item, model, body)).encode(), item["cut"]
+            )
+            return
         if "raw" in item:
             self._send(200, str(item["raw"]), item.get("headers"), trickle)
             return

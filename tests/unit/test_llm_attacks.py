@@ -435,3 +435,11 @@ def test_a_whole_schema_is_not_taken_for_properties() -> None:
     assert not is_properties_only({"properties": {"type": {"type": "string"}}})
     assert not is_properties_only({"type": "object", "properties": {}})
     assert is_properties_only({"type": {"type": "string"}, "n": {"type": ["integer", "null"]}})
+
+
+@pytest.mark.parametrize("keep", [0, 40])
+def test_a_connection_reset_mid_answer_is_retried(ws: Path, keep: int) -> None:  # noqa: F811
+    with FakeOpenAI(script=[{"cut": keep, **revise()}, revise(), TERMINATE]) as srv:
+        result, _ = run(ws, srv)
+    assert result.proposal is not None and result.trials == []
+    assert result.usage["retries"] == 1
