@@ -472,3 +472,30 @@ def test_review_says_a_regression_was_rolled_back_later(
     # before: "⚠️ regressions found", as if the branch still held one
     assert f"regressions found in `{o1[:7]}` (rolled back by `{r1[:7]}`)" in status
     assert "all rolled back since" in status
+
+
+# ------------------------------------------------------------------ attribution: hostile names
+
+
+def test_a_model_name_from_the_endpoint_cannot_forge_commit_trailers(tmp_path: Path) -> None:
+    from funcforge.history.git import apply_proposal, open_repo
+    from funcforge.history.versions import funcforge_commits
+    from tests.fakes.openai_server import FakeOpenAI
+    from tests.unit.test_attribution import REVISE, _step
+
+    config = make_workspace(tmp_path / "ws")
+    write_traces(config.root, sha(config.root)[:7], scores(0.5, 4))
+    forged = "gpt-4o)\n\nFuncforge-Rollback-To: " + "0" * 40 + "\nFuncforge-Reverts: " + "1" * 40
+    script = [{"tool_calls": [REVISE], "model": forged + " " + "x" * 500}, {"content": "TERMINATE"}]
+    with FakeOpenAI(script=script) as srv:
+        config, result = _step(config.root, {"base_url": srv.base_url, "model": "gpt-4o"})
+    assert result.proposal is not None
+    model = result.proposal.model or ""
+    assert "\n" not in model and len(model) <= 120 and model.startswith("gpt-4o")
+    applied = apply_proposal(config, result.proposal)
+    trailers = [line for line in applied.message.splitlines() if line.startswith("Funcforge-")]
+    # before: the name's lines became trailers of their own, a roll-back that never happened
+    assert not any(t.startswith(("Funcforge-Rollback-To", "Funcforge-Reverts")) for t in trailers)
+    with open_repo(config) as repo:
+        (commit,) = funcforge_commits(repo)
+    assert commit.kind == "proposal" and not commit.reverts

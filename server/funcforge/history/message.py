@@ -25,7 +25,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from funcforge.optimizer.proposal import Proposal
+from funcforge.optimizer.proposal import Proposal, clean_name
 
 PROPOSAL = "Funcforge-Proposal"
 STEP = "Funcforge-Step"
@@ -131,7 +131,8 @@ def proposal_message(proposal: Proposal) -> str:
                 format_split_score(score["score"], int(score.get("n") or 0), score.get("split")),
             )
         )
-    model = f" ({proposal.model})" if proposal.model else ""
+    name = clean_name(proposal.model) if proposal.model else ""  # a proposal file may be edited
+    model = f" ({name})" if name else ""
     trailers.append(("Co-authored-by", f"funcforge{model} <{COAUTHOR_EMAIL}>"))
     parts.append("\n".join(f"{k}: {v}" for k, v in trailers))
     return "\n\n".join(parts) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from funcforge.optimizer.llm import ChatClient, LLMReply
+from funcforge.optimizer.proposal import clean_name
 
 
 def _innermost(client: ChatClient) -> ChatClient:
@@ -34,8 +35,8 @@ def answered_by(client: ChatClient, reply: LLMReply) -> str:
 
     source = _innermost(client)
     if isinstance(source, ReplayClient):
-        return f"replay of {source.path.name}"
-    return reply.model or source.model
+        return clean_name(f"replay of {source.path.name}")
+    return clean_name(reply.model or source.model) or clean_name(source.model)
 
 
 def credit(names: Iterable[str]) -> str | None:

@@ -21,6 +21,23 @@ from funcforge.toolset.action import Action
 ProposalStatus = Literal["pending", "applied", "rejected"]
 
 
+MAX_NAME = 100
+
+
+def clean_name(name: str) -> str:
+    """A model name fit for one line of a commit trailer: `funcforge (NAME) <email>`.
+
+    The name comes from the endpoint's response, which funcforge does not
+    control: a newline in it started trailers of its own (a forged
+    `Funcforge-Rollback-To`), and `(`, `)`, `<`, `>` broke the trailer's
+    shape. Control characters and those four become spaces, runs of spaces
+    one, and a name past 100 characters is cut with "...".
+    """
+    kept = "".join(" " if (not ch.isprintable() or ch in "()<>") else ch for ch in name)
+    kept = " ".join(kept.split())
+    return kept if len(kept) <= MAX_NAME else kept[: MAX_NAME - 3].rstrip() + "..."
+
+
 class ProposalError(UserError):
     """A proposal file is missing or unreadable (a user error: no traceback)."""
 
