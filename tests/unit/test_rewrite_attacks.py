@@ -282,3 +282,22 @@ def test_a_function_redefined_in_one_file_is_its_last_definition(tmp_path: Path)
     (problem,) = toolset.problems
     assert (problem.file, problem.line, problem.severity) == ("tools/kv.py", 1, "warning")
     assert "defined again at tools/kv.py:5" in problem.message
+
+
+def test_a_class_based_tool_is_a_warning_not_silence(tmp_path: Path) -> None:
+    from funcforge.config import Config
+
+    (tmp_path / "tools").mkdir()
+    source = (
+        "from crewai.tools import BaseTool\nfrom pydantic import BaseModel\n\n"
+        "class Query(BaseModel):\n    q: str\n\n"
+        "class SearchTool(BaseTool):\n    name: str = 'search'\n"
+        "    def _run(self, q: str) -> str:\n        return q\n\n"
+        "def helper_tool(x: int) -> int:\n    return x\n"
+    )
+    (tmp_path / "tools" / "crew.py").write_text(source, encoding="utf-8")
+    toolset = load_toolset(Config(root=tmp_path))
+    assert list(toolset.functions) == ["helper_tool"]
+    (problem,) = toolset.problems
+    assert (problem.line, problem.severity) == (7, "warning")
+    assert "class 'SearchTool' is a class-based tool" in problem.message

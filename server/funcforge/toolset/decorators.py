@@ -107,6 +107,31 @@ def tool_decorator(node: cst.FunctionDef) -> DecoratorInfo:
     return info
 
 
+# Base classes of class-based tools (CrewAI, langchain): funcforge reads functions only.
+TOOL_CLASS_BASES = {"BaseTool", "StructuredTool"}
+
+
+def tool_classes(text: str) -> list[tuple[int, int, str]]:
+    """(line, column, name) of each top-level class-based tool (`class Search(BaseTool)`)."""
+    if not any(base in text for base in TOOL_CLASS_BASES):
+        return []
+    try:
+        tree = ast.parse(text.lstrip("\ufeff"))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    out: list[tuple[int, int, str]] = []
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.ClassDef):
+            continue
+        for base in stmt.bases:
+            target = base.value if isinstance(base, ast.Subscript) else base
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            if name in TOOL_CLASS_BASES:
+                out.append((stmt.lineno, stmt.col_offset, stmt.name))
+                break
+    return out
+
+
 def registrations(tree: ast.Module) -> dict[str, DecoratorInfo]:
     """Function name -> what a module-level registration call says about it (literals only)."""
     out: dict[str, DecoratorInfo] = {}

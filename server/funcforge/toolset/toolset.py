@@ -23,6 +23,7 @@ from funcforge.toolset.cache import (
     copy_specs,
     disk_stamp,
 )
+from funcforge.toolset.decorators import tool_classes
 from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.source import (
     SourceDecodeError,
@@ -249,6 +250,18 @@ def _extract(rel: str, text: str, loader: Any, stamp_of: Callable[[str], Stamp])
         )
         for problem in unrewritable
     ]
+    problems.extend(
+        ToolsetProblem(
+            rel,
+            line,
+            f"class '{name}' is a class-based tool (CrewAI / langchain BaseTool): funcforge "
+            "reads tool functions only, so the model's view of it is not shown and it is not "
+            "optimized; a function with the @tool decorator is",
+            col,
+            severity="warning",
+        )
+        for line, col, name in tool_classes(text)
+    )
     return ParsedEntry(text, deps, specs, problems)
 
 
