@@ -623,3 +623,23 @@ def _drain(server: Raw) -> list[dict[str, Any]]:
     while not server.messages.empty():
         out.append(server.messages.get_nowait())
     return out
+
+
+def test_a_renamed_tool_file_keeps_its_failures_current(ready: Raw, math_ws: Path) -> None:
+    """algebra.py renamed to algebra2.py (its code unchanged): the failures logged on the
+    version before are still the function's (they read "before your change")."""
+    old = math_ws / "tools" / "algebra.py"
+    new = math_ws / "tools" / "algebra2.py"
+    old.rename(new)
+    uri = new.as_uri()
+    published = ready.wait(
+        lambda m: (
+            m.get("method") == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == uri
+            and any("logged calls failed" in d["message"] for d in m["params"]["diagnostics"])
+        ),
+        30,
+        "the failures on the renamed file",
+    )
+    failing = [d for d in published["params"]["diagnostics"] if "logged" in d["message"]]
+    assert failing[0]["severity"] == 2 and "before your change" not in failing[0]["message"]

@@ -76,6 +76,20 @@ class CodeAtVersion:
             self._cache[key] = found
         return found
 
+    def hash_of(self, config: Config, version: str, file: str, name: str) -> str | None:
+        """`name`'s code hash at `version`: looked up in `file`, then (the function was
+        moved, or its file renamed) in every tool file of that version; "" when it was
+        not there at all, None when the version is unknown."""
+        here = self.hashes(config, version, file)
+        if here is None:
+            return None
+        if name in here:
+            return here[name]
+        everywhere = self.hashes(config, version, ALL_FILES)
+        if everywhere is None:
+            return None
+        return everywhere.get(name, "")
+
     @staticmethod
     def _read(config: Config, version: str, file: str) -> dict[str, str] | None:
         from funcforge.history.git import open_repo
@@ -87,16 +101,44 @@ class CodeAtVersion:
                 commit = resolve_version(config, repo, version)
                 if commit is None:
                     return None
-                data = blob_bytes(repo, commit, repo_path(repo, config, file))
+                if file == ALL_FILES:
+                    texts = _tool_blobs(config, repo, commit)
+                else:
+                    data = blob_bytes(repo, commit, repo_path(repo, config, file))
+                    texts = {} if data is None else {file: data}
         except UserError:
             return None
-        if data is None:
-            return {}
-        try:
-            specs = extract_functions(data.decode("utf-8", "replace"), file)
-        except Exception:  # an old version that no longer parses: no evidence either way
-            return None
-        return {s.name: s.code_hash() for s in specs}
+        out: dict[str, str] = {}
+        for rel, data in texts.items():
+            try:
+                specs = extract_functions(data.decode("utf-8", "replace"), rel)
+            except Exception:  # an old version that no longer parses: no evidence either way
+                if file != ALL_FILES:
+                    return None
+                continue
+            out.update((s.name, s.code_hash()) for s in specs)
+        return out
+
+
+ALL_FILES = "*"  # CodeAtVersion.hashes of every tool file of a version
+
+
+def _tool_blobs(config: Config, repo: Repo, commit: str) -> dict[str, bytes]:
+    """The tool files (workspace-relative path -> bytes) committed in `commit`."""
+    from funcforge.history.gitops import run_git, workspace_prefix
+    from funcforge.toolset.toolset import matches_tools
+
+    prefix = workspace_prefix(repo, config)
+    listing = run_git(repo, "ls-tree", "-r", "-z", commit, "--", prefix or ".")
+    out: dict[str, bytes] = {}
+    for record in listing.split("\0"):
+        meta, _, path = record.partition("\t")
+        if not path or not path.startswith(prefix) or meta.split()[1:2] != ["blob"]:
+            continue
+        rel = path[len(prefix) :]
+        if matches_tools(config, rel):
+            out[rel] = repo.odb.stream(bytes.fromhex(meta.split()[2])).read()
+    return out
 
 
 SCAN = 50  # commits searched for a toolset content hash
@@ -120,8 +162,8 @@ _HASHES: dict[tuple[str, str], dict[str, str]] = {}  # (root, HEAD) -> content h
 
 def _content_hashes(config: Config, repo: Repo) -> dict[str, str]:
     """Content hash -> commit for HEAD's last `SCAN` commits (cached per HEAD)."""
-    from funcforge.history.gitops import head_sha, run_git, workspace_prefix
-    from funcforge.toolset.toolset import Toolset, matches_tools
+    from funcforge.history.gitops import head_sha, run_git
+    from funcforge.toolset.toolset import Toolset
 
     head = head_sha(repo)
     if head is None:
@@ -129,19 +171,9 @@ def _content_hashes(config: Config, repo: Repo) -> dict[str, str]:
     key = (str(config.root), head)
     if key in _HASHES:
         return _HASHES[key]
-    prefix = workspace_prefix(repo, config)
     out: dict[str, str] = {}
     for commit in run_git(repo, "rev-list", f"--max-count={SCAN}", head).split():
-        listing = run_git(repo, "ls-tree", "-r", "-z", commit, "--", prefix or ".")
-        data: dict[str, bytes] = {}
-        for record in listing.split("\0"):
-            meta, _, path = record.partition("\t")
-            if not path or not path.startswith(prefix) or meta.split()[1:2] != ["blob"]:
-                continue
-            rel = path[len(prefix) :]
-            if matches_tools(config, rel):
-                data[rel] = repo.odb.stream(bytes.fromhex(meta.split()[2])).read()
-        out.setdefault(Toolset(data=data).content_hash(), commit)
+        out.setdefault(Toolset(data=_tool_blobs(config, repo, commit)).content_hash(), commit)
     if len(_HASHES) > 16:
         _HASHES.clear()
     _HASHES[key] = out
@@ -172,8 +204,8 @@ def provenance(
         return None
     changed = True
     for version in fv.order:
-        hashes = code.hashes(config, version, file)
-        if hashes is None or hashes.get(name) == current_hash:
+        then = code.hash_of(config, version, file, name)
+        if then is None or then == current_hash:
             changed = False  # unknown version, or the same code: the failures are current
             break
     latest = fv.latest
