@@ -42,7 +42,11 @@ def build_server(tools: ToolServer) -> Server[Any]:
                     "isError": True,
                 }
             )
-        outcome = await anyio.to_thread.run_sync(tools.call, params.name, args)
+        # Abandoned on cancel: a client that goes away mid-call ends the session now,
+        # not when a hanging tool's timeout fires (the worker is killed at exit or close).
+        outcome = await anyio.to_thread.run_sync(
+            tools.call, params.name, args, abandon_on_cancel=True
+        )
         return types.CallToolResult.model_validate(result_payload(outcome.result))
 
     return Server(

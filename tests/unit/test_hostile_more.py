@@ -360,3 +360,69 @@ def test_the_relay_imports_nothing_from_the_agents_folder(tmp_path: Path) -> Non
     )
     assert done.returncode == 1 and "cannot reach" in done.stderr, done.stderr[-500:]
     assert not [m.name for m in markers if m.exists()]
+
+
+def test_mcp_server_ends_with_its_client_while_a_tool_hangs(tmp_path: Path) -> None:
+    """A client that goes away mid-call: the server and its sandbox end now, not at the timeout."""
+    ws = tmp_path / "ws"
+    (ws / "tools").mkdir(parents=True)
+    (ws / "tools" / "t.py").write_text(
+        'def hang() -> None:\n    """Hang."""\n    import time\n    time.sleep(1000)\n'
+    )
+    (ws / "pyproject.toml").write_text("[tool.funcforge]\ncall_timeout = 120\n")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "funcforge", "mcp", str(ws), "--no-traces"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None and server.stdout is not None
+
+    def send(obj: dict[str, object]) -> None:
+        assert server.stdin is not None
+        server.stdin.write((json.dumps(obj) + "\n").encode())
+        server.stdin.flush()
+
+    try:
+        hello = {"protocolVersion": "2025-06-18", "capabilities": {}}
+        send(
+            {
+                **_rpc(1, "initialize"),
+                "params": {**hello, "clientInfo": {"name": "t", "version": "1"}},
+            }
+        )
+        assert b'"id":1' in server.stdout.readline()
+        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        send({**_rpc(2, "tools/call"), "params": {"name": "hang", "arguments": {}}})
+        deadline = time.monotonic() + 30
+        while not _children(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        started = _children(server.pid)
+        assert started, "the call never reached a sandbox"
+        time.sleep(1)
+        server.stdin.close()
+        server.wait(timeout=20)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{p}").exists() for p in started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in started if Path(f"/proc/{p}").exists()]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _rpc(ident: int, method: str) -> dict[str, object]:
+    return {"jsonrpc": "2.0", "id": ident, "method": method}
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
