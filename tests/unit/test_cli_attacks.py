@@ -499,3 +499,17 @@ def test_a_model_name_from_the_endpoint_cannot_forge_commit_trailers(tmp_path: P
     with open_repo(config) as repo:
         (commit,) = funcforge_commits(repo)
     assert commit.kind == "proposal" and not commit.reverts
+
+
+def test_sarif_leaves_the_category_to_the_uploader(
+    history: dict[str, str],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = cli(capsys, "check", history["root"], "--base", "main", "--format", "sarif")
+    assert code == EXIT_FOUND
+    run = json.loads(out)["runs"][0]
+    # before: automationDetails.id "funcforge/check/main..working tree": upload-sarif then
+    # ignores the workflow's `category:` (it only fills a missing one), and a base with a
+    # slash (origin/main) made a category per base branch
+    assert "automationDetails" not in run
+    assert run["properties"]["base"] == "main" and run["properties"]["head"] is None

@@ -94,7 +94,11 @@ def sarif_log(
                         "rules": rules,
                     }
                 },
-                "automationDetails": {"id": f"funcforge/check/{compared}"},
+                # No automationDetails: GitHub's upload-sarif sets its `category`
+                # only where the log has none, and an id made of the compared refs
+                # ("funcforge/check/origin/main..") gave each base branch its own
+                # category, so alerts of another base were never closed.
+                "properties": {"comparison": compared, "base": base, "head": head},
                 "invocations": [
                     {
                         "executionSuccessful": True,
