@@ -11,7 +11,10 @@ needed), opens one tool file, waits for its diagnostics, then measures:
   `funcforge.status`); target p95 < 20 ms;
 - how long an appended failing call takes to show in that tool's diagnostic
   (the "N of M logged calls failed" count changes); target < 200 ms;
-- the server's resident memory (VmRSS from /proc/<pid>/status).
+- the server's resident memory (VmRSS from /proc/<pid>/status);
+- then, in this process, the trace store alone (issue 18): opening it over the
+  index the server left (warm), and `refresh()` after appending 100 traces, five
+  times (target < 50 ms), each followed by `tool_stats("all")` as the server does.
 
 Run: `python3 benchmarks/lsp_latency.py [--small]`. For issue 18, `--traces 1000000
 --workspace /tmp/ff-1m` keeps the generated workspace (1 GB) outside the repository and
@@ -263,6 +266,41 @@ async def bench(
     return {"ready": ready, "latencies": latencies, "delays": delays, "rss_mb": memory}
 
 
+def store_figures(root: Path, names: list[str], rounds: int = 5) -> dict[str, Any]:
+    """Warm open of the trace store and append-100 refreshes, timed in this process."""
+    from funcforge.config import load_config
+    from funcforge.traces.store import TraceStore
+
+    config = load_config(root)
+    t0 = time.perf_counter()
+    store = TraceStore(config)
+    store.refresh()
+    store.tool_stats("all")
+    opened = time.perf_counter() - t0
+    rng = random.Random(18)
+    refresh_ms: list[float] = []
+    refresh_cpu_ms: list[float] = []
+    stats_ms: list[float] = []
+    for r in range(rounds):
+        with open(root / "traces" / "runs.jsonl", "a", encoding="utf-8") as f:
+            for n in range(100):
+                f.write(failing_trace(r * 100 + n, rng.choice(names)))
+        t0, c0 = time.perf_counter(), time.process_time()
+        store.refresh()
+        t1 = time.perf_counter()
+        refresh_cpu_ms.append((time.process_time() - c0) * 1000)
+        store.tool_stats("all")
+        refresh_ms.append((t1 - t0) * 1000)
+        stats_ms.append((time.perf_counter() - t1) * 1000)
+    store.close()
+    return {
+        "open": opened,
+        "refresh_ms": refresh_ms,
+        "refresh_cpu_ms": refresh_cpu_ms,
+        "stats_ms": stats_ms,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="100 functions, 10,000 traces")
@@ -308,6 +346,7 @@ def main() -> int:
         )
         # A second start finds the persistent trace index on disk (issue 18's warm start).
         warm = asyncio.run(bench(root, names, 5, 1, prof and prof / "warm.txt"))
+        store = store_figures(root, names)
     result = first
 
     print(
@@ -342,6 +381,19 @@ def main() -> int:
     else:
         print(f"trace append -> diagnostics: none of {missed} appends reflected within 10 s")
     print(f"server resident memory (VmRSS): {result['rss_mb']:.0f} MB")
+    print()
+    print(
+        f"trace store alone: warm open + refresh + tool_stats {store['open']:.2f} s; "
+        f"append 100 -> refresh median {statistics.median(store['refresh_ms']):.1f} ms, "
+        f"max {max(store['refresh_ms']):.1f} ms (target < 50 ms; CPU median "
+        f"{statistics.median(store['refresh_cpu_ms']):.1f} ms); then tool_stats('all') "
+        f"median {statistics.median(store['stats_ms']):.1f} ms"
+    )
+    try:
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"load average at the end: {' '.join(load)} (a shared machine: figures vary)")
+    except OSError:
+        pass
     print()
     ok_append = not missed and max(seen) < APPEND_TARGET_MS
     print(
