@@ -513,3 +513,48 @@ def test_sarif_leaves_the_category_to_the_uploader(
     # slash (origin/main) made a category per base branch
     assert "automationDetails" not in run
     assert run["properties"]["base"] == "main" and run["properties"]["head"] is None
+
+
+# ------------------------------------------------------------------ serve / receive: bad input
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--otlp-port", "99999"],
+        ["receive", ".", "--port", "70000"],
+        ["receive", ".", "--port", "-1"],
+        ["serve", "--otlp-port", "http"],
+    ],
+)
+def test_a_port_out_of_range_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # before: OverflowError from bind() as a traceback, exit 1
+    with pytest.raises(SystemExit) as exc:
+        cli_main(argv)
+    assert exc.value.code == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "argument --" in err and ("0-65535" in err or "not a port number" in err)
+
+
+def test_serve_with_an_unwritable_log_file_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "no" / "such" / "log.txt"
+    code, _, err = cli(capsys, "serve", "--log-file", str(target))
+    assert code == EXIT_ERROR  # before: FileNotFoundError as a traceback, exit 1
+    assert "cannot write the log" in one_line_error(err)
+
+
+def test_receive_names_a_missing_workspace_as_every_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+    code, _, err = cli(capsys, "receive", str(missing))
+    assert code == EXIT_ERROR
+    assert f"{missing}: no such folder (PATH is the workspace root)" in one_line_error(err)

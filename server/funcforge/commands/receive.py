@@ -9,16 +9,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from funcforge.commands import port_number
+
 
 def _receive(args: argparse.Namespace) -> int:
     from funcforge import paths
     from funcforge.config import load_config
     from funcforge.errors import UserError
     from funcforge.traces.receiver import DEFAULT_FILE, ReceiverServer, TraceReceiver
+    from funcforge.workspace import workspace_root
 
-    root = Path(args.path).resolve()
-    if not root.is_dir():
-        raise UserError(f"{args.path}: no such workspace folder")
+    root = workspace_root(args.path).resolve()  # the same error as every command
     config = load_config(root)
     rel = args.file or DEFAULT_FILE
     out = Path(rel) if Path(rel).is_absolute() else root / rel
@@ -67,7 +68,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
     p.add_argument(
-        "--port", type=int, default=4318, help="port on 127.0.0.1 (default 4318; 0: any free)"
+        "--port",
+        type=port_number,
+        default=4318,
+        help="port on 127.0.0.1 (default 4318; 0: any free)",
     )
     p.add_argument("--file", help="where traces go (default traces/otlp/received.jsonl)")
     p.add_argument(
