@@ -221,3 +221,20 @@ def test_early_stop_starts_from_the_trailer_score_without_a_measured_base() -> N
     assert es.stop and es.best_score == 0.5
     improvement = _history([0.55, 0.7], base=0.5)
     assert early_stop(Config(patience=1), improvement).streak == 0
+
+
+def test_early_stop_continues_the_policy_state_from_its_newest_decision() -> None:
+    """One counter: the recorded state's (steps without a commit included), then newer commits."""
+    from funcforge.optimizer.optimizer import OptimizerState, ScoreRecord
+
+    t = _history([0.5, 0.6, 0.7, 0.65], base=0.4)
+    t.ancestry = [str(i) * 40 for i in (4, 3, 2, 1, 0)]  # HEAD first
+    # The state decided on commit 3 (0.7, the best) and then two steps made no commit.
+    state = OptimizerState(best_version="3" * 40, best_score=0.7, best_n=40, no_improvement=2)
+    state.history.append(ScoreRecord(0, "3" * 40, 0.7, 40, "improved"))
+    es = early_stop(Config(patience=3), t, state)
+    # Commits 1 and 2 are older than what the state decided: not judged again against 0.7.
+    assert (es.streak, es.stop, es.best_score) == (3, True, 0.7)
+    assert early_stop(Config(patience=3), t).streak == 1  # without a state: the commits alone
+    state.patience = 5  # the trainer's --patience, saved with its state
+    assert not early_stop(Config(patience=3), t, state).stop

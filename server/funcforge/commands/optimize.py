@@ -105,6 +105,7 @@ def _optimize(args: argparse.Namespace) -> int:
             "decision": "rollback" if decline is not None and decline.declined else None,
             "verdict": decline.to_dict() if decline is not None else None,
             "skipped_actions": result.skipped,
+            "repeat": result.repeat,
             "usage": result.usage,
             "rejected_answers": result.trials,
             "notes": result.notes,
@@ -124,6 +125,9 @@ def _optimize(args: argparse.Namespace) -> int:
         _print_rejected(result.trials)
         for reason in result.skipped:
             print(f"Skipped: {reason}")
+        if result.repeat:
+            print(f"Not proposed: {result.repeat}")
+            return 0
         print(
             "No valid action: nothing proposed."
             if result.skipped and not result.terminated

@@ -18,8 +18,10 @@ The rule (documented for users, with its guarantee, in docs/history.md):
   probability at most alpha, however often it is re-checked as traces arrive.
 * The current version has **declined** when that evidence reaches
   1 / `decline_alpha` (default alpha = 0.05, a threshold of 20).
-* Early stop: `patience` accepted optimizer commits in a row whose measured
-  score did not beat the best score so far (ties follow `tie_rule`).
+* Early stop: `patience` steps in a row that did not beat the best score so
+  far (ties follow `tie_rule`): the policy's counter (optimizer/policy.py), as
+  the trainer or `optimize` recorded it, then the optimizer commits it has not
+  decided on yet, judged by the same policy.
 
 `benchmarks/decline.py` simulates the rule (false roll-backs and detection).
 """
@@ -32,6 +34,7 @@ from typing import Any
 
 from funcforge.config import Config
 from funcforge.history.versions import VersionScore, VersionTable
+from funcforge.optimizer.optimizer import OptimizerState
 
 GRID_POINTS = 2001  # per distribution; the error is far below the 0.01 anyone reads
 SPAN_SD = 12.0  # each grid covers mean +- 12 standard deviations (clipped to [0, 1])
@@ -280,12 +283,12 @@ def detect_decline(config: Config, table: VersionTable, current_version: str) ->
 
 @dataclass
 class EarlyStop:
-    """`patience` accepted optimizer commits in a row without improving the best score."""
+    """`patience` steps in a row without improving the best score (the policy's counter)."""
 
     stop: bool
     streak: int
     patience: int
-    measured: int  # optimizer commits with enough traces to judge
+    measured: int  # optimizer commits judged (by the recorded policy state or here)
     unmeasured: int  # optimizer commits still waiting for min_traces scored traces
     best_score: float | None
     reason: str
@@ -294,41 +297,78 @@ class EarlyStop:
         return dict(self.__dict__)
 
 
-def early_stop(config: Config, table: VersionTable) -> EarlyStop:
-    """Walk the optimizer commits oldest first and count the steps since the last improvement.
+def _recorded_shas(table: VersionTable, state: OptimizerState) -> tuple[set[str], list[str]]:
+    """Commits whose toolset the policy state already decided on (full shas, and raw names)."""
+    shas: set[str] = set()
+    raw: list[str] = []
+    for record in state.history:
+        v = table.lookup(record.version)
+        if v is not None and v.kind == "commit":
+            shas.update(v.shas or [v.version])
+        elif len(record.version) >= 7:
+            raw.append(record.version)
+    return shas, raw
 
-    The starting best is the measured score of the first optimizer commit's
-    parent, else the base score in its `Funcforge-Score` trailer. Commits
-    without `min_traces` scored traces are not judged (they neither extend nor
-    break the streak). Rolled-back commits count: they were accepted steps.
+
+def early_stop(
+    config: Config, table: VersionTable, state: OptimizerState | None = None
+) -> EarlyStop:
+    """The policy's early-stop counter, brought up to date with the optimizer commits.
+
+    One counter, the `Policy`'s (optimizer/policy.py): `state` is what the
+    trainer or `optimize` recorded (steps that made no commit, such as a
+    TERMINATE, a skipped action or a repeat of a rolled-back toolset, count
+    there); the optimizer commits it has not decided on yet are then judged,
+    oldest first, by the same `Policy.judge` on their measured score. Without a
+    state the starting best is the measured score of the first optimizer
+    commit's parent, else the base score in its `Funcforge-Score` trailer.
+    Commits without `min_traces` scored traces are not judged (they neither
+    extend nor break the streak). Rolled-back commits count: they were steps.
     """
+    from funcforge.optimizer.policy import Measurement, Policy
+
+    base = OptimizerState.from_dict(state.to_dict()) if state is not None else OptimizerState()
+    patience = base.patience or config.patience
+    policy = Policy(base, patience=patience, tie_rule=config.tie_rule)
+    recorded, raw = _recorded_shas(table, base)
     proposals = [c for c in reversed(list(table.funcforge.values())) if c.kind == "proposal"]
-    best: float | None = None
-    if proposals:
+    if proposals and policy.best_score is None:
         first = proposals[0]
         parent = table.commits.get(first.parents[0]) if first.parents else None
         if parent is not None and parent.scored >= config.min_traces:
-            best = parent.mean_score
+            assert parent.mean_score is not None
+            policy.judge(Measurement(parent.version, {}, parent.mean_score, parent.scored))
         elif first.base_score is not None:
-            best = first.base_score
-    streak = measured = unmeasured = 0
+            policy.judge(
+                Measurement(
+                    first.parents[0] if first.parents else "",
+                    {},
+                    first.base_score,
+                    first.base_n or 0,
+                )
+            )
+    # The state covers HEAD's history up to the newest commit it decided on: only the
+    # optimizer commits after that one are judged here (an older one, judged after the
+    # state's best, would count as a step backwards that never happened).
+    place = {sha: i for i, sha in enumerate(table.ancestry)}  # HEAD first
+    covered = [
+        place[sha] for sha in place if sha in recorded or any(sha.startswith(r) for r in raw)
+    ]
+    newest = min(covered) if covered else len(place) + 1
+    measured = unmeasured = 0
     for c in proposals:
+        if place.get(c.sha, -1) >= newest:
+            measured += 1  # decided by whoever recorded the state (e.g. the trainer's paired rule)
+            continue
         v = table.commits.get(c.sha)
         if v is None or v.scored < config.min_traces or v.mean_score is None:
             unmeasured += 1
             continue
         measured += 1
-        score = v.mean_score
-        improved = (
-            best is None or score > best or (config.tie_rule == "improvement" and score == best)
-        )
-        if improved:
-            best, streak = score, 0
-        else:
-            streak += 1
-    stop = streak >= config.patience
-    reason = (
-        f"{streak} optimizer commits in a row without improvement (patience {config.patience})"
-        + ("" if best is None else f"; best score {best:.2f}")
+        policy.judge(Measurement(c.sha, {}, v.mean_score, v.scored))
+    streak, best = policy.state.no_improvement, policy.best_score
+    stop = policy.stop_reason() is not None
+    reason = f"{streak} steps in a row without improvement (patience {patience})" + (
+        "" if best is None else f"; best score {best:.2f}"
     )
-    return EarlyStop(stop, streak, config.patience, measured, unmeasured, best, reason)
+    return EarlyStop(stop, streak, patience, measured, unmeasured, best, reason)

@@ -12,6 +12,7 @@ from typing import Any
 from git import Repo
 
 from funcforge.config import Config
+from funcforge.errors import UserError
 from funcforge.history.decline import (
     Decline,
     EarlyStop,
@@ -29,6 +30,7 @@ from funcforge.history.versions import (
     VersionTable,
     load_version_table,
 )
+from funcforge.optimizer.optimizer import OptimizerState
 
 
 @dataclass
@@ -185,7 +187,23 @@ def build_log(
     decline = None
     if current is not None or head is not None:
         decline = detect_decline(config, table, current or (head or "")[:7])
-    return HistoryLog(entries, versions, best, head, decline, early_stop(config, table), other)
+    return HistoryLog(
+        entries,
+        versions,
+        best,
+        head,
+        decline,
+        early_stop(config, table, _policy_state(config)),
+        other,
+    )
+
+
+def _policy_state(config: Config) -> OptimizerState | None:
+    """The policy state `optimize` or the trainer saved for this workspace (None if unreadable)."""
+    try:
+        return OptimizerState.load(config.state_path)
+    except UserError:
+        return None
 
 
 def history_log(

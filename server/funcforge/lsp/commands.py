@@ -171,6 +171,8 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         outcome = (
             f"proposal {result.proposal.id}: {result.proposal.title}"
             if result.proposal
+            else f"not proposed: {result.repeat}"
+            if result.repeat
             else "no change proposed"
         )
         ls.show(f"funcforge: {outcome}")

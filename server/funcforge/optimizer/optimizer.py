@@ -52,6 +52,9 @@ class OptimizerState:
     history: list[ScoreRecord] = field(default_factory=list)
     converged: bool = False
     notes: list[str] = field(default_factory=list)  # steps that changed nothing, and why
+    # The patience the recording caller stops at (the trainer's --patience); None: the
+    # workspace's `patience`. `log` reads it, so it says "early stop" when the trainer did.
+    patience: int | None = None
 
     # -- persistence ---------------------------------------------------------
 
@@ -71,6 +74,7 @@ class OptimizerState:
             history=[ScoreRecord(**r) for r in data.get("history", [])],
             converged=bool(data.get("converged", False)),
             notes=[str(n) for n in data.get("notes", [])],
+            patience=int(data["patience"]) if data.get("patience") is not None else None,
         )
 
     def save(self, state_dir: Path) -> None:

@@ -59,6 +59,7 @@ class StepResult:
     notes: list[str] = field(default_factory=list)  # what the step had to work around
     budget: str = ""  # the prompt's budget and how tokens were counted
     skipped: list[str] = field(default_factory=list)  # actions that never validated, and why
+    repeat: str | None = None  # the actions rebuild a rolled-back or rejected set: not proposed
 
 
 @dataclass
@@ -121,6 +122,20 @@ def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
         failed = s.passed is False or (s.passed is None and bool(errors))
         out.append(Candidate(s, (s.file, s.line, s.ordinal), failed, errors, list(s.tools)))
     return out
+
+
+def repeat_of_failure(state: OptimizerState, functions: dict[str, str]) -> str | None:
+    """Why `functions` is not proposed: it is a rolled-back or rejected set; None otherwise."""
+    from funcforge.optimizer.policy import Policy
+
+    known = Policy(state).known_failure(functions)
+    if known is None:
+        return None
+    kind = "rejected" if known.reason.startswith("rejected") else "rolled-back"
+    return (
+        f"the proposal reproduces a {kind} toolset ({known.version[:16]}, score "
+        f"{known.score:.3f}, n={known.n}: {known.reason}); skipped, not run again"
+    )
 
 
 def _emit(ctx: StepContext, pct: int, message: str) -> None:
@@ -380,6 +395,22 @@ def _ask(
         return StepResult(
             None, terminated, usage, trials, prompt_tokens, notes, budget.describe(), skipped
         )
+    repeat = repeat_of_failure(state, _codes(incumbent))
+    if repeat is not None:
+        # A known answer: proposing it again would ask the user (or the trainer's tasks)
+        # to judge a function set already rolled back or rejected (optimizer/policy.py).
+        notes.append(repeat)
+        return StepResult(
+            None,
+            terminated,
+            usage,
+            trials,
+            prompt_tokens,
+            notes,
+            budget.describe(),
+            skipped,
+            repeat,
+        )
 
     _emit(ctx, 88, "checking the proposal against logged calls")
     replay: dict[str, Any] | None
@@ -396,6 +427,14 @@ def _ask(
         if spec is not None and spec.location is not None:
             files[action.name] = spec.location.file
     base = measured_score(ctx.store, *version_aliases(ctx.version, ctx.toolset))
+    if (
+        base is None
+        and state.best_score is not None
+        and state.best_functions == _codes(ctx.toolset)
+    ):
+        # HEAD is the best toolset under another commit (the revert of a roll-back): its
+        # traces name the commit they ran with, the policy knows the score it judged.
+        base = (state.best_score, state.best_n)
     proposal = Proposal(
         id=new_proposal_id(),
         actions=actions,

@@ -176,6 +176,7 @@ class Trainer:
         self.executor: TaskExecutor | None = None  # made on first use (Ray starts slowly)
         self.recipe: AgentRecipe | None = None  # how executors rebuild the agent elsewhere
         self._checked = False  # check_inputs ran
+        self.state_dir: Path | None = None  # the training workspace's state folder
 
     # -- setup -----------------------------------------------------------------------
 
@@ -321,8 +322,16 @@ class Trainer:
         self.say(f"training on branch {branch} (worktree {worktree})")
 
     def save(self) -> None:
+        """Save run.json, and the policy state as the training workspace's own state.
+
+        The workspace copy is what `log`, the language server and `optimize` read
+        in the training worktree: one early-stop counter, the trainer's (its
+        steps that made no commit included), not a second one recounted from git.
+        """
         assert self.run is not None and self.run_dir is not None
         write_json_atomic(self.run_dir / "run.json", self.run.to_dict())
+        if self.run.optimizer and self.state_dir is not None:
+            write_json_atomic(ensure_state_dir(self.state_dir) / "state.json", self.run.optimizer)
 
     def say(self, message: str) -> None:
         self.out.write(f"funcforge train: {message}\n")
@@ -424,6 +433,7 @@ class Trainer:
         run = self.run
         assert run is not None and self.run_dir is not None
         ws_config = load_config(Path(run.workspace))
+        self.state_dir = ws_config.state_path
         all_tasks = load_tasks(Path(run.tasks))
         train, test = split_tasks(
             all_tasks, float(self.settings["test_fraction"]), int(self.settings["split_seed"])
@@ -451,6 +461,7 @@ class Trainer:
         state = OptimizerState.from_dict(run.optimizer) if run.optimizer else OptimizerState()
         epochs, patience = int(self.settings["epochs"]), int(self.settings["patience"])
         ws_config.patience = patience
+        state.patience = patience  # `log` in the worktree stops where the trainer does
         policy = Policy(state, patience=patience, tie_rule=ws_config.tie_rule)
         try:
             if "initial" not in run.test and test:
@@ -631,7 +642,10 @@ class Trainer:
         run.epochs.append(record)
         proposal = result.proposal
         if proposal is None:
-            if result.skipped:
+            if result.repeat:
+                record.decision = "repeat"
+                record.reason = result.repeat
+            elif result.skipped:
                 record.decision = "skipped"
                 record.reason = "; ".join(result.skipped)
             else:
