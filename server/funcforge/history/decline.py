@@ -368,7 +368,8 @@ def early_stop(
         policy.judge(Measurement(c.sha, {}, v.mean_score, v.scored))
     streak, best = policy.state.no_improvement, policy.best_score
     stop = policy.stop_reason() is not None
-    reason = f"{streak} steps in a row without improvement (patience {patience})" + (
+    steps = "step" if streak == 1 else "steps"
+    reason = f"{streak} {steps} in a row without improvement (patience {patience})" + (
         "" if best is None else f"; best score {best:.2f}"
     )
     return EarlyStop(stop, streak, patience, measured, unmeasured, best, reason)
