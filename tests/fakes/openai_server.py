@@ -21,6 +21,8 @@ Each POST to a chat completions endpoint takes the next script item:
   apart (a server that keeps a per-read timeout from ever firing)
 - ``{"cut": n, ...}``: send the headers and the answer's first `n` bytes, then
   reset the connection (a server or proxy dying mid-answer)
+- ``{"flood": True}``: a 200 whose chunked body of spaces never ends (until the
+  client hangs up)
 - optional ``"usage"``, ``"finish_reason"``, ``"model"`` override those fields.
 
 A real model's tokens (``tokenizer``, a function text -> token count): the
@@ -425,6 +427,20 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _flood(self) -> None:
+        """A 200 with an endless chunked body, 1 MB a chunk, until the client goes away."""
+        chunk = b"100000\r\n" + b" " * 0x100000 + b"\r\n"
+        try:
+            self.wfile.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            while not self.fake._stopping.is_set():
+                self.wfile.write(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
+
     def _received(self, body: Any) -> ReceivedRequest:
         split = urlsplit(self.path)
         auth = self.headers.get("Authorization") or self.headers.get("api-key")
@@ -592,6 +608,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(status, payload, item.get("headers"))
             return
         trickle = float(item.get("trickle", 0))
+        if item.get("flood"):
+            self._flood()
+            return
         if "cut" in item:
             self._cut(
                 200, json.dumps(self.fake._completion(item, model, body)).encode(), item["cut"]

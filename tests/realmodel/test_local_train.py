@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import git
 from tests.realmodel.conftest import LocalModel
 from tests.realmodel.test_local_model import SLOW_MACHINE, configure, funcforge, workspace
 
@@ -25,6 +26,9 @@ def test_train_one_epoch_with_the_function_calling_agent(
     )
     with (root / "pyproject.toml").open("a", encoding="utf-8") as fh:
         fh.write("turn_limit = 1\n")  # the [tool.funcforge.train] table ends the file
+    # Training runs on a worktree of the committed tree: uncommitted settings would not
+    # apply there (the run then had the default 120 s request timeout and failed under load).
+    git(root, "commit", "-q", "-am", "settings for a slow machine")
     transcript = tmp_path / "train.transcript.jsonl"
     run = funcforge(
         "train",

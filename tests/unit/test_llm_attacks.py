@@ -443,3 +443,22 @@ def test_a_connection_reset_mid_answer_is_retried(ws: Path, keep: int) -> None: 
         result, _ = run(ws, srv)
     assert result.proposal is not None and result.trials == []
     assert result.usage["retries"] == 1
+
+
+def test_an_endless_answer_is_cut_at_a_size_not_read_into_memory() -> None:
+    # Before, the whole body was read until the wall-clock deadline: at loopback speed,
+    # gigabytes in the default 120 s.
+    with FakeOpenAI(script=[{"flood": True}, TERMINATE]) as srv:
+        client = client_of(srv, timeout=60.0, max_retries=1, backoff_base=0.01)
+        started = time.monotonic()
+        reply = client.complete([{"role": "user", "content": "hi"}])
+        elapsed = time.monotonic() - started
+    assert reply.content == "TERMINATE" and client.usage.retries == 1
+    assert elapsed < 30, f"read for {elapsed:.0f} s"
+
+
+def test_a_read_stalled_mid_answer_is_a_timeout_and_retried() -> None:
+    with FakeOpenAI(script=[{"trickle": 3.0, **TERMINATE}, TERMINATE]) as srv:
+        client = client_of(srv, timeout=1.0, max_retries=1, backoff_base=0.01)
+        assert client.complete([{"role": "user", "content": "hi"}]).content == "TERMINATE"
+        assert client.usage.retries == 1

@@ -52,6 +52,7 @@ RETRY_STATUSES = frozenset({408, 429})
 _MAX_DETAIL = 200
 PROBE_TIMEOUT = 10.0  # seconds for a tokenize or discovery request
 PROBE_MAX_BYTES = 4_000_000
+MAX_BODY_BYTES = 16_000_000  # a chat completion's body; one action is at most ~100 kB
 
 
 def plausible_count(text: str, count: int) -> bool:
@@ -922,11 +923,15 @@ class LLMClient(ChatClient):
         """
         result: dict[str, Any] = {}
         sdk = self._sdk
+        abandoned = threading.Event()
+        endpoint = self.endpoint
 
         def run() -> None:
             try:
-                raw = sdk.chat.completions.with_raw_response.create(**request, timeout=seconds)
-                result["text"] = raw.text
+                with sdk.chat.completions.with_streaming_response.create(
+                    **request, timeout=seconds
+                ) as response:
+                    result["text"] = _read_body(response.http_response, abandoned, endpoint)
             except BaseException as exc:  # handed to the caller's thread
                 result["error"] = exc
 
@@ -934,6 +939,7 @@ class LLMClient(ChatClient):
         worker.start()
         worker.join(seconds + 0.5)  # the SDK's own timeout usually fires first
         if worker.is_alive():
+            abandoned.set()
             # Close the connections under the stuck read and start a fresh client.
             self._sdk = self._make_sdk()
             threading.Thread(target=sdk.close, daemon=True).start()
@@ -1034,6 +1040,39 @@ class LLMClient(ChatClient):
         if status == 429:
             return f"the model endpoint {self.endpoint} refused the request (429: {detail})"
         return f"the model endpoint {self.endpoint} rejected the request ({status}: {detail})"
+
+
+def _read_body(response: Any, abandoned: threading.Event, endpoint: str) -> str:
+    """A 200's body as text, read in chunks: at most `MAX_BODY_BYTES` (else `_Malformed`).
+
+    A server streaming an endless body would otherwise fill memory at network
+    speed until the wall-clock deadline; an abandoned request stops reading.
+    """
+    import httpx2
+
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            if abandoned.is_set():
+                return ""
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _Malformed(
+                    f"the model endpoint {endpoint} answered with more than "
+                    f"{MAX_BODY_BYTES // 1_000_000} MB"
+                )
+            chunks.append(chunk)
+    except httpx2.TimeoutException as exc:  # a read stalled mid-body: as the SDK would say
+        raise openai.APITimeoutError(request=response.request) from exc
+    except httpx2.HTTPError as exc:  # reset, cut or undecodable mid-body
+        raise openai.APIConnectionError(request=response.request) from exc
+    charset = getattr(response, "charset_encoding", None) or "utf-8"
+    data = b"".join(chunks)
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        return data.decode("utf-8", "replace")
 
 
 _NO_TOOLS_HINTS = ("support", "requires", "unrecognized", "enable", "not allowed", "unknown")
