@@ -205,3 +205,33 @@ def test_the_decline_simulation_meets_the_targets_with_a_fixed_seed() -> None:
         if c.drop > 0:
             assert c.ours_mean is not None and c.paper_mean is not None
     assert all(v.endswith(": met") for v in verdicts(cells))
+
+
+def test_one_patience_for_log_the_server_and_optimize_in_the_training_worktree(
+    tmp_path: Path,
+) -> None:
+    """A state saved with the trainer's --patience stops `log`, the server and the policy alike."""
+    from funcforge.config import load_config
+    from funcforge.lsp.session import Session, Settings
+    from funcforge.optimizer.optimizer import OptimizerState
+    from funcforge.optimizer.policy import Policy
+
+    ws = sample(tmp_path)
+    commit_all(ws)
+    config = load_config(ws)
+    head = git(ws, "rev-parse", "HEAD").strip()
+    state = OptimizerState(best_version=head, best_score=0.5, best_n=52, no_improvement=2)
+    state.patience = 2  # the trainer's; the workspace's `patience` is 10
+    state.save(config.state_path)
+    assert (
+        Policy.load(config).stop_reason() == "early stop: 2 steps without improvement (patience 2)"
+    )
+    es = log_json(str(ws))["early_stop"]
+    assert (es["stop"], es["streak"], es["patience"]) == (True, 2, 2)
+    session = Session(ws, Settings())
+    session.load_config()
+    assert session.converged()
+    state.patience = None  # the workspace's patience (10) applies again: nobody stops
+    state.save(config.state_path)
+    assert Policy.load(config).stop_reason() is None and not session.converged()
+    assert not log_json(str(ws))["early_stop"]["stop"]

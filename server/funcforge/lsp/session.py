@@ -242,6 +242,12 @@ class Session:
         except UserError:
             return OptimizerState()
 
+    def converged(self) -> bool:
+        """Early stop, as the policy decides it now (its patience, not a flag saved with another)."""
+        from funcforge.optimizer.policy import Policy
+
+        return Policy.for_config(self.config, self.optimizer_state()).stop_reason() is not None
+
     def version(self) -> str:
         from funcforge.history.git import current_version
 

@@ -87,7 +87,9 @@ class Policy:
 
     @classmethod
     def for_config(cls, config: Config, state: OptimizerState | None = None) -> Policy:
-        return cls(state, patience=config.patience, tie_rule=config.tie_rule)
+        """The workspace's policy; a state saved with its own patience (the trainer's) keeps it."""
+        patience = state.patience if state is not None and state.patience else config.patience
+        return cls(state, patience=patience, tie_rule=config.tie_rule)
 
     @classmethod
     def load(cls, config: Config) -> Policy:

@@ -26,7 +26,7 @@ class StatusFeature(Feature):
         session = self.ls.require_session()
         opt = session.optimizer_state()
         state = self.state
-        if state is ServerState.IDLE and opt.converged:
+        if state is ServerState.IDLE and session.converged():
             state = ServerState.CONVERGED
         return {
             "state": state.value,

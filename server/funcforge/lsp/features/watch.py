@@ -95,7 +95,7 @@ class WatchFeature(Feature):
                 f"funcforge: {len(store.malformed)} malformed trace lines skipped "
                 f"(first: {first.file}:{first.line}: {first.reason})"
             )
-        converged = session.optimizer_state().converged
+        converged = session.converged()
         ls.status.state = ServerState.CONVERGED if converged else ServerState.IDLE
         # The index is long-lived: keep the cyclic GC from re-scanning it (pauses of
         # hundreds of ms at 100k traces otherwise).
