@@ -382,7 +382,8 @@ def worker_command(
 ) -> tuple[list[str], list[int], str | None]:
     """The command line of one worker, the descriptors to pass, and its host work dir (or None).
 
-    `isolation_net` (process mode only): start it inside `unshare -rn`.
+    `isolation_net` (process mode only): start it inside `unshare -rn` (with its own
+    PID namespace and `/proc` where that works, `_unshare_flags`).
     """
     if mode == "bwrap":
         binary = bwrap_path()
@@ -398,5 +399,36 @@ def worker_command(
     os.mkdir(os.path.join(workdir, "tmp"))
     cmd = [sys.executable, "-s", "-B", str(WORKER_PATH)]
     if isolation_net:
-        cmd = [shutil.which("unshare") or "unshare", "-rn", *cmd]
+        unshare = shutil.which("unshare") or "unshare"
+        cmd = [unshare, *_unshare_flags(unshare), *cmd]
     return cmd, [], workdir
+
+
+_pid_ns_lock = threading.Lock()
+_pid_ns_cache: dict[str, bool] = {}
+_PID_NS_FLAGS = ["-rnpf", "--mount-proc", "--kill-child"]
+
+
+def _unshare_flags(unshare: str) -> list[str]:
+    """`unshare` flags for the process sandbox: its own PID namespace and `/proc` too, where
+    they can be made (probed once).
+
+    Without them the tool code sees every process on the host in `/proc`: the
+    environment of any of them that runs as your user and is dumpable (a
+    `command:` training agent holding a model key, your shell) is readable.
+    """
+    with _pid_ns_lock:
+        if unshare not in _pid_ns_cache:
+            probe = "import os, sys; sys.exit(0 if os.getpid() == 1 and len(os.listdir('/proc/1/task')) else 3)"
+            try:
+                done = subprocess.run(
+                    [unshare, *_PID_NS_FLAGS, sys.executable, "-S", "-c", probe],
+                    capture_output=True,
+                    timeout=10,
+                    env=scrubbed_env(tempfile.gettempdir()),
+                    check=False,
+                )
+                _pid_ns_cache[unshare] = done.returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                _pid_ns_cache[unshare] = False
+        return _PID_NS_FLAGS if _pid_ns_cache[unshare] else ["-rn"]

@@ -36,6 +36,7 @@ import io
 import json
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -1052,8 +1053,18 @@ def _status_text(status: int) -> str:
     return f"the tool process exited with status {os.waitstatus_to_exitcode(status)}"
 
 
-def _read_answer(fd: int, buf: bytearray) -> bytes | None:
-    """One line from the executor (None at EOF); a line over MAX_ANSWER raises ValueError."""
+class ChannelClosed(Exception):
+    """funcforge's end of the channel closed while a call ran: funcforge is gone."""
+
+
+def _read_answer(fd: int, buf: bytearray, watch: Any = None) -> bytes | None:
+    """One line from the executor (None at EOF); a line over MAX_ANSWER raises ValueError.
+
+    `watch`: a `select.poll` holding `fd` and funcforge's channel; when the
+    channel hangs up while the call runs (funcforge was killed), `ChannelClosed`
+    is raised. Nothing else would end a sleeping call in the process sandbox,
+    which has no parent-death signal.
+    """
     while True:
         newline = buf.find(b"\n")
         if newline >= 0:
@@ -1062,6 +1073,12 @@ def _read_answer(fd: int, buf: bytearray) -> bytes | None:
             return line
         if len(buf) > MAX_ANSWER:
             raise ValueError(f"the answer exceeded {MAX_ANSWER} bytes")
+        if watch is not None:
+            events = dict(watch.poll())
+            if any(e & (select.POLLHUP | select.POLLERR) for f, e in events.items() if f != fd):
+                raise ChannelClosed()
+            if fd not in events:
+                continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
             return None
@@ -1114,6 +1131,9 @@ def supervise() -> None:
     os.close(devnull)
     reader = open(channel_in, "rb", buffering=1 << 16)  # noqa: SIM115 - lives until exit
     buf = bytearray()
+    watch = select.poll()
+    watch.register(ans_r, select.POLLIN)
+    watch.register(channel_in, 0)  # hang-ups and errors only
 
     def send_line(data: bytes) -> None:
         view = memoryview(data + b"\n")
@@ -1150,7 +1170,9 @@ def supervise() -> None:
         # to its call, or the executor is stopped and that call gets the error.
         for seq in seqs:
             try:
-                answer = _read_answer(ans_r, buf)
+                answer = _read_answer(ans_r, buf, watch)
+            except ChannelClosed:
+                return _end(pid)
             except (OSError, ValueError) as exc:
                 answer = None
                 if isinstance(exc, ValueError):

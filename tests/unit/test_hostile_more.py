@@ -210,7 +210,10 @@ PROCESS_PRELUDE = PRELUDE.replace(
     """def funcforge_pid():
     supervisor = os.getppid()
     stat = open(f"/proc/{supervisor}/stat").read()
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    pid = int(stat.rsplit(")", 1)[1].split()[1])
+    if pid <= 0:  # its own PID namespace: funcforge is out of sight
+        raise LookupError("funcforge is not visible from here")
+    return pid
 
 
 def attack(home, ws, marker, port):""",
@@ -425,4 +428,82 @@ def _children(pid: int) -> list[int]:
                 continue
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 out.append(int(entry))
+    return out
+
+
+def test_the_process_sandbox_sees_only_its_own_processes() -> None:
+    """Where `unshare` works, the process sandbox gets its own PID namespace and /proc:
+    no other process's environment (a training agent's key, say) is there to read."""
+    from funcforge.sandbox import network_isolation, run_calls
+
+    if network_isolation() != "namespace":
+        pytest.skip("unshare -rn does not work here: the process sandbox has no namespaces")
+    source = "import os\ndef pids():\n    return sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+    (result,) = run_calls(source, "pids", [{}], isolation="process")
+    assert result.ok, result.short(300)
+    assert os.getpid() not in result.value_json
+    assert result.value_json == [1, 2]  # the supervisor and the executor
+
+
+KILLED_MID_CALL = """
+import os, sys
+from funcforge.sandbox import SandboxPool
+pool = SandboxPool({"t.py": "import time\\ndef f():\\n    time.sleep(1000)\\n"}, timeout=300,
+                   isolation=sys.argv[1])
+print(os.getpid(), flush=True)
+pool.call("f", {})
+"""
+
+
+@pytest.mark.parametrize("isolation", ["bwrap", "process"])
+def test_nothing_outlives_funcforge_killed_mid_call(isolation: str) -> None:
+    """funcforge SIGKILLed while a tool sleeps: every sandbox process ends with it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_CALL, isolation], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    deadline = time.monotonic() + 30
+    below: set[int] = set()
+    while time.monotonic() < deadline and len(below) < 3:
+        below = _below(pid)
+        time.sleep(0.2)
+    time.sleep(1)  # the call is running
+    below = _below(pid)
+    assert below, "no sandbox started"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _alive(below):
+        time.sleep(0.2)
+    assert not _alive(below), f"left running after funcforge died: {_alive(below)}"
+
+
+def _below(root: int) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    out: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier and p not in out}
+        out |= frontier
+    return out
+
+
+def _alive(pids: set[int]) -> list[int]:
+    """Those still running (a zombie waiting for its reaper has ended)."""
+    out = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            out.append(pid)
     return out
