@@ -643,3 +643,58 @@ def test_a_renamed_tool_file_keeps_its_failures_current(ready: Raw, math_ws: Pat
     )
     failing = [d for d in published["params"]["diagnostics"] if "logged" in d["message"]]
     assert failing[0]["severity"] == 2 and "before your change" not in failing[0]["message"]
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
+async def linked(lsp_client: LanguageClient, tmp_path: Path):
+    """tools/units.py is a symlink to lib/real_units.py (both in the repository)."""
+    root = workspace(tmp_path, "linked")
+    (root / "lib").mkdir()
+    (root / "tools" / "units.py").rename(root / "lib" / "real_units.py")
+    (root / "tools" / "units.py").symlink_to("../lib/real_units.py")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "units.py is a link")
+    lsp_client.editor = await begin(lsp_client, root)  # type: ignore[attr-defined]
+    lsp_client.root = root  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@bounded
+async def test_a_symlinked_tool_file_open_in_the_editor(linked: LanguageClient) -> None:
+    """The editor opens tools/units.py (a link): lenses and diagnostics follow its buffer
+    (the server filed the buffer under the link's target, not a tool file), and Apply puts
+    the fix in that buffer and commits the target, leaving the link a link."""
+    client = linked
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    link = root / "tools" / "units.py"
+    uri = ed.open(link)
+    await diagnostics_for(client, uri, "logged calls failed")
+    ed.change(uri, 0, 0, "# one\n# two\n")
+    line = name_line(ed.text(uri))
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert {x.range.start.line for x in lenses} == {line}
+    await wait_until(
+        lambda: (
+            [
+                d.range.start.line
+                for d in client.diagnostics.get(uri, [])
+                if "logged calls failed" in d.message
+            ]
+            == [line]
+        ),
+        f"the diagnostic on line {line}",
+    )
+    before = (root / "lib" / "real_units.py").read_text()
+    pid = await optimize(client)
+    done = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+    )
+    committed = git(root, "show", "HEAD:lib/real_units.py")
+    assert "mile=1609.344" in committed and "# one" not in committed
+    assert ed.text(uri) == "# one\n# two\n" + committed  # the fix is in the buffer
+    assert link.is_symlink() and (root / "lib" / "real_units.py").read_text() == before
+    assert done["saveable"] == []  # the buffer holds the user's lines too

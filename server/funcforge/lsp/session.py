@@ -177,11 +177,17 @@ class Session:
         return load_toolset(self.config, overrides=overrides, cache=self.parse_cache, files=files)
 
     def rel(self, path: Path) -> str | None:
-        """`path` relative to the workspace root (POSIX), or None when outside."""
-        try:
-            return path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return None
+        """`path` relative to the workspace root (POSIX), or None when outside.
+
+        The file's own symlink is not followed: a tool file `tools/x.py` linked to
+        `lib/x.py` is the tool file the editor opened (its folders are resolved, so a
+        workspace reached through a linked folder is still found)."""
+        for candidate in (path.parent.resolve() / path.name, path.resolve()):
+            try:
+                return candidate.relative_to(self.root).as_posix()
+            except ValueError:
+                continue
+        return None
 
     def functions_in(self, rel: str) -> list[FunctionSpec]:
         """The tools defined in `rel`, in source order (indexed once per toolset)."""
