@@ -507,3 +507,51 @@ def _alive(pids: set[int]) -> list[int]:
         if state not in ("Z", "X"):
             out.append(pid)
     return out
+
+
+COIN_TOSS = """
+import itertools
+_runs = itertools.count()
+
+
+def attack(x: int) -> int:
+    # Fails differently on every run, so the two runs of the check never agree.
+    n = next(_runs)
+    if n % 3 == 0:
+        raise RuntimeError("first")
+    if n % 3 == 1:
+        return x + 1000
+    raise ValueError("third")
+"""
+
+
+def test_a_deliberately_flaky_revision_is_a_regression(tmp_path: Path) -> None:
+    """Two runs that disagree do not hide a run that regresses (the replay gate stays shut)."""
+    report = check_calls(
+        "attack",
+        "def attack(x: int) -> int:\n    return x\n",
+        COIN_TOSS,
+        [LoggedCall(args={"x": 1}, result=1)],
+        timeout=3.0,
+    )
+    (entry,) = report.entries
+    assert entry.verdict == "regression", entry.note
+    assert "two results" in entry.note and report.has_regression
+    (tmp_path / "old.py").write_text("def attack(x: int) -> int:\n    return x\n")
+    (tmp_path / "new.py").write_text(COIN_TOSS)
+    (tmp_path / "calls.jsonl").write_text('{"args": {"x": 1}, "result": 1}\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "funcforge",
+            "replay-check",
+            *("--old", "old.py", "--new", "new.py"),
+            *("--calls", "calls.jsonl"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "regression" in done.stdout, done.stdout + done.stderr

@@ -665,8 +665,28 @@ def check_calls(
             base.verdict = "flaky"
             base.note = f"the old code gave two results: {_desc(old1)} / {_desc(old2)}"
         elif new2 is not None and not _same(new1, new2):
-            base.verdict = "flaky"
-            base.note = f"the new code gave two results: {_desc(new1)} / {_desc(new2)}"
+            flaky = f"the new code gave two results: {_desc(new1)} / {_desc(new2)}"
+            # A run that regresses is a regression, flaky or not: code that fails
+            # differently each time (a flood, a deliberate coin toss) must not pass.
+            worst = next(
+                (
+                    (run, *judged)
+                    for run in (new1, new2)
+                    for judged in [_verdict(old1, run, exp)]
+                    if judged[0] in ("regression", "signature_mismatch")
+                ),
+                None,
+            )
+            if worst is None:
+                base.verdict = "flaky"
+                base.note = flaky
+            else:
+                run, verdict, note, used = worst
+                base.new, base.verdict = run, verdict
+                base.note = "; ".join(n for n in (choice_note, note, flaky) if n)
+                if used is not None:
+                    base.expected = used.describe()
+                    base.expected_source = used.source
         else:
             verdict, note, used = _verdict(old1, new1, exp)
             base.verdict = verdict
