@@ -558,3 +558,44 @@ def test_receive_names_a_missing_workspace_as_every_command_does(
     code, _, err = cli(capsys, "receive", str(missing))
     assert code == EXIT_ERROR
     assert f"{missing}: no such folder (PATH is the workspace root)" in one_line_error(err)
+
+
+# ------------------------------------------------------------------ two workspaces, one repository
+
+
+def test_a_workspace_log_and_rollback_leave_another_workspaces_commits_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from tests.unit.test_history_support import (
+        NEW_CONVERT,
+        OLD_CONVERT,
+        UNITS,
+        make_proposal,
+        optimizer_commit,
+        revise,
+    )
+
+    a = make_workspace(tmp_path / "repo", sub="a")
+    repo = tmp_path / "repo"
+    shutil.copytree(repo / "a" / "tools", repo / "b" / "tools")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "workspace b")
+    c0 = sha(repo)
+    proposal = make_proposal(a, [revise()], pid="aaa111", step=1)
+    o1 = optimizer_commit(
+        repo, "a/tools/units.py", UNITS.replace(OLD_CONVERT, NEW_CONVERT), proposal
+    )
+    code, out, err = cli(capsys, "log", str(repo / "b"), "--json")
+    assert code == 0, err
+    # before: a's step was listed as b's own (and counted against b's patience)
+    assert json.loads(out)["commits"] == []
+    code, out, err = cli(capsys, "log", str(repo / "a"), "--json")
+    assert [c["commit"] for c in json.loads(out)["commits"]] == [o1]
+    code, out, err = cli(capsys, "rollback", str(repo / "b"), "--to", c0)
+    # before: "reverted <o1>": rolling back b undid a's trained tools
+    assert code == 0 and "nothing to roll back" in out, err
+    assert sha(repo) == o1
+    code, md, _ = cli(capsys, "review", c0, str(repo / "b"), "--no-execute")
+    assert "No commit in this range changes tool files." in md

@@ -29,7 +29,7 @@ from git import Repo
 
 from funcforge.config import Config
 from funcforge.history import message as msg
-from funcforge.history.gitops import git_ok, head_sha, run_git, work_tree
+from funcforge.history.gitops import git_ok, head_sha, run_git, work_tree, workspace_prefix
 
 VersionKind = Literal["commit", "dirty", "unresolved"]
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
@@ -292,9 +292,15 @@ def _parse_commit(record: str) -> FuncforgeCommit | None:
 
 
 def funcforge_commits(
-    repo: Repo, rev: str = "HEAD", max_count: int | None = None
+    repo: Repo, rev: str = "HEAD", max_count: int | None = None, folder: str = ""
 ) -> list[FuncforgeCommit]:
-    """funcforge's commits reachable from `rev`, newest first (proposal and roll-back commits)."""
+    """funcforge's commits reachable from `rev`, newest first (proposal and roll-back commits).
+
+    `folder` (repository-relative, e.g. `samples/table-tools/`) keeps only the
+    commits that touch it: the workspace's own. Without it, a repository with
+    two workspaces listed each one's steps in the other's log, counted them
+    against its patience, and `rollback` there reverted the other's commits.
+    """
     if head_sha(repo) is None:
         return []
     args = [
@@ -307,7 +313,9 @@ def funcforge_commits(
     ]
     if max_count is not None:
         args.append(f"--max-count={max_count}")
-    out = run_git(repo, *args, rev, "--")
+    if folder:
+        args.append("--full-history")  # no merge simplification: every such commit is listed
+    out = run_git(repo, *args, rev, "--", *([f":(top){folder}"] if folder else []))
     commits = [_parse_commit(r) for r in out.split("\0") if r.strip()]
     return [c for c in commits if c is not None]
 
@@ -351,7 +359,8 @@ def version_table(
     learn, held = listed(stats), listed(held_out)
     resolved = resolve_versions(repo, (s.version for s in [*learn, *held] if s.version))
     table = VersionTable(head=head_sha(repo))
-    table.funcforge = {c.sha: c for c in funcforge_commits(repo)}
+    folder = workspace_prefix(repo, config) if config is not None else ""
+    table.funcforge = {c.sha: c for c in funcforge_commits(repo, folder=folder)}
     if config is not None and table.head is not None:
         from funcforge.history.contents import commit_contents
 

@@ -271,7 +271,7 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
         table: VersionTable = load_version_table(
             config, repo, store.version_stats("learnable"), store.version_stats("held_out")
         )
-        ours = {c.sha: c for c in funcforge_commits(repo)}
+        ours = {c.sha: c for c in funcforge_commits(repo, folder=workspace_prefix(repo, config))}
         reverted_by = {r: c.sha for c in ours.values() for r in c.reverts}
         reviewed: list[ReviewedCommit] = []
         other: list[tuple[str, str]] = []
