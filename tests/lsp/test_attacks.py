@@ -698,3 +698,37 @@ async def test_a_symlinked_tool_file_open_in_the_editor(linked: LanguageClient) 
     assert ed.text(uri) == "# one\n# two\n" + committed  # the fix is in the buffer
     assert link.is_symlink() and (root / "lib" / "real_units.py").read_text() == before
     assert done["saveable"] == []  # the buffer holds the user's lines too
+
+
+def test_a_save_of_a_document_never_opened_is_not_an_open_buffer(math_ws: Path) -> None:
+    """didSave without didOpen filed the disk's text as an open buffer for good: Apply then
+    left the disk to an editor that has no such buffer (HEAD had the fix, the file not)."""
+    server = Raw(math_ws)
+    try:
+        replay = f"replay:{math_ws.parent / 'transcript.jsonl'}"
+        rid = server.request(
+            "initialize",
+            {
+                "processId": None,
+                "rootUri": math_ws.as_uri(),
+                "capabilities": {"workspace": {"applyEdit": True}},  # it takes edits
+                "initializationOptions": {"llm": replay},
+            },
+        )
+        assert "result" in server.response(rid, 60)
+        server.notify("initialized", {})
+        units = math_ws / "tools" / "units.py"
+        server.notify("textDocument/didSave", {"textDocument": {"uri": units.as_uri()}})
+        rid = server.request(
+            "workspace/executeCommand",
+            {"command": "funcforge.optimize", "arguments": [{"function": "convert_units"}]},
+        )
+        pid = server.response(rid, 60)["result"]["proposals"][0]
+        rid = server.request(
+            "workspace/executeCommand",
+            {"command": "funcforge.applyProposal", "arguments": [{"id": pid}]},
+        )
+        assert "result" in server.response(rid, 60)
+        assert units.read_text() == git(math_ws, "show", "HEAD:tools/units.py")
+    finally:
+        server.close()

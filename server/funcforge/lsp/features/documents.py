@@ -49,8 +49,10 @@ class DocumentsFeature(Feature):
         self._changed(params.text_document.uri, doc.source)
 
     def did_save(self, params: types.DidSaveTextDocumentParams) -> None:
-        doc = self.ls.workspace.get_text_document(params.text_document.uri)
-        self._changed(params.text_document.uri, doc.source)
+        uri = params.text_document.uri
+        doc = self.ls.workspace.text_documents.get(unquote(uri))
+        if doc is not None:  # a save of a document never opened is not a buffer
+            self._changed(uri, doc.source)
         self.ls.hand_check.schedule()
 
     def did_close(self, params: types.DidCloseTextDocumentParams) -> None:
