@@ -732,3 +732,19 @@ def test_a_save_of_a_document_never_opened_is_not_an_open_buffer(math_ws: Path) 
         assert units.read_text() == git(math_ws, "show", "HEAD:tools/units.py")
     finally:
         server.close()
+
+
+def test_the_replay_check_warning_is_shown_once_not_per_optimize(ready: Raw) -> None:
+    """Where workspace code may not run, each Optimize added a warning toast to its own
+    (the issue's "three toasts"): it is said once per session."""
+    for _ in range(2):
+        rid = ready.request(
+            "workspace/executeCommand", {"command": "funcforge.optimize", "arguments": [{}]}
+        )
+        ready.response(rid, 60)  # a result or an error: the transcript may run out
+    shown = [
+        m["params"]["message"]
+        for m in [*ready.seen, *_drain(ready)]
+        if m.get("method") == "window/showMessage"
+    ]
+    assert len([m for m in shown if "replay check is off" in m]) == 1, shown

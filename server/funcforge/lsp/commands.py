@@ -120,7 +120,8 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     try:
         session.refresh_traces()
         toolset = session.reload_tools()
-        if not session.settings.allow_execution:
+        if not session.settings.allow_execution and not feature.told_no_replay:
+            feature.told_no_replay = True  # once per session: not a toast per Optimize
             ls.show(
                 "funcforge: the replay check is off because workspace code may not run "
                 "here (allowExecution is false / the workspace is not trusted)",

@@ -35,6 +35,7 @@ class CommandsFeature(Feature):
     def __init__(self, ls: FuncforgeServer) -> None:
         super().__init__(ls)
         self.optimize_lock = threading.Lock()
+        self.told_no_replay = False  # the "replay check is off" warning was shown
         self._running: dict[Any, CancelFlag] = {}  # request id -> its cancel flag
         self._guard = threading.Lock()
         self._local = threading.local()
