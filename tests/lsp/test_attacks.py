@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from tests.conftest import SAMPLES, git, init_repo
@@ -748,3 +749,42 @@ def test_the_replay_check_warning_is_shown_once_not_per_optimize(ready: Raw) -> 
         if m.get("method") == "window/showMessage"
     ]
     assert len([m for m in shown if "replay check is off" in m]) == 1, shown
+
+
+@bounded
+async def test_typing_asks_the_client_to_refresh_its_lenses(spaced: LanguageClient) -> None:
+    """Lenses carry line numbers: an edit is followed by workspace/codeLens/refresh."""
+    client = spaced
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    before = client.lens_refreshes  # type: ignore[attr-defined]
+    ed.change(uri, 0, 0, "# typed\n")
+    await wait_until(
+        lambda: client.lens_refreshes > before,  # type: ignore[attr-defined]
+        "a codeLens refresh after typing",
+    )
+
+
+@bounded
+async def test_running_a_stale_apply_command_is_a_clean_refusal(spaced: LanguageClient) -> None:
+    """A client that cached the action (eglot) runs its command after the user changed the
+    function: the answer says what to do, nothing is committed, no traceback."""
+    client = spaced
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    pid = await optimize(client)
+    at = ed.text(uri).index("else _MASS") + len("else ")
+    ed.change(uri, at, at + len("_MASS"), "None  # mine")  # the line the proposal changes
+    head = git(root, "rev-parse", "HEAD")
+    with pytest.raises(JsonRpcException) as info:
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+        )
+    assert info.value.code == -32803, info.value
+    assert "Traceback" not in str(info.value) and "again" in str(info.value)
+    assert git(root, "rev-parse", "HEAD") == head
+    assert "# mine" in ed.text(uri)
