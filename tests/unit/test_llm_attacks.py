@@ -462,3 +462,20 @@ def test_a_read_stalled_mid_answer_is_a_timeout_and_retried() -> None:
         client = client_of(srv, timeout=1.0, max_retries=1, backoff_base=0.01)
         assert client.complete([{"role": "user", "content": "hi"}]).content == "TERMINATE"
         assert client.usage.retries == 1
+
+
+@pytest.mark.parametrize("bad", [True, 0, -5, "8192", 8.5e3, None])
+def test_a_nonsense_advertised_window_is_ignored(
+    bad: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {
+        "/v1/models": {"data": [{"id": "fake-model", "max_model_len": bad}]},
+        "/props": {"default_generation_settings": {"n_ctx": bad}, "n_ctx": bad},
+    }
+    client = LLMClient("fake-model", api_key="k", base_url="http://127.0.0.1:9/v1")
+    monkeypatch.setattr(
+        client,
+        "_http",
+        lambda method, url, body=None: answers.get(url[len("http://127.0.0.1:9") :]),
+    )
+    assert client.context_window() is None  # `true` was a window of 1 token: "too small"

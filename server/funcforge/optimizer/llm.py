@@ -830,14 +830,13 @@ class LLMClient(ChatClient):
             mine = [m for m in entries if m.get("id") == self.model] or entries[:1]
             for entry in mine:
                 for key in ("max_model_len", "context_window", "context_length", "n_ctx"):
-                    value = entry.get(key)
-                    if isinstance(value, int) and value > 0:
-                        return value
+                    if _window_size(entry.get(key)):
+                        return int(entry[key])
         props = self._http("GET", f"{self.root_url}/props")
         if isinstance(props, dict):
             settings = props.get("default_generation_settings")
             for holder in (settings, props):
-                if isinstance(holder, dict) and isinstance(holder.get("n_ctx"), int):
+                if isinstance(holder, dict) and _window_size(holder.get("n_ctx")):
                     return int(holder["n_ctx"])
         return None
 
@@ -1040,6 +1039,11 @@ class LLMClient(ChatClient):
         if status == 429:
             return f"the model endpoint {self.endpoint} refused the request (429: {detail})"
         return f"the model endpoint {self.endpoint} rejected the request ({status}: {detail})"
+
+
+def _window_size(value: Any) -> bool:
+    """Whether an advertised context window is a usable figure (`true`, 0 and -5 are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _read_body(response: Any, abandoned: threading.Event, endpoint: str) -> str:
