@@ -599,3 +599,34 @@ def test_a_workspace_log_and_rollback_leave_another_workspaces_commits_alone(
     assert sha(repo) == o1
     code, md, _ = cli(capsys, "review", c0, str(repo / "b"), "--no-execute")
     assert "No commit in this range changes tool files." in md
+
+
+# ------------------------------------------------------------------ a step after a roll-back
+
+
+def test_a_step_after_a_roll_back_is_based_on_the_restored_toolsets_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.test_attribution import _step
+    from tests.unit.test_history_support import (
+        NEW_ADD,
+        make_proposal,
+        optimizer_commit,
+        revise,
+    )
+    from tests.unit.test_review_check import transcript
+
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    c0 = sha(root)
+    write_traces(root, c0[:7], scores(0.6, 30))  # the traces name c0, as the agent ran it
+    proposal = make_proposal(config, [revise("add", NEW_ADD)], pid="aaa111", step=1)
+    optimizer_commit(root, "tools/other.py", NEW_ADD, proposal)
+    assert cli(capsys, "rollback", str(root), "--to", c0)[0] == 0
+    answers = transcript(tmp_path / "answers.jsonl")
+    # as the trainer runs a step: its own optimizer state, which need not hold this toolset
+    _, result = _step(root, {}, llm=f"replay:{answers}")
+    assert result.proposal is not None
+    base = result.proposal.base_score
+    # before: None ("base version <roll-back> scored no traces") though it is c0's toolset
+    assert base is not None and base["n"] == 30 and abs(base["score"] - 0.6) < 1e-9

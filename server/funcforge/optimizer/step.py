@@ -94,6 +94,40 @@ def measured_score(store: TraceStore, *versions: str) -> tuple[float, int] | Non
     return None
 
 
+def same_content_score(
+    config: Config, store: TraceStore, toolset: Toolset
+) -> tuple[float, int] | None:
+    """The toolset's score under the other commits that had exactly its tools.
+
+    A roll-back commit restores an earlier toolset, and nothing runs under the
+    roll-back commit itself: its traces name the earlier commit. Without this
+    the next step's proposal, and its commit, said "base version ... scored no
+    traces" while `log` and `review` (which group commits by content) gave the
+    score. The traces of all those commits are pooled, as `log` pools them.
+    """
+    from funcforge.history.contents import commit_contents
+    from funcforge.history.git import open_repo
+
+    try:
+        with open_repo(config) as repo:
+            contents = commit_contents(repo, config)
+    except UserError:
+        return None  # not a git repository: no commits to match
+    digest = toolset.content_hash()
+    shas = [sha for sha, content in contents.items() if content == digest]
+    total, n = 0.0, 0
+    for version, stats in store.version_stats().items():
+        if (
+            len(version) >= 7
+            and stats.n
+            and stats.mean_score is not None
+            and any(sha.startswith(version) for sha in shas)
+        ):
+            total += float(stats.mean_score) * int(stats.n)
+            n += int(stats.n)
+    return (total / n, n) if n else None
+
+
 def version_aliases(version: str, toolset: Toolset) -> tuple[str, ...]:
     digest = toolset.content_hash()
     return (version, digest, f"dirty-{digest}")
@@ -427,6 +461,8 @@ def _ask(
         if spec is not None and spec.location is not None:
             files[action.name] = spec.location.file
     base = measured_score(ctx.store, *version_aliases(ctx.version, ctx.toolset))
+    if base is None:
+        base = same_content_score(config, ctx.store, ctx.toolset)
     if (
         base is None
         and state.best_score is not None
