@@ -254,6 +254,44 @@ def load_config(root: Path | str, overrides: dict[str, Any] | None = None) -> Co
     return config
 
 
+# How a run is carried out, as opposed to what it trains (the tools and where they and
+# their traces live): `funcforge train` takes these from the user's checkout, since its
+# worktree holds the committed configuration, which may be older than what the user set.
+RUN_SETTINGS = (
+    "model",
+    "base_url",
+    "api_key_env",
+    "api_version",
+    "request_timeout",
+    "max_retries",
+    "max_actions_per_step",
+    "max_trials",
+    "tie_rule",
+    "token_budget",
+    "context_window",
+    "step_timeout",
+    "seed",
+    "replay_budget",
+    "call_timeout",
+    "memory_mb",
+    "sandbox",
+    "min_traces",
+    "decline_alpha",
+)
+
+
+def adopt_run_settings(target: Config, source: Config) -> list[str]:
+    """Copy `source`'s run settings onto `target`; the names of those that differed."""
+    changed = []
+    for name in RUN_SETTINGS:
+        value = getattr(source, name)
+        if getattr(target, name) != value:
+            changed.append(name)
+            setattr(target, name, value)
+    target.train = dataclasses.replace(source.train)
+    return changed
+
+
 def config_schema() -> dict[str, str]:
     """Each key with its expected type, for documentation and error messages."""
     out: dict[str, str] = {}

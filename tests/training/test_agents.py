@@ -175,8 +175,9 @@ def test_training_with_a_model_agent_and_an_endpoint_that_fails_mid_training(
         (ws / "funcforge.toml").write_text(
             (ws / "funcforge.toml").read_text().replace(srv.base_url, srv2.base_url)
         )
-        # The run's worktree reads its own copy of the config: point it at the new endpoint too.
-        wt_toml = Path(saved["workspace"]) / "funcforge.toml"
-        wt_toml.write_text(wt_toml.read_text().replace(srv.base_url, srv2.base_url))
-        run = Trainer(ws, TrainOptions(epochs=1), out=io.StringIO()).train()
+        # Only the checkout's config is edited (uncommitted): the resumed run follows it.
+        out = io.StringIO()
+        run = Trainer(ws, TrainOptions(epochs=1), out=out).train()
+        assert "differ from the committed ones: base_url" in out.getvalue()
+        assert srv2.chat_requests  # the new endpoint answered
     assert run.status == "finished" and run.run_id == saved["run_id"]

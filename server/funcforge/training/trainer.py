@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from funcforge.config import Config, load_config
+from funcforge.config import Config, adopt_run_settings, load_config
 from funcforge.errors import UserError
 from funcforge.fsutil import ensure_state_dir, write_atomic, write_json_atomic
 from funcforge.judge import get_judge
@@ -433,6 +433,14 @@ class Trainer:
         run = self.run
         assert run is not None and self.run_dir is not None
         ws_config = load_config(Path(run.workspace))
+        # The worktree holds the committed configuration; how to run (endpoint, limits,
+        # optimizer knobs) is what the user has set now, committed or not.
+        changed = adopt_run_settings(ws_config, self.config)
+        if changed:
+            self.say(
+                "using the checkout's settings where they differ from the committed ones: "
+                + ", ".join(changed)
+            )
         self.state_dir = ws_config.state_path
         all_tasks = load_tasks(Path(run.tasks))
         train, test = split_tasks(
