@@ -630,3 +630,15 @@ def test_a_step_after_a_roll_back_is_based_on_the_restored_toolsets_score(
     base = result.proposal.base_score
     # before: None ("base version <roll-back> scored no traces") though it is c0's toolset
     assert base is not None and base["n"] == 30 and abs(base["score"] - 0.6) < 1e-9
+
+
+@pytest.mark.parametrize("flag", ["--delete-branch", "--json"])
+def test_a_cleanup_flag_alone_does_not_start_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    root = _train_workspace(tmp_path)
+    argv = ["train", str(root), "--tasks", "tasks.jsonl", "--agent", "command:true", flag]
+    code, _, err = cli(capsys, *argv, "--llm", f"replay:{root / 'answers.jsonl'}")
+    assert code == EXIT_ERROR
+    assert f"{flag} goes with --clean or --adopt" in one_line_error(err)
+    assert not (root / ".funcforge" / "train").exists()

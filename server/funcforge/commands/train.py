@@ -17,6 +17,11 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.adopt is not None or args.clean is not None:
         return _runs(args)
+    for flag, given in (("--delete-branch", args.delete_branch), ("--json", args.json)):
+        if given:  # before: ignored, and a whole training run started
+            from funcforge.errors import UserError
+
+            raise UserError(f"{flag} goes with --clean or --adopt; training was not started")
     trainer = Trainer(
         workspace_root(args.path),
         TrainOptions(
