@@ -144,10 +144,11 @@ def _refusal(missing: str) -> str:
 def _probe(binary: str, drop: bool) -> str | None:
     """None when bubblewrap starts the interpreter in a full sandbox here, else what failed."""
     probe = "pass"
-    if drop:  # the worker's first act as root, tried here too
+    if drop:  # the worker's first act as root, then what it reads as uid 65534
         probe = (
             f"import os; i = {UNPRIVILEGED_ID}; os.setgroups([]); os.setresgid(i, i, i); "
-            "os.setresuid(i, i, i)"
+            "os.setresuid(i, i, i); import ctypes, json, site; "
+            "[os.listdir(d) for d in os.environ['FUNCFORGE_SITE_DIRS'].split(os.pathsep) if d]"
         )
     argv, fds = bwrap_argv(
         binary, [sys.executable, "-S", "-B", "-c", probe], worker=None, drop=drop

@@ -555,3 +555,24 @@ def test_a_deliberately_flaky_revision_is_a_regression(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 1 and "regression" in done.stdout, done.stdout + done.stderr
+
+
+def test_root_keeps_a_user_namespace_where_uid_65534_cannot_read_the_packages(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A site-packages folder only root can read (a venv under /root, say): dropping to
+    65534 would leave the worker without its packages, so the probe says no."""
+    from funcforge import sandbox_os
+
+    if os.geteuid() != 0:
+        pytest.skip("only root drops to uid 65534")
+    private = tmp_path / "site-packages"
+    private.mkdir()
+    private.chmod(0o700)
+    real = sandbox_os.site_dirs()
+    monkeypatch.setattr(sandbox_os, "site_dirs", lambda: [*real, str(private)])
+    monkeypatch.setattr(sandbox_os, "_probe_cache", {})
+    monkeypatch.setattr(sandbox_os, "_drop_cache", {})
+    sandbox_os.require_sandbox("bwrap")
+    binary = sandbox_os.bwrap_path()
+    assert binary is not None and not sandbox_os.drops_root(binary)
