@@ -4,6 +4,7 @@ percent-encoding, form feeds, non-ASCII lines, and protocol faults. Each test is
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import time
@@ -788,3 +789,32 @@ async def test_running_a_stale_apply_command_is_a_clean_refusal(spaced: Language
     assert "Traceback" not in str(info.value) and "again" in str(info.value)
     assert git(root, "rev-parse", "HEAD") == head
     assert "# mine" in ed.text(uri)
+
+
+@bounded
+async def test_typing_while_apply_commits_keeps_the_buffer_whole(spaced: LanguageClient) -> None:
+    """The user types a line while Apply makes its commit (a reference-transaction hook
+    holds the commit 2 s): the fix reaches the buffer on the lines it belongs to (its edit
+    was computed on the text before the keystroke and bound to the version after it)."""
+    client = spaced
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    pid = await optimize(client)
+    hook = root / ".git" / "hooks" / "reference-transaction"
+    hook.write_text('#!/bin/sh\ncat >/dev/null\n[ "$1" = committed ] && sleep 2\nexit 0\n')
+    hook.chmod(0o755)
+    apply = asyncio.ensure_future(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+        )
+    )
+    await asyncio.sleep(1.0)  # the commit is being made
+    assert not apply.done()
+    ed.change(uri, 0, 0, "# typed meanwhile\n")
+    done = await apply
+    committed = git(root, "show", "HEAD:tools/units.py")
+    assert "mile=1609.344" in committed
+    assert ed.text(uri) == "# typed meanwhile\n" + committed
+    assert done["saveable"] == []  # the buffer holds the typed line: not saved for the user

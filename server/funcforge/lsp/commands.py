@@ -237,8 +237,9 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     ls.actions.conflicted.pop(proposal.id, None)
     after = dict(buffers)
     for rel, text in result.buffer_texts.items():
-        if _edit_buffer(ls, rel, buffers[rel], text):
-            after[rel] = text
+        taken = _edit_buffer(ls, rel, buffers[rel], text)
+        if taken is not None:
+            after[rel] = taken
     saveable = [rel for rel, text in result.committed.items() if after.get(rel) == text]
     session.proposals_changed()
     ls.hand_check.clear()
@@ -248,17 +249,30 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     return {"commit": result.commit, "files": list(result.files), "saveable": saveable}
 
 
-def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
-    """Put the applied proposal into an open buffer (workspace/applyEdit); True when taken."""
+def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> str | None:
+    """Put the applied proposal into an open buffer (workspace/applyEdit); the buffer's
+    text then, or None when the edit was not taken."""
     import asyncio
 
+    from funcforge.history.merge import Conflict, carry_lines
     from funcforge.lsp.code_actions import apply_edit, line_edits
 
     doc = ls.documents.doc_of(rel)  # the client's URI: its percent-encoding may differ
     if doc is None or ls.loop is None or not ls.caps.apply_edit:
         ls.log_line(f"funcforge: {rel} is open but the client takes no edits: reload it")
-        return False
-    edit = apply_edit(doc.uri, doc.version, line_edits(old, new), ls.caps.versioned_edits)
+        return None
+    version, now = doc.version, doc.source
+    if now != old:  # typed while the commit was made: carry the fix onto the text now
+        carried = carry_lines(now, old, new)
+        if isinstance(carried, Conflict):
+            ls.show(
+                f"funcforge: committed, but {rel} was edited meanwhile on the proposal's lines: "
+                "its buffer lacks the fix (git diff shows it as removed)",
+                types.MessageType.Warning,
+            )
+            return None
+        old, new = now, carried
+    edit = apply_edit(doc.uri, version, line_edits(old, new), ls.caps.versioned_edits)
     params = types.ApplyWorkspaceEditParams(edit=edit, label="funcforge: apply proposal")
     try:
         reply = asyncio.run_coroutine_threadsafe(
@@ -266,8 +280,8 @@ def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> bool:
         ).result(timeout=10)
     except Exception as exc:  # a client that refuses or never answers
         ls.log_line(f"funcforge: the editor did not take the edit of {rel}: {exc}")
-        return False
-    return bool(getattr(reply, "applied", False))
+        return None
+    return new if getattr(reply, "applied", False) else None
 
 
 def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
