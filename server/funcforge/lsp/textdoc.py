@@ -11,6 +11,7 @@ that encoding).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from lsprotocol import types
@@ -23,27 +24,33 @@ def offset_at(text: str, pos: types.Position) -> int:
     """Offset in `text` of an LSP position (UTF-16 column). A line past the end means the
     end of the text; a column past its line's content means the end of that content
     (as the LSP specification says)."""
-    start = 0
-    if "\r" not in text:  # the usual case: `find` is far cheaper than the regex
-        for _ in range(pos.line):
-            start = text.find("\n", start) + 1
-            if start == 0:
-                return len(text)
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-    else:
-        for _ in range(pos.line):
-            found = NEWLINE_RE.search(text, start)
-            if found is None:
-                return len(text)
-            start = found.end()
-        found = NEWLINE_RE.search(text, start)
-        end = found.start() if found else len(text)
+    start = line_start(text, pos.line)
+    return len(text) if start is None else _column(text, start, pos.character)
+
+
+def line_start(text: str, lines: int, start: int = 0) -> int | None:
+    """Offset of the line `lines` lines after the one starting at `start` (None: past the
+    end). One regex run in C skips them (a Python loop took ~0.4 s at 14 MB)."""
+    if not lines:
+        return start
+    skip = _NO_CR_LINES if "\r" not in text else _LINES
+    found = re.compile(skip % lines).match(text, start)
+    return found.end() if found else None
+
+
+def _column(text: str, start: int, character: int) -> int:
+    """Offset of UTF-16 column `character` in the line starting at `start` (clamped)."""
+    brk = NEWLINE_RE.search(text, start)
+    end = brk.start() if brk else len(text)
     offset, units = start, 0
-    while offset < end and units < pos.character:
+    while offset < end and units < character:
         units += 2 if ord(text[offset]) > 0xFFFF else 1
         offset += 1
     return offset
+
+
+_NO_CR_LINES = r"(?:[^\n]*\n){%d}"
+_LINES = r"(?:[^\r\n]*(?:\r\n|\r|\n)){%d}"
 
 
 class LspTextDocument(TextDocument):
@@ -55,9 +62,16 @@ class LspTextDocument(TextDocument):
 
     def _apply_incremental_change(self, change: types.TextDocumentContentChangePartial) -> None:
         text = self.source
-        start, end = offset_at(text, change.range.start), offset_at(text, change.range.end)
-        if end < start:
-            start, end = end, start
+        first, last = sorted(
+            (change.range.start, change.range.end), key=lambda p: (p.line, p.character)
+        )
+        begin = line_start(text, first.line)  # the end's line is found from the start's
+        if begin is None:
+            start = end = len(text)
+        else:
+            start = _column(text, begin, first.character)
+            stop = line_start(text, last.line - first.line, begin)
+            end = len(text) if stop is None else _column(text, stop, last.character)
         self._source = text[:start] + change.text + text[end:]
 
 
