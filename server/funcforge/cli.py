@@ -40,22 +40,31 @@ class _Parser(argparse.ArgumentParser):
             (file or sys.stderr).write(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose module is imported alone when they are the one run: an editor starts
+# `funcforge serve` at every launch, and importing every command (libcst, the trace
+# formats) before the server can answer costs a large part of a warm start.
+ALONE = {"serve": "serve"}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; `only` (a module name): that module's commands."""
     parser = _Parser(
         prog="funcforge",
         description="Train an LLM agent's tools instead of its weights (AgentOptimizer).",
     )
     parser.add_argument("--version", action="version", version=f"funcforge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"funcforge.commands.{info.name}")
+    names = [only] if only else sorted(m.name for m in pkgutil.iter_modules(commands.__path__))
+    for name in names:
+        module = importlib.import_module(f"funcforge.commands.{name}")
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        args_in = list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser(ALONE.get(args_in[0]) if args_in else None)
         try:
             args = parser.parse_args(argv)
         except SystemExit:  # --help, --version, a usage error: flush here, not at shutdown

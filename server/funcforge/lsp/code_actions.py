@@ -20,8 +20,6 @@ from funcforge.lsp.model import ActionData, Decline
 from funcforge.lsp.positions import def_range, overlaps
 from funcforge.lsp.session import Session
 from funcforge.optimizer.proposal import Proposal
-from funcforge.toolset.extract import extract_functions
-from funcforge.toolset.rewrite import plan_actions
 from funcforge.toolset.spec import FunctionSpec
 from funcforge.toolset.toolset import matches_tools
 
@@ -43,6 +41,8 @@ def proposal_edits(
         if spec is None or spec.code_hash() != digest:
             return None
     try:
+        from funcforge.toolset.rewrite import plan_actions  # libcst: not at start
+
         changes = plan_actions(session.config, toolset, proposal.actions)
     except UserError:
         return None
@@ -130,6 +130,8 @@ def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
     if cached is not None and cached[0] == key:
         return list(cached[1])
     try:
+        from funcforge.toolset.extract import extract_functions
+
         specs = extract_functions(text, rel)
     except Exception:  # a syntax error mid-typing: the last good parse
         return session.functions_in(rel)

@@ -19,7 +19,6 @@ from funcforge.errors import UserError
 from funcforge.lsp.model import Change, ServerState
 from funcforge.lsp.positions import path_to_uri
 from funcforge.optimizer.proposal import load_proposal
-from funcforge.toolset.rewrite import plan_actions
 
 if TYPE_CHECKING:
     from funcforge.lsp.server import FuncforgeServer
@@ -374,6 +373,8 @@ def proposalPreview(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     )
     toolset = session.reload_tools()
     files = []
+    from funcforge.toolset.rewrite import plan_actions  # libcst: not at start
+
     for change in plan_actions(session.config, toolset, proposal.actions):
         files.append(
             {

@@ -9,6 +9,7 @@ commit, show them as such.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,20 +56,39 @@ def failure_versions(store: TraceStore) -> dict[str, FailureVersions]:
 
 
 class CodeAtVersion:
-    """`code_hash()` of each tool function as committed in a version (cached per commit)."""
+    """`code_hash()` of each tool function as committed in a version (cached per commit;
+    a version that is neither a commit nor a recent content hash, while HEAD is unchanged)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._unknown: dict[tuple[str, str, str], str] = {}  # (root, version, file) -> HEAD
+        self.reads = 0  # lookups that ran git (tests read it)
 
     def hashes(self, config: Config, version: str, file: str) -> dict[str, str] | None:
         """name -> code hash of the functions in `file` at commit `version` (None: unknown)."""
+        from funcforge.history.headref import read_head
+
+        if not could_name_commit(version):
+            return None  # e.g. "v0": neither a sha nor a content hash; no git to ask
         key = (version, file)
+        unknown_key = (str(config.root), version, file)
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
+            was_unknown_at = self._unknown.get(unknown_key)
+        head = read_head(config.root)
+        if was_unknown_at is not None and was_unknown_at == head:
+            return None  # asked git at this HEAD already: every hover would run it again
+        with self._lock:
+            self.reads += 1
         found = self._read(config, version, file)
-        if found is None:  # unknown now; a later commit or refresh may resolve it
+        if found is None:  # unknown now; a new commit may resolve it (a content hash)
+            if head is not None:
+                with self._lock:
+                    if len(self._unknown) > 4096:
+                        self._unknown.clear()
+                    self._unknown[unknown_key] = head
             return None
         with self._lock:
             if len(self._cache) > 512:
@@ -142,6 +162,12 @@ def _tool_blobs(config: Config, repo: Repo, commit: str) -> dict[str, bytes]:
 
 
 SCAN = 50  # commits searched for a toolset content hash
+_HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+
+
+def could_name_commit(version: str) -> bool:
+    """True when `version` has the form of a sha (prefix) or a content hash (`dirty-` too)."""
+    return _HEX.fullmatch(version.removeprefix("dirty-")) is not None
 
 
 def resolve_version(config: Config, repo: Repo, version: str) -> str | None:

@@ -17,6 +17,7 @@ from funcforge.errors import UserError
 from funcforge.optimizer.optimizer import OptimizerState
 from funcforge.optimizer.proposal import Proposal, list_proposals
 from funcforge.toolset.cache import ParseCache
+from funcforge.toolset.disk_cache import FILE_NAME as PARSE_CACHE_FILE
 from funcforge.toolset.spec import FunctionSpec
 from funcforge.toolset.toolset import Toolset, load_toolset, tool_files
 from funcforge.traces.store import TraceStore
@@ -66,6 +67,9 @@ class Session:
         self.toolset: Toolset = Toolset(functions={}, files={}, problems=[])
         self.buffers: dict[str, str] = {}  # rel path -> unsaved editor text
         self.parse_cache = ParseCache()  # an edit re-parses only the edited file
+        self._reload_lock = threading.Lock()  # one tool reload at a time
+        self._reload_asked = 0  # reload requests so far (a ticket each)
+        self._last_reload: _Reload | None = None  # what the last finished reload read
         self._files: list[str] | None = None  # tool files found by the last search
         self.config_error: str | None = None
         self._stats: dict[str, Any] = {}  # tool statistics as of the last refresh
@@ -155,18 +159,43 @@ class Session:
 
     def reload_tools(self, rescan: bool = True) -> Toolset:
         """Load the tools: only files whose text changed are parsed again; `rescan=False`
-        (an editor buffer changed) also skips searching for tool files."""
+        (an editor buffer changed) also skips searching for tool files.
+
+        One reload runs at a time (startup indexing and an opened file's refresh ask at
+        once, and would parse every file twice side by side); a caller that waited reuses
+        the reload that started after it asked when that one read the same inputs."""
         with self.lock:
-            buffers = dict(self.buffers)
-            config = self.config
-            files = None if rescan or self._files is None else list(self._files)
-        if files is None:
-            files = tool_files(config)
-        toolset = load_toolset(config, overrides=buffers, cache=self.parse_cache, files=files)
-        with self.lock:
-            self.toolset = toolset
-            self._files = files
+            self._reload_asked += 1
+            ticket = self._reload_asked
+        with self._reload_lock:
+            with self.lock:
+                buffers = dict(self.buffers)
+                config = self.config
+                last = self._last_reload
+                files = None if rescan or self._files is None else list(self._files)
+            if last is not None and last.reusable(ticket, config, buffers, rescan):
+                return last.toolset
+            with self.lock:
+                started = self._reload_asked  # requests made up to now are answered by this
+            if files is None:
+                files = tool_files(config)
+            cache = self._cache_for(config)
+            toolset = load_toolset(config, overrides=buffers, cache=cache, files=files)
+            cache.save()
+            with self.lock:
+                self.toolset = toolset
+                self._files = files
+                self._last_reload = _Reload(started, config, buffers, rescan, toolset)
         return toolset
+
+    def _cache_for(self, config: Config) -> ParseCache:
+        """The parse cache, persisted in the state folder's cache (a new one when the
+        state folder moved)."""
+        path = config.state_path / "cache" / PARSE_CACHE_FILE
+        with self.lock:
+            if self.parse_cache.path != path:
+                self.parse_cache = ParseCache(path)
+            return self.parse_cache
 
     # -- queries ---------------------------------------------------------------
 
@@ -260,6 +289,26 @@ class Session:
         with self.lock:
             toolset = self.toolset
         return current_version(self.config, toolset)  # a content hash outside git
+
+
+@dataclass(frozen=True)
+class _Reload:
+    """A finished tool reload: the requests it answers and the inputs it read."""
+
+    answers: int  # the reload tickets handed out before it started
+    config: Config
+    buffers: dict[str, str]
+    rescanned: bool
+    toolset: Toolset
+
+    def reusable(self, ticket: int, config: Config, buffers: dict[str, str], rescan: bool) -> bool:
+        """True when it started after request `ticket` and read what that request would."""
+        return (
+            ticket <= self.answers
+            and config is self.config
+            and buffers == self.buffers
+            and (self.rescanned or not rescan)
+        )
 
 
 def _changed_tools(before: dict[str, Any], after: dict[str, Any]) -> set[str]:

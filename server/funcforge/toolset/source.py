@@ -13,10 +13,12 @@ import re
 import tokenize
 import warnings
 from bisect import bisect_right
-
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from funcforge.errors import UserError
+
+if TYPE_CHECKING:  # libcst is imported when a file is parsed: a warm start parses none
+    import libcst as cst
 
 # The line breaks of Python source and of LSP documents.
 NEWLINE_RE = re.compile(r"\r\n|\r|\n")
@@ -203,6 +205,8 @@ def parse_cst(source: str, file: str) -> cst.Module:
     libcst does not keep lone `\r` line breaks exactly, so it parses a copy
     where they are `\n`: the same length, so every position matches `source`.
     """
+    import libcst as cst
+
     _bom_check(source, file)
     try:
         return cst.parse_module(re.sub(r"\r(?!\n)", "\n", source))

@@ -23,8 +23,6 @@ from funcforge.toolset.cache import (
     copy_specs,
     disk_stamp,
 )
-from funcforge.toolset.decorators import tool_classes
-from funcforge.toolset.extract import extract_functions
 from funcforge.toolset.source import (
     SourceDecodeError,
     ToolsetSyntaxError,
@@ -32,7 +30,6 @@ from funcforge.toolset.source import (
     encode_source,
 )
 from funcforge.toolset.spec import FunctionSpec
-from funcforge.toolset.types import candidate_paths, workspace_loader
 
 if TYPE_CHECKING:
     from funcforge.config import Config
@@ -169,7 +166,7 @@ def load_toolset(
         toolset.data[rel] = data
     cache.forget(set(files))
     local = _local_modules(config.root, files)
-    loader = workspace_loader(config.root, overrides)
+    loader: Any = None  # made at the first file to parse (it needs libcst)
 
     def stamp_of(dep: str) -> Stamp:
         if dep in overrides:
@@ -179,6 +176,10 @@ def load_toolset(
     for rel, text in toolset.files.items():
         parsed = cache.fresh(rel, text, stamp_of)
         if parsed is None:
+            if loader is None:
+                from funcforge.toolset.types import workspace_loader
+
+                loader = workspace_loader(config.root, overrides)
             parsed = _extract(rel, text, loader, stamp_of)
             cache.store(rel, parsed)
         toolset.problems.extend(parsed.problems)
@@ -226,6 +227,10 @@ def _read(config: Config, cache: ParseCache, rel: str) -> DiskEntry | None:
 
 def _extract(rel: str, text: str, loader: Any, stamp_of: Callable[[str], Stamp]) -> ParsedEntry:
     """Extract one file's functions, recording which files its type imports read."""
+    from funcforge.toolset.decorators import tool_classes
+    from funcforge.toolset.extract import extract_functions
+    from funcforge.toolset.types import candidate_paths
+
     deps: dict[str, Stamp] = {}
 
     def recording(importer: str, ref: Any) -> Any:

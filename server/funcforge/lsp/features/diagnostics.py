@@ -79,7 +79,10 @@ class DiagnosticsFeature(Feature):
         files = session.diagnosed_files()
         if only is not None:
             files &= only
-        uris = {path_to_uri(session.root / rel): rel for rel in sorted(files)}
+        with session.lock:  # open files first: the editor shows them
+            opened = set(session.buffers)
+        order = sorted(files, key=lambda rel: (rel not in opened, rel))
+        uris = {path_to_uri(session.root / rel): rel for rel in order}
         if only is None:  # files gone (deleted, renamed, no longer matched): clear them
             for uri in [u for u in self._published if u not in uris]:
                 if self._published.pop(uri):

@@ -87,7 +87,10 @@ class WatchFeature(Feature):
         except UserError as exc:
             ls.show(f"funcforge: {exc}", types.MessageType.Warning)
         store = session.store
-        for notice in store.notices if store is not None else []:
+        notices = list(store.notices) if store is not None else []
+        notices += session.parse_cache.notices  # e.g. a corrupt parse cache ignored
+        session.parse_cache.notices.clear()
+        for notice in notices:
             ls.log_line(f"funcforge: {notice}")  # e.g. a corrupt trace index was rebuilt
         if store is not None and store.malformed:
             first = store.malformed[0]
