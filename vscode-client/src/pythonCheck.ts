@@ -32,8 +32,32 @@ export async function funcforgeCheckout(folder: string): Promise<string | undefi
 }
 
 /**
- * Runs `python -c "import <module>"`; resolves to why it failed (the
- * exception's last line, or that the interpreter is missing), or `undefined`.
+ * Python code for `python -c` that first takes the current folder off the
+ * import path (what `-P` does on Python 3.11+, here for 3.10 too), then runs
+ * `code`. The server and the checks run in the workspace folder, and a file
+ * there named like a module (`contextlib.py`, `funcforge.py`) must never be
+ * imported: opening a repository would run its code. Only `sys`, built in,
+ * is imported before the path is cleaned.
+ */
+export function isolatedCode(code: string): string {
+  return `import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; ${code}`;
+}
+
+/** Arguments that run `python -m <module> <args>` without the current folder on the import path. */
+export function moduleArgs(module: string, ...args: string[]): string[] {
+  return [
+    '-c',
+    isolatedCode(
+      `import runpy; runpy.run_module(${JSON.stringify(module)}, run_name='__main__', alter_sys=True)`,
+    ),
+    ...args,
+  ];
+}
+
+/**
+ * Runs `python -c "import <module>"` (the current folder off the import path);
+ * resolves to why it failed (the exception's last line, or that the
+ * interpreter is missing), or `undefined`.
  */
 export function importProblem(
   python: string,
@@ -42,14 +66,19 @@ export function importProblem(
   env: NodeJS.ProcessEnv,
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
-    execFile(python, ['-c', `import ${module}`], { cwd, env, timeout: 60_000 }, (error, _stdout, stderr) => {
-      if (error === null) {
-        resolve(undefined);
-      } else if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        resolve(`${python} was not found`);
-      } else {
-        resolve(lastLine(String(stderr)) || error.message);
-      }
-    });
+    execFile(
+      python,
+      ['-c', isolatedCode(`import ${module}`)],
+      { cwd, env, timeout: 60_000 },
+      (error, _stdout, stderr) => {
+        if (error === null) {
+          resolve(undefined);
+        } else if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+          resolve(`${python} was not found`);
+        } else {
+          resolve(lastLine(String(stderr)) || error.message);
+        }
+      },
+    );
   });
 }

@@ -26,7 +26,7 @@ import { chooseInterpreter, installCommand, notImportableMessage } from './inter
 import { activeInterpreter } from './pythonExtension';
 import { NotificationProgressFeature } from './progressFeature';
 import { newProgressToken } from './progressMath';
-import { funcforgeCheckout, importProblem } from './pythonCheck';
+import { funcforgeCheckout, importProblem, moduleArgs } from './pythonCheck';
 import {
   type ApplyResult,
   parseApplyResult,
@@ -240,7 +240,7 @@ export class ServerManager implements vscode.Disposable {
     const serverOptions: ServerOptions = async () => {
       proc.stderr = new StderrTail();
       proc.exit = undefined;
-      const child = spawn(choice.command, ['-m', 'funcforge', 'serve'], {
+      const child = spawn(choice.command, moduleArgs('funcforge', 'serve'), {
         cwd: folder.uri.fsPath,
         env,
         stdio: 'pipe',

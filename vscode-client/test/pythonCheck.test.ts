@@ -1,10 +1,11 @@
 // Real interpreters and real folders: the checks the extension runs before it starts the server.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { funcforgeCheckout, importProblem } from '../src/pythonCheck';
+import { funcforgeCheckout, importProblem, isolatedCode, moduleArgs } from '../src/pythonCheck';
 
 const root = mkdtempSync(path.join(tmpdir(), 'funcforge-vscode-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -26,16 +27,33 @@ describe('importProblem', () => {
     assert.equal(await importProblem(missing, 'json', root, process.env), `${missing} was not found`);
   });
 
-  it('runs in the given folder with the given environment', async () => {
-    writeFileSync(path.join(root, 'local_mod_ff.py'), 'import os\nassert os.environ["FF_MARK"] == "1"\n');
-    assert.equal(
-      await importProblem('python3', 'local_mod_ff', root, { ...process.env, FF_MARK: '1' }),
-      undefined,
-    );
+  it('runs with the given environment', async () => {
+    const envCheck = 'import os; assert os.environ["FF_MARK"] == "1"';
+    assert.equal(await importProblem('python3', 'json', root, { ...process.env, FF_MARK: '1' }), undefined);
+    const out = execFileSync('python3', ['-c', isolatedCode(envCheck)], {
+      env: { ...process.env, FF_MARK: '1' },
+    });
+    assert.equal(String(out), '');
+  });
+
+  it("never imports a file of the folder it runs in (a workspace's json.py or contextlib.py)", async () => {
+    const hostile = mkdtempSync(path.join(root, 'hostile-'));
+    const marker = path.join(hostile, 'ran');
+    for (const name of ['json', 'contextlib', 'runpy', 'funcforge_local_mod']) {
+      writeFileSync(
+        path.join(hostile, `${name}.py`),
+        `open(${JSON.stringify(marker)}, "w").write("${name}")\n`,
+      );
+    }
+    assert.equal(await importProblem('python3', 'json', hostile, process.env), undefined);
     assert.match(
-      (await importProblem('python3', 'local_mod_ff', root, { ...process.env, FF_MARK: '0' })) ?? '',
-      /AssertionError/,
+      (await importProblem('python3', 'funcforge_local_mod', hostile, process.env)) ?? '',
+      /ModuleNotFoundError/,
     );
+    // The server's command line: `python -m json.tool` run the same way, in that folder.
+    const out = execFileSync('python3', moduleArgs('json.tool'), { cwd: hostile, input: '{"a": 1}' });
+    assert.match(String(out), /"a": 1/);
+    assert.equal(existsSync(marker), false);
   });
 });
 
