@@ -818,3 +818,35 @@ async def test_typing_while_apply_commits_keeps_the_buffer_whole(spaced: Languag
     assert "mile=1609.344" in committed
     assert ed.text(uri) == "# typed meanwhile\n" + committed
     assert done["saveable"] == []  # the buffer holds the typed line: not saved for the user
+
+
+@bounded
+async def test_a_syntax_error_mid_typing_keeps_lenses_hover_and_warning_in_place(
+    puller: LanguageClient,
+) -> None:
+    """An unfinished line above the function (`x = (`) makes the file unparsable for a
+    while: the function's lens, hover and warning stay, on its `def` line (they vanished
+    once the server re-read the buffer)."""
+    client = puller
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await wait_until(
+        lambda: any(s.state == "idle" for s in client.statuses),  # type: ignore[attr-defined]
+        "indexing",
+    )
+    assert any("logged calls failed" in d.message for d in await pull(client, uri))
+    at = ed.text(uri).index("def convert_units")
+    ed.change(uri, at, at, "x = (\n\n")
+    line = name_line(ed.text(uri))
+    await asyncio.sleep(1.0)  # the server re-read the buffer (0.25 s debounce)
+    items = await pull(client, uri)
+    assert any("never closed" in d.message for d in items), items  # the syntax error, too
+    failing = [d for d in items if "logged calls failed" in d.message]
+    assert [d.range.start.line for d in failing] == [line]
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    assert {x.range.start.line for x in lenses} == {line}
+    hover = await hover_text(client, uri, types.Position(line=line, character=6))
+    assert hover is not None and "convert_units" in hover

@@ -8,8 +8,10 @@ action that went stale meanwhile answers ContentModified, never a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams
@@ -109,6 +111,8 @@ class ActionContext:
 
 
 _PARSED: dict[str, tuple[int, list[FunctionSpec]]] = {}  # rel -> (hash of text, its functions)
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # LSP's and Python's line breaks (no libcst import)
+_GOOD: dict[str, list[FunctionSpec]] = {}  # rel -> its functions in the last text that parsed
 
 
 def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
@@ -116,13 +120,18 @@ def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
 
     The session's toolset is re-read a debounce after each keystroke; until then
     its positions belong to the previous text, so a text it does not hold yet is
-    parsed here (once per text). The session's when the text does not parse.
+    parsed here (once per text). A text that does not parse (mid-typing) keeps
+    the functions of its last text that did, moved to where their `def` lines
+    are now (the toolset has none for it: lenses, hovers and warnings vanished).
     """
     with session.lock:
         known = session.toolset.files.get(rel)
         config = session.config
     if known == text:
-        return session.functions_in(rel)
+        specs = session.functions_in(rel)
+        if specs:
+            _remember(_GOOD, rel, specs)
+            return specs
     if not matches_tools(config, rel) or _too_big(text, config.max_tool_file_kb):
         return []  # not a tool file (agent.py, a lock file), or over the size limit
     key = hash(text)
@@ -133,12 +142,43 @@ def functions_of(session: Session, rel: str, text: str) -> list[FunctionSpec]:
         from funcforge.toolset.extract import extract_functions
 
         specs = extract_functions(text, rel)
-    except Exception:  # a syntax error mid-typing: the last good parse
-        return session.functions_in(rel)
-    if len(_PARSED) > 64:
-        _PARSED.clear()
-    _PARSED[rel] = (key, specs)
+    except Exception:  # a syntax error mid-typing: the last good parse, moved
+        specs = moved(_GOOD.get(rel) or session.functions_in(rel), text)
+    else:
+        _remember(_GOOD, rel, specs)
+    _remember(_PARSED, rel, (key, specs))
     return list(specs)
+
+
+def _remember(cache: dict[str, Any], rel: str, value: Any) -> None:
+    if len(cache) > 64 and rel not in cache:
+        cache.clear()
+    cache[rel] = value
+
+
+def moved(specs: list[FunctionSpec], text: str) -> list[FunctionSpec]:
+    """`specs` with their lines moved to where each one's top-level `def name` is in
+    `text` (a function whose `def` line is gone is left out)."""
+    lines = _NEWLINE.split(text)
+    out = []
+    for spec in specs:
+        loc = spec.location
+        assert loc is not None
+        pattern = re.compile(rf"(?:async[ \t]+)?def[ \t]+({re.escape(spec.name)})\b")
+        at = next(((i, m) for i, line in enumerate(lines) if (m := pattern.match(line))), None)
+        if at is None:
+            continue
+        line0, found = at
+        delta = line0 + 1 - (loc.name_line or loc.start_line)
+        place = replace(
+            loc,
+            start_line=loc.start_line + delta,
+            end_line=min(loc.end_line + delta, len(lines)),
+            name_line=line0 + 1,
+            name_col=found.start(1),
+        )
+        out.append(replace(spec, location=place))
+    return out
 
 
 def _too_big(text: str, limit_kb: int) -> bool:
