@@ -159,11 +159,25 @@ async function run(page) {
   await page.waitForSelector('.monaco-editor .squiggly-warning', { timeout: STEP_MS });
   done('file open, warning squiggle shown');
   const squiggle = page.locator('.monaco-editor .squiggly-warning').first();
-  const box = await squiggle.boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  // Code lenses arriving above the line (or a republish) can move the squiggle from
+  // under a still mouse: hover it again where it is now whenever no hover shows.
+  let hoveredAt = null;
+  let probes = 0;
   found.hover = await until('the diagnostic hover', async () => {
     const texts = await textsOf(page.locator('.monaco-hover:visible'));
-    return texts.find((t) => t.includes('logged calls failed'));
+    const hit = texts.find((t) => t.includes('logged calls failed'));
+    if (hit) return hit;
+    const box = await squiggle.boundingBox();
+    if (box) {
+      const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+      const moved = !hoveredAt || Math.abs(at.x - hoveredAt.x) > 2 || Math.abs(at.y - hoveredAt.y) > 2;
+      if (moved || ++probes % 20 === 0) {
+        await page.mouse.move(5, 5);
+        await page.mouse.move(at.x, at.y);
+        hoveredAt = at;
+      }
+    }
+    return undefined;
   });
   await screenshot(page, 'diagnostic-hover');
   await page.mouse.move(5, 5);
