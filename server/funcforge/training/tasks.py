@@ -39,9 +39,7 @@ def load_tasks(path: Path) -> list[TaskSpec]:
             )
         seen[task_id] = number
         expected = obj.get("expected")
-        split = obj.get("split")
-        if split is not None and split not in ("train", "test"):
-            raise UserError(f'{where}: `split` must be "train" or "test", got {split!r}')
+        split = _read_split(obj.get("split"), where)
         extra = {k: v for k, v in obj.items() if k not in ("id", "input", "expected", "split")}
         tasks.append(
             TaskSpec(
@@ -51,6 +49,19 @@ def load_tasks(path: Path) -> list[TaskSpec]:
     if not tasks:
         raise UserError(f"task file {path} holds no tasks")
     return tasks
+
+
+def _read_split(value: object, where: str) -> str | None:
+    """A task's `split` as "train" or "test"; case and padding ignored as the store does.
+
+    `"Test"` is the test split as a person meant it (the trace store reads it so);
+    anything else that is not train or test is an error naming the line.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().casefold() in ("train", "test"):
+        return value.strip().casefold()
+    raise UserError(f'{where}: `split` must be "train" or "test", got {value!r}')
 
 
 def split_tasks(
