@@ -8,8 +8,10 @@ misses, such as Google `Args:` entries written at the same indent as
 The description is all the prose before the first real section, paragraphs
 and line breaks kept: a known section title at the docstring's margin
 (`Args:`, `Returns:`, a NumPy title over a `---` rule, a `:param` field)
-ends it; an indented `Columns:` line inside prose, or an unknown title,
-does not (smolagents' SQL tool lists its table's columns so).
+ends it; an indented `Columns:` line inside prose, an unknown title, or a
+Google admonition (`Note:`, `Warning:`, `Important:`, ...) does not
+(smolagents' SQL tool lists its table's columns so; a `Note:` before
+`Args:` is usually a rule the model must follow).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 
 import docstring_parser
+
+from funcforge.toolset.types import py_name
 
 
 @dataclass
@@ -43,6 +47,11 @@ _SECTION_TITLES = (
     r"|notes?|see also|seealso|references?|todo|attributes|methods|receives?"
 )
 _GOOGLE_TITLE = re.compile(rf"^({_SECTION_TITLES})\s*:\s*$", re.IGNORECASE)
+# Google admonitions: prose for the reader (napoleon renders them in the body, and
+# docstring_parser keeps them in the description), so they do not end the description.
+_ADMONITION = re.compile(
+    r"^(notes?|warnings?|important|tip|hint|caution|attention|danger)\s*:\s*$", re.IGNORECASE
+)
 _GOOGLE_PARAM_TITLE = re.compile(rf"^(\s*)({_PARAM_TITLES})\s*:\s*$", re.IGNORECASE)
 _NUMPY_TITLE = re.compile(rf"^({_SECTION_TITLES})$", re.IGNORECASE)
 _NUMPY_PARAM_TITLE = re.compile(rf"^({_PARAM_TITLES})$", re.IGNORECASE)
@@ -88,7 +97,9 @@ def _real_section(lines: list[str], i: int) -> bool:
     line = lines[i]
     if not line or line[0] in " \t":
         return False
-    if _GOOGLE_TITLE.match(line) or _FIELD_LINE.match(line):
+    if _GOOGLE_TITLE.match(line) and not _ADMONITION.match(line):
+        return True
+    if _FIELD_LINE.match(line):
         return True
     return (
         i + 1 < len(lines)
@@ -134,6 +145,7 @@ def parse_docstring(doc: str | None) -> DocInfo:
     _google_params(lines, info.params)
     _numpy_params(lines, info.params)
     _sphinx_params(lines, info.params)
+    info.params = {py_name(name): text for name, text in info.params.items()}  # `ﬁle` is `file`
     return info
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import libcst as cst
 
 from funcforge.toolset.docstring import DocInfo, clean_docstring, parse_docstring
-from funcforge.toolset.types import ImportRef, ModuleLoader, ModuleTypes
+from funcforge.toolset.types import ImportRef, ModuleLoader, ModuleTypes, py_name
 
 __all__ = [
     "DocInfo",
@@ -85,6 +86,11 @@ def _literal(node: cst.CSTNode) -> tuple[bool, Any]:
         value = ast.literal_eval(_code(node).strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return False, None
+    if isinstance(value, bytes):  # `b"abc"`: pydantic sends bytes as UTF-8 text
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False, None
     if isinstance(value, tuple):
         value = list(value)
     elif isinstance(value, (set, frozenset)):  # `tags: set[str] = {"a"}`: an array, as pydantic
@@ -178,13 +184,13 @@ _FORMATS: dict[str, dict[str, Any]] = {
     "DirectoryPath": {"type": "string", "format": "directory-path"},
     "EmailStr": {"type": "string", "format": "email"},
     "AnyUrl": {"type": "string", "format": "uri"},
-    "HttpUrl": {"type": "string", "format": "uri"},
-    "AnyHttpUrl": {"type": "string", "format": "uri"},
+    "HttpUrl": {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2083},
+    "AnyHttpUrl": {"type": "string", "format": "uri", "minLength": 1},
     "bytes": {"type": "string", "format": "binary"},
     "Decimal": {"anyOf": [{"type": "number"}, {"type": "string"}]},
     "LiteralString": {"type": "string"},
-    "SecretStr": {"type": "string"},
-    "SecretBytes": {"type": "string", "format": "binary"},
+    "SecretStr": {"type": "string", "format": "password", "writeOnly": True},
+    "SecretBytes": {"type": "string", "format": "password", "writeOnly": True},
     # ipaddress, as pydantic writes them
     "IPv4Address": {"type": "string", "format": "ipv4"},
     "IPv6Address": {"type": "string", "format": "ipv6"},
@@ -271,6 +277,10 @@ _CONSTRAINTS: dict[str, str] = {
     "pattern": "pattern",
     "regex": "pattern",
 }
+# Calls whose one string argument is the value pydantic sends for them (defaults).
+_TEXT_VALUES = {"Path", "PurePath", "PosixPath", "Decimal", "UUID"}
+# Empty collections made by a call, as pydantic sends them.
+_EMPTY_VALUES: dict[str, Any] = {"list": [], "tuple": [], "set": [], "frozenset": [], "dict": {}}
 _ANNOTATED_TYPES = {
     "Gt": "gt",
     "Ge": "ge",
@@ -296,6 +306,7 @@ class FieldInfo:
     alias: str | None = None
     constraints: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    unread: list[str] = field(default_factory=list)  # arguments that are not values funcforge reads
 
     @property
     def required(self) -> bool:
@@ -306,14 +317,21 @@ def _call_name(node: cst.BaseExpression) -> str | None:
     return _last_name(node.func) if isinstance(node, cst.Call) else None
 
 
-def field_info(call: cst.Call) -> FieldInfo:
-    """Read `Field(default, description=..., ge=...)` or `field(default=...)`: literal arguments only."""
+def field_info(
+    call: cst.Call, value_of: Callable[[cst.BaseExpression], tuple[bool, Any]] = _literal
+) -> FieldInfo:
+    """Read `Field(default, description=..., ge=...)` or `field(default=...)`.
+
+    Arguments are read with `value_of` (literals; the builder's also reads
+    module constants and enum members); a description it cannot read is
+    noted in `unread`.
+    """
     info = FieldInfo()
     is_pydantic = _call_name(call) == "Field"
     positional = [a for a in call.args if a.keyword is None and not a.star]
     if is_pydantic and positional and not isinstance(positional[0].value, cst.Ellipsis):
         info.has_default = True
-        info.default_ok, info.default = _literal(positional[0].value)
+        info.default_ok, info.default = value_of(positional[0].value)
     for arg in call.args:
         if arg.keyword is None:
             continue
@@ -321,13 +339,15 @@ def field_info(call: cst.Call) -> FieldInfo:
         if key == "default":
             if not isinstance(arg.value, cst.Ellipsis):
                 info.has_default = True
-                info.default_ok, info.default = _literal(arg.value)
+                info.default_ok, info.default = value_of(arg.value)
             continue
         if key in ("default_factory", "factory"):
             info.factory = True
             continue
-        ok, value = _literal(arg.value)
+        ok, value = value_of(arg.value)
         if not ok:
+            if key in ("description", *_CONSTRAINTS, "min_length", "max_length"):
+                info.unread.append(key)
             continue
         if key == "description" and isinstance(value, str):
             info.description = value.strip()
@@ -338,7 +358,8 @@ def field_info(call: cst.Call) -> FieldInfo:
         elif key in ("alias", "validation_alias") and isinstance(value, str):
             info.alias = info.alias or value
         elif key in _CONSTRAINTS or key in ("min_length", "max_length"):
-            info.constraints[key] = value
+            if value is not None:  # `ge=None` is no bound
+                info.constraints[key] = value
         elif key == "json_schema_extra" and isinstance(value, dict):
             info.extra.update(value)
     return info
@@ -372,7 +393,9 @@ def _constrain(schema: dict[str, Any], constraints: dict[str, Any]) -> dict[str,
     return out
 
 
-Resolved = tuple[str, Any, ModuleTypes]  # (kind, what, the module it is in)
+Resolved = tuple[str, Any, ModuleTypes]
+_MAX_DEPTH = 60  # annotation levels (aliases, generics); classes are written without recursion
+_MAX_BASES = 200  # classes looked at along one class's bases  # (kind, what, the module it is in)
 
 
 class SchemaBuilder:
@@ -394,6 +417,11 @@ class SchemaBuilder:
         self._keys: dict[tuple[str, str], str] = {}
         self._active_aliases: dict[tuple[str, str], bool] = {}
         self._depth = 0
+        # classes whose `$defs` entry is still to be written: (key, class, module, where)
+        self._pending: list[tuple[str, cst.ClassDef, ModuleTypes, str]] = []
+        # classes defined in a class's body: id -> (the class, its qualified name `Order.Status`)
+        self._nested: dict[int, tuple[cst.ClassDef, str]] = {}
+        self._writing = False
 
     # -- hints and lookup
 
@@ -407,10 +435,13 @@ class SchemaBuilder:
 
     def lookup(self, name: str, module: ModuleTypes, depth: int = 0) -> Resolved:
         """('class', ClassDef) / ('alias', expr) / ('known', name) / ('external', module) / ('unknown', name)."""
+        name = py_name(name)
         if name in module.classes:
             return ("class", module.classes[name], module)
         if name in module.aliases:
             return ("alias", module.aliases[name], module)
+        if name in module.constants:
+            return ("constant", module.constants[name], module)
         ref = module.imports.get(name)
         if ref is None:
             if _known_name(name):
@@ -453,7 +484,7 @@ class SchemaBuilder:
             return self.lookup(node.value, module)
         if isinstance(node, cst.Attribute):
             base = self.resolve(node.value, module) if self._depth < 50 else None
-            name = node.attr.value
+            name = py_name(node.attr.value)
             if base is not None and base[0] == "module":
                 target, importer = base[1], base[2]  # relative imports read from the importer
                 if isinstance(target, ImportRef):
@@ -471,6 +502,11 @@ class SchemaBuilder:
                 return self.lookup(name, target)
             if base is not None and base[0] == "external":
                 return base
+            if base is not None and base[0] == "class":  # `Order.Status`: a class in a class
+                inner = self._inner_classes(base[1]).get(name)
+                if inner is not None:
+                    return ("class", inner, base[2])
+                return ("unknown", _code(node), module)
             return ("known", name, module)
         return ("unknown", _code(node), module)
 
@@ -485,7 +521,11 @@ class SchemaBuilder:
         module = module or self.module
         self._depth += 1
         try:
-            if self._depth > 60:
+            if self._depth > _MAX_DEPTH:
+                self.hint(
+                    f"annotation nested more than {_MAX_DEPTH} levels deep: the model sees "
+                    f"no type for '{_short(node)}'"
+                )
                 return {}
             return self._annotation(node, module)
         finally:
@@ -557,6 +597,9 @@ class SchemaBuilder:
             return self._alias(text, value, where)
         if kind == "known":
             return self._known(value, text)
+        if kind == "constant":
+            self.hint(f"'{text}' is a value, not a type: the model sees no type for it")
+            return {}
         if kind == "module" and isinstance(value, ImportRef):
             if self._load(where, value) is not None:
                 self.hint(f"'{text}' is a module, not a type: the model sees no type for it")
@@ -632,7 +675,13 @@ class SchemaBuilder:
             bound = next(
                 (a.value for a in call.args if a.keyword and a.keyword.value == "bound"), None
             )
-            return self.annotation(bound, module) if bound is not None else {}
+            if bound is not None:
+                return self.annotation(bound, module)
+            self.hint(
+                f"type variable '{name}' has no bound (a generic's parameters are not "
+                "applied): the model sees no type for it"
+            )
+            return {}
         self.hint(f"type '{name}' is made by a call funcforge cannot read statically")
         return {}
 
@@ -643,7 +692,7 @@ class SchemaBuilder:
             return self._named(node.value, module)  # a generic alias or class: parameters ignored
         name = value if kind == "known" else None
         if name is None or not args:
-            if kind in ("external", "unknown", "module"):
+            if kind in ("external", "unknown", "module", "constant"):
                 return self._named(node.value, module)
             return {}
         if name == "Optional":
@@ -660,7 +709,7 @@ class SchemaBuilder:
         schema: dict[str, Any]
         if name == "Annotated":
             schema = dict(self.annotation(args[0], module))
-            meta = self.annotated_meta(args[1:])
+            meta = self.annotated_meta(args[1:], module)
             return _with_meta(schema, meta)
         if name in _ARRAYS:
             schema = {"type": "array"}
@@ -691,17 +740,50 @@ class SchemaBuilder:
             return schema
         return self._known(name, _code(node.value))
 
+    def value(
+        self, node: cst.BaseExpression, module: ModuleTypes | None = None, depth: int = 0
+    ) -> tuple[bool, Any]:
+        """(True, JSON value) of a default or a `Field` argument, as pydantic would send it.
+
+        A literal; an enum member (`Color.RED`); a module constant
+        (`LIMIT = 10`, `MODEL: str = "x"`, here or imported from a workspace
+        file); `Path("/tmp")`, `Decimal("1.5")`, `UUID("...")` as their text.
+        """
+        module = module or self.module
+        ok, value = _literal(node)
+        if ok:
+            return ok, value
+        ok, value = self._enum_member(node, module)
+        if ok or depth > 8:
+            return ok, value
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            kind, found, where = self.resolve(node, module)
+            if kind in ("alias", "constant") and not isinstance(found, cst.Subscript):
+                return self.value(found, where, depth + 1)
+        if (
+            isinstance(node, cst.Call)
+            and not node.args
+            and _call_name(node) in _EMPTY_VALUES
+            and self.resolve(node.func, module)[0] in ("known", "unknown")
+        ):
+            empty = _EMPTY_VALUES[_call_name(node) or ""]  # `frozenset()` is sent as []
+            return True, [] if isinstance(empty, list) else {}
+        if isinstance(node, cst.Call) and _call_name(node) in _TEXT_VALUES and len(node.args) == 1:
+            ok, text = _literal(node.args[0].value)
+            if (
+                ok
+                and isinstance(text, str)
+                and node.args[0].keyword is None
+                and self.resolve(node.func, module)[0] in ("known", "unknown")
+            ):
+                return True, text
+        return False, None
+
     def _literal(self, args: list[cst.BaseExpression], module: ModuleTypes) -> dict[str, Any]:
         """`Literal[...]`: literal values, enum members (`Literal[Color.RED]`), constants."""
         values: list[Any] = []
         for arg in args:
-            ok, value = _literal(arg)
-            if not ok:
-                ok, value = self._enum_member(arg, module)
-            if not ok and isinstance(arg, cst.Name):
-                found = self.resolve(arg, module)
-                if found[0] == "alias" and not isinstance(found[1], cst.Subscript):
-                    ok, value = _literal(found[1])
+            ok, value = self.value(arg, module)
             if not ok:
                 self.hint(
                     f"'{_short(arg)}' in Literal[...] is not a literal funcforge can read: "
@@ -711,9 +793,16 @@ class SchemaBuilder:
             values.append(value)
         return _literal_schema(values)
 
-    def annotated_meta(self, metas: list[cst.BaseExpression]) -> FieldInfo:
+    def annotated_meta(
+        self, metas: list[cst.BaseExpression], module: ModuleTypes | None = None
+    ) -> FieldInfo:
         """What `Annotated[T, ...]`'s metadata says: a description, `Field(...)`, constraints."""
+        module = module or self.module
         info = FieldInfo()
+
+        def value_of(node: cst.BaseExpression) -> tuple[bool, Any]:
+            return self.value(node, module)
+
         for meta in metas:
             ok, value = _literal(meta)
             if ok and isinstance(value, str) and value.strip():
@@ -723,7 +812,8 @@ class SchemaBuilder:
                 continue
             called = _call_name(meta)
             if called in ("Field", "field"):
-                found = field_info(meta)
+                found = field_info(meta, value_of)
+                self._unread(found)
                 info.description = info.description or found.description
                 info.title = info.title or found.title
                 info.examples = info.examples or found.examples
@@ -741,13 +831,20 @@ class SchemaBuilder:
                 ok, text = _literal(meta.args[0].value)
                 if ok and isinstance(text, str):
                     info.description = info.description or text.strip()
+            elif called == "StringConstraints":
+                for arg in meta.args:
+                    key = arg.keyword.value if arg.keyword else ""
+                    if key in ("min_length", "max_length", "pattern"):
+                        ok, found_value = value_of(arg.value)
+                        if ok and found_value is not None:
+                            info.constraints[key] = found_value
             elif called in _ANNOTATED_TYPES and meta.args:
-                ok, number = _literal(meta.args[0].value)
+                ok, number = value_of(meta.args[0].value)
                 if ok:
                     info.constraints[_ANNOTATED_TYPES[called]] = number
             elif called in ("Len", "Interval"):
                 for i, arg in enumerate(meta.args):
-                    ok, number = _literal(arg.value)
+                    ok, number = value_of(arg.value)
                     key = (
                         arg.keyword.value
                         if arg.keyword
@@ -760,63 +857,85 @@ class SchemaBuilder:
     # -- classes
 
     def _def_key(self, file: str, name: str) -> str:
+        """The `$defs` name of `name` (a qualified `Order.Status` is keyed by its last part)."""
         key = self._keys.get((file, name))
         if key is None:
-            key = name
+            key = name.rsplit(".", 1)[-1]
             taken = set(self._keys.values())
             n = 2
             while key in taken:
-                key, n = f"{name}{n}", n + 1
+                key, n = f"{name.rsplit('.', 1)[-1]}{n}", n + 1
             self._keys[(file, name)] = key
         return key
 
     def _class_ref(self, node: cst.ClassDef, module: ModuleTypes) -> dict[str, Any]:
-        name = node.name.value
+        """A `$ref` to the class's `$defs` entry; the entry is written once, without recursion.
+
+        A class met while another is being written is queued, not descended
+        into, so a chain of 200 nested models (or a cycle) costs no stack.
+        """
+        name = self._nested.get(id(node), (node, py_name(node.name.value)))[1]
         known = (module.file, name) in self._keys
         key = self._def_key(module.file, name)
         ref = {"$ref": f"#/$defs/{key}"}
         if known:
             return ref if key in self.defs else {}
-        self.defs[key] = {}  # a placeholder: a recursive reference finds it
-        schema = self._class_schema(node, module)
-        if schema is None:
-            del self.defs[key]
+        if self.class_kind(node, module) is None:
             self.hint(
                 f"class '{name}' is not an Enum, TypedDict, pydantic model or dataclass: "
                 "the model sees no type for it"
             )
             return {}
-        self.defs[key] = schema
+        self.defs[key] = {}  # a placeholder: a recursive reference finds it
+        self._pending.append((key, node, module, self.where))
+        if not self._writing:
+            self._writing = True
+            outer = self.where
+            try:
+                while self._pending:
+                    pending_key, pending, pending_module, self.where = self._pending.pop(0)
+                    self.defs[pending_key] = self._class_schema(pending, pending_module) or {}
+            finally:
+                self._writing, self.where = False, outer
         return ref
 
-    def class_kind(self, node: cst.ClassDef, module: ModuleTypes, depth: int = 0) -> str | None:
-        for dec in node.decorators:
-            target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
-            if _last_name(target) == "dataclass":
-                return "dataclass"
-        for arg in node.bases:
-            base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
-            last = _last_name(base)
-            if last in _ENUM_BASES:
-                return "enum"
-            if last == "TypedDict":
-                return "typeddict"
-            if last == "NamedTuple":
-                return "namedtuple"
-            if last in _MODEL_BASES:
-                return "model"
-            found: Resolved = self.resolve(base, module) if depth < 8 else ("unknown", "", module)
-            if found[0] == "class":
-                kind = self.class_kind(found[1], found[2], depth + 1)
-                if kind:
-                    return kind
+    def class_kind(self, node: cst.ClassDef, module: ModuleTypes) -> str | None:
+        """enum / typeddict / namedtuple / model / dataclass, from the class or its bases (any depth)."""
+        todo: list[tuple[cst.ClassDef, ModuleTypes]] = [(node, module)]
+        seen: set[int] = set()
+        while todo:
+            current, where = todo.pop()
+            if id(current) in seen or len(seen) > _MAX_BASES:
+                continue  # a cycle of bases (`class A(B)`, `class B(A)`)
+            seen.add(id(current))
+            for dec in current.decorators:
+                target = dec.decorator
+                target = target.func if isinstance(target, cst.Call) else target
+                if _last_name(target) == "dataclass":
+                    return "dataclass"
+            bases: list[tuple[cst.ClassDef, ModuleTypes]] = []
+            for arg in current.bases:
+                base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
+                last = _last_name(base)
+                if last in _ENUM_BASES:
+                    return "enum"
+                if last == "TypedDict":
+                    return "typeddict"
+                if last == "NamedTuple":
+                    return "namedtuple"
+                if last in _MODEL_BASES:
+                    return "model"
+                found = self.resolve(base, where)
+                if found[0] == "class":
+                    bases.append((found[1], found[2]))
+            todo.extend(reversed(bases))  # the first base is looked at first
         return None
 
     def _class_schema(self, node: cst.ClassDef, module: ModuleTypes) -> dict[str, Any] | None:
         kind = self.class_kind(node, module)
         if kind is None:
             return None
-        name = node.name.value
+        name = py_name(node.name.value)
         out: dict[str, Any] = {"title": name}
         doc = node.get_docstring()
         if doc:
@@ -864,16 +983,19 @@ class SchemaBuilder:
         """(schema, required, alias) of a class field or a parameter: `name: ann = value`."""
         inner, typed_required = _unwrap_required(ann, total) if ann is not None else (None, True)
         schema = dict(self.annotation(inner, module))
-        meta = self.annotated_meta(_annotated_metas(inner)) if inner is not None else FieldInfo()
+        meta = (
+            self.annotated_meta(_annotated_metas(inner), module)
+            if inner is not None
+            else FieldInfo()
+        )
         info = FieldInfo()
         if value is not None and _call_name(value) in ("Field", "field"):
             assert isinstance(value, cst.Call)
-            info = field_info(value)
+            info = field_info(value, lambda node: self.value(node, module))
+            self._unread(info)
         elif value is not None:
             info.has_default = True
-            info.default_ok, info.default = _literal(value)
-            if not info.default_ok:
-                info.default_ok, info.default = self._enum_member(value, module)
+            info.default_ok, info.default = self.value(value, module)
         if kind == "typeddict":
             required = typed_required
         else:
@@ -886,18 +1008,45 @@ class SchemaBuilder:
             schema["default"] = default.default
         return schema, required, info.alias or meta.alias
 
+    def _inner_classes(self, node: cst.ClassDef) -> dict[str, cst.ClassDef]:
+        """Classes defined in `node`'s body, by name (registered with their qualified names)."""
+        outer = self._nested.get(id(node), (node, py_name(node.name.value)))[1]
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
+        out: dict[str, cst.ClassDef] = {}
+        for stmt in body:
+            if isinstance(stmt, cst.ClassDef):
+                inner = py_name(stmt.name.value)
+                out.setdefault(inner, stmt)
+                self._nested.setdefault(id(stmt), (stmt, f"{outer}.{inner}"))
+        return out
+
+    def _class_scope(self, node: cst.ClassDef, module: ModuleTypes) -> ModuleTypes:
+        """`module` as seen from `node`'s body: its own nested classes come first."""
+        inner = self._inner_classes(node)
+        if not inner:
+            return module
+        return replace(module, classes={**module.classes, **inner})
+
     def _fields(
-        self, node: cst.ClassDef, module: ModuleTypes, kind: str, depth: int = 0
+        self, node: cst.ClassDef, module: ModuleTypes, kind: str, seen: set[int] | None = None
     ) -> list[tuple[str, cst.BaseExpression | None, cst.BaseExpression | None, ModuleTypes, bool]]:
         """A class's fields, its bases' first (a redefined field keeps its first place)."""
         out: dict[str, tuple[str, Any, Any, ModuleTypes, bool]] = {}
+        seen = set() if seen is None else seen
+        seen.add(id(node))
         for arg in node.bases:
             base = arg.value.value if isinstance(arg.value, cst.Subscript) else arg.value
-            found: Resolved = self.resolve(base, module) if depth < 8 else ("unknown", "", module)
-            if found[0] == "class" and self.class_kind(found[1], found[2]) == kind:
-                for f in self._fields(found[1], found[2], kind, depth + 1):
+            found: Resolved = self.resolve(base, module)
+            if (
+                found[0] == "class"
+                and id(found[1]) not in seen
+                and len(seen) <= _MAX_BASES
+                and self.class_kind(found[1], found[2]) == kind
+            ):
+                for f in self._fields(found[1], found[2], kind, seen):
                     out[f[0]] = f
         total = bool(_keyword_of(node.keywords, "total", True))
+        scope = self._class_scope(node, module)
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
         for stmt in body:
             if not isinstance(stmt, cst.SimpleStatementLine):
@@ -905,20 +1054,22 @@ class SchemaBuilder:
             for small in stmt.body:
                 if not isinstance(small, cst.AnnAssign) or not isinstance(small.target, cst.Name):
                     continue
-                fname = small.target.value
+                fname = py_name(small.target.value)
                 ann = small.annotation.annotation
                 head = _head_name(ann)
                 if head in ("ClassVar", "KW_ONLY") or fname == "model_config":
                     continue
                 if kind != "typeddict" and fname.startswith("_"):
                     continue
-                out[fname] = (fname, ann, small.value, module, total)
+                out[fname] = (fname, ann, small.value, scope, total)
         return list(out.values())
 
     def _enum_values(self, node: cst.ClassDef) -> dict[str, Any] | None:
         """Member name -> value of an enum class (None when a value is not a literal)."""
         values: dict[str, Any] = {}
         str_enum = any(_last_name(a.value) == "StrEnum" for a in node.bases)
+        # `class Mode(str, Enum)`: auto() numbers, as text ("1", "2")
+        str_mixin = any(_last_name(a.value) == "str" for a in node.bases)
         counter = 0
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else []
         for stmt in body:
@@ -930,9 +1081,12 @@ class SchemaBuilder:
                 target = small.targets[0].target
                 if not isinstance(target, cst.Name) or target.value.startswith("_"):
                     continue
+                member = py_name(target.value)
                 if _call_name(small.value) == "auto":
                     counter += 1
-                    values[target.value] = target.value.lower() if str_enum else counter
+                    values[member] = (
+                        member.lower() if str_enum else str(counter) if str_mixin else counter
+                    )
                     continue
                 ok, value = _literal(small.value)
                 if not ok:
@@ -942,7 +1096,7 @@ class SchemaBuilder:
                     return None
                 if isinstance(value, int) and not isinstance(value, bool):
                     counter = value
-                values[target.value] = value
+                values[member] = value
         return values
 
     def _enum_schema(self, node: cst.ClassDef, out: dict[str, Any]) -> dict[str, Any] | None:
@@ -951,8 +1105,8 @@ class SchemaBuilder:
             return {}
         values: list[Any] = []
         for value in members.values():
-            if value not in values:
-                values.append(value)  # aliases share a value
+            if value not in values:  # Python's equality: `A = 1` then `B = True` is an alias of A
+                values.append(value)
         if not values:
             return None
         kinds = {_json_type(v) for v in values}
@@ -969,9 +1123,17 @@ class SchemaBuilder:
         if found[0] != "class" or self.class_kind(found[1], found[2]) != "enum":
             return False, None
         members = self._enum_values(found[1])
-        if members is None or node.attr.value not in members:
+        member = py_name(node.attr.value)
+        if members is None or member not in members:
             return False, None
-        return True, members[node.attr.value]
+        return True, members[member]
+
+    def _unread(self, info: FieldInfo) -> None:
+        for key in info.unread:
+            self.hint(
+                f"its Field {key}= is not a value funcforge can read statically "
+                "(a literal or a module constant): the model is not told it"
+            )
 
     def is_context(self, node: cst.BaseExpression | None) -> bool:
         """True for a parameter the framework fills in (a run context, an injected argument)."""
@@ -1125,11 +1287,20 @@ def annotation_schema(node: cst.BaseExpression | None) -> dict[str, Any]:
     return SchemaBuilder().annotation(node)
 
 
-def _literal_schema(found: list[Any]) -> dict[str, Any]:
-    values: list[Any] = []
+def _unique(found: Iterable[Any]) -> list[Any]:
+    """`found` without repeats, in order; `True` and `1` (equal in Python) are different values."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Any] = []
     for value in found:
-        if value not in values:
-            values.append(value)
+        key = (_json_type(value), json.dumps(value, sort_keys=True))
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+    return out
+
+
+def _literal_schema(found: list[Any]) -> dict[str, Any]:
+    values = _unique(found)
     kinds = {_json_type(v) for v in values}
     schema: dict[str, Any] = {}
     if len(kinds) == 1:
@@ -1181,7 +1352,7 @@ def parameters_schema(
     required: list[str] = []
     ordered = (*params.posonly_params, *params.params, *params.kwonly_params)
     for i, param in enumerate(ordered):
-        name = param.name.value
+        name = py_name(param.name.value)  # the keyword Python accepts for `ﬁle` is `file`
         annotation = param.annotation.annotation if param.annotation else None
         if (i == 0 and name == "self") or builder.is_context(annotation):
             continue

@@ -10,6 +10,7 @@ import). `workspace_loader` finds those files under the workspace root.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,11 @@ import libcst as cst
 
 _EMPTY = cst.Module(body=[])
 _TYPE_ALIAS: Any = getattr(cst, "TypeAlias", ())
+
+
+def py_name(name: str) -> str:
+    """An identifier as Python binds it: NFKC-normalised (`ﬁle` is `file`, `ｘ` is `x`)."""
+    return name if name.isascii() else unicodedata.normalize("NFKC", name)
 
 
 def code_of(node: cst.CSTNode) -> str:
@@ -41,47 +47,68 @@ class ImportRef:
 
 @dataclass
 class ModuleTypes:
-    """Top-level names of one module that can name a type."""
+    """Top-level names of one module that can name a type (or give a default its value).
+
+    A name bound twice is its last binding, as Python binds it, except that a
+    fallback (an `except ImportError:` handler, the `else:` of an
+    `if TYPE_CHECKING:`) never replaces what the main branch bound: the type
+    checker and, usually, the running tool see the main branch's.
+    """
 
     file: str
     aliases: dict[str, cst.BaseExpression] = field(default_factory=dict)
     classes: dict[str, cst.ClassDef] = field(default_factory=dict)
     imports: dict[str, ImportRef] = field(default_factory=dict)
     stars: list[ImportRef] = field(default_factory=list)  # `from .models import *`
+    # `LIMIT: int = 10`: annotated module constants (plain `LIMIT = 10` is in `aliases`)
+    constants: dict[str, cst.BaseExpression] = field(default_factory=dict)
 
     @classmethod
     def scan(cls, tree: cst.Module, file: str) -> ModuleTypes:
         out = cls(file)
-        out._scan(tree.body)
+        out._scan(tree.body, fallback=False)
         return out
 
-    def _scan(self, body: object) -> None:
+    def _bind(self, table: dict[str, Any], name: str, value: Any, fallback: bool) -> None:
+        tables = (self.aliases, self.classes, self.imports, self.constants)
+        name = py_name(name)
+        if fallback and any(name in t for t in tables):
+            return
+        for t in tables:
+            t.pop(name, None)
+        table[name] = value
+
+    def _scan(self, body: object, fallback: bool) -> None:
         for stmt in body:  # type: ignore[attr-defined]
             if isinstance(stmt, cst.ClassDef):
-                self.classes.setdefault(stmt.name.value, stmt)
+                self._bind(self.classes, stmt.name.value, stmt, fallback)
             elif isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
-                    self._small(small)
+                    self._small(small, fallback)
             elif isinstance(stmt, cst.If):
-                self._scan(stmt.body.body)
+                self._scan(stmt.body.body, fallback)
                 orelse = stmt.orelse
                 while orelse is not None:
-                    self._scan(orelse.body.body)
+                    self._scan(orelse.body.body, True)
                     orelse = orelse.orelse if isinstance(orelse, cst.If) else None
             elif isinstance(stmt, cst.Try):
-                self._scan(stmt.body.body)
+                self._scan(stmt.body.body, fallback)
+                if stmt.orelse is not None:
+                    self._scan(stmt.orelse.body.body, fallback)
                 for handler in stmt.handlers:
-                    self._scan(handler.body.body)
+                    self._scan(handler.body.body, True)
 
-    def _small(self, small: cst.BaseSmallStatement) -> None:
+    def _small(self, small: cst.BaseSmallStatement, fallback: bool) -> None:
         if isinstance(small, cst.Import):
             for alias in small.names:
                 dotted = code_of(alias.name)
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                    self.imports.setdefault(alias.asname.name.value, ImportRef(dotted, None))
+                    self._bind(
+                        self.imports, alias.asname.name.value, ImportRef(dotted, None), fallback
+                    )
                 else:
                     top = dotted.split(".")[0]
-                    self.imports.setdefault(top, ImportRef(top, None))
+                    self._bind(self.imports, top, ImportRef(top, None), fallback)
         elif isinstance(small, cst.ImportFrom):
             module = code_of(small.module) if small.module is not None else ""
             level = len(small.relative)
@@ -93,16 +120,18 @@ class ModuleTypes:
                 bound = name
                 if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                     bound = alias.asname.name.value
-                self.imports.setdefault(bound, ImportRef(module, name, level))
+                self._bind(self.imports, bound, ImportRef(module, name, level), fallback)
         elif isinstance(small, cst.Assign) and len(small.targets) == 1:
             target = small.targets[0].target
             if isinstance(target, cst.Name):
-                self.aliases.setdefault(target.value, small.value)
+                self._bind(self.aliases, target.value, small.value, fallback)
         elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
             if small.value is not None and _last(small.annotation.annotation) == "TypeAlias":
-                self.aliases.setdefault(small.target.value, small.value)
+                self._bind(self.aliases, small.target.value, small.value, fallback)
+            elif small.value is not None:
+                self._bind(self.constants, small.target.value, small.value, fallback)
         elif isinstance(small, _TYPE_ALIAS):  # `type X = ...` (libcst >= 1.1)
-            self.aliases.setdefault(small.name.value, small.value)
+            self._bind(self.aliases, small.name.value, small.value, fallback)
 
 
 def _last(node: cst.BaseExpression) -> str | None:
