@@ -174,7 +174,6 @@ def test_seeded_split_and_batches(tmp_path: Path) -> None:
     assert len(b0) == 4 and b0 == batch_for_epoch(train_a, 4, seed=0, epoch=0) and b0 != b1
 
 
-
 def test_task_split_read_in_any_case_as_the_store_reads_it(tmp_path: Path) -> None:
     """ "Test" in a task file is the test split (the trace store reads it so), not an error."""
     f = tmp_path / "t.jsonl"
@@ -188,6 +187,7 @@ def test_task_split_read_in_any_case_as_the_store_reads_it(tmp_path: Path) -> No
         f.write_text('{"id": "a", "input": "x"}\n{"id": "b", "input": "y", "split": ' + bad + "}\n")
         with pytest.raises(UserError, match=r't.jsonl:2: `split` must be "train" or "test"'):
             load_tasks(f)
+
 
 # -- the paper's loop, pinned with scripted transcripts (issue 13) ------------------------
 
