@@ -178,6 +178,7 @@ class _FileState:
     ino: int = 0
     size: int = 0
     mtime_ns: int = 0
+    ctime_ns: int = 0  # changes on every write, even one that restores size and mtime
     offset: int = 0  # bytes consumed (line-based formats)
     line: int = 1  # line number at `offset`
     open_tail: bool = False  # consumed bytes end inside a line (a complete JSON value)
@@ -197,6 +198,7 @@ class _FileState:
             "ino": self.ino,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
+            "ctime_ns": self.ctime_ns,
             "offset": self.offset,
             "line": self.line,
             "open_tail": self.open_tail,
@@ -219,6 +221,7 @@ class _FileState:
             data["ino"],
             data["size"],
             data["mtime_ns"],
+            data["ctime_ns"],
             data["offset"],
             data["line"],
             data["open_tail"],
@@ -626,7 +629,7 @@ class TraceStore:
         self._refresh_lock = threading.Lock()  # one refresh at a time
         # Outcome sidecars (`outcomes.jsonl`) by folder, and what each was when indexed.
         self._sidecars: dict[str, Any] = {}
-        self._sidecar_stamps: dict[str, tuple[int, int, int]] = {}
+        self._sidecar_stamps: dict[str, tuple[int, ...]] = {}
         settings = json.dumps([sorted(config.formats.items()), max_line_bytes])
         self.index_path = index_path or _index_path(config)
         self._index = TraceIndex(self.index_path, settings)
@@ -659,7 +662,7 @@ class TraceStore:
         with self._lock:
             self._files = files
             self._agg = agg
-            self._sidecar_stamps = {k: (v[0], v[1], v[2]) for k, v in snap.sidecars.items()}
+            self._sidecar_stamps = {k: tuple(v) for k, v in snap.sidecars.items()}
             self._sidecars = {}  # read again on the next refresh
             self._generation = snap.generation
 
@@ -783,7 +786,7 @@ class TraceStore:
                     mode = "full"
                 else:
                     state.dev, state.ino, state.size = st.st_dev, st.st_ino, st.st_size
-                    state.mtime_ns = st.st_mtime_ns
+                    state.mtime_ns, state.ctime_ns = st.st_mtime_ns, st.st_ctime_ns
                     touched.add(rel)
                     if new:
                         changed.append(rel)
@@ -793,7 +796,7 @@ class TraceStore:
             tx.clear_file(rel)
             fresh = _FileState(rel, path)
             fresh.dev, fresh.ino, fresh.size = st.st_dev, st.st_ino, st.st_size
-            fresh.mtime_ns = st.st_mtime_ns
+            fresh.mtime_ns, fresh.ctime_ns = st.st_mtime_ns, st.st_ctime_ns
             self._read_full(fresh, final, functools.partial(sink, rel))
             with self._lock:
                 self._files[rel] = fresh
@@ -859,7 +862,7 @@ class TraceStore:
         """(Re)read the `outcomes.jsonl` files among `found`; returns folders whose changed."""
         from funcforge.traces.outcomes import SIDECAR_NAME, load_outcomes
 
-        stamps: dict[str, tuple[int, int, int]] = {}
+        stamps: dict[str, tuple[int, ...]] = {}
         paths: dict[str, tuple[str, Path]] = {}
         for rel, path in found.items():
             if path.name != SIDECAR_NAME:
@@ -869,7 +872,7 @@ class TraceStore:
             except OSError:
                 continue
             folder = _folder(rel)
-            stamps[folder] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            stamps[folder] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             paths[folder] = (rel, path)
         stale = {
             d
@@ -913,7 +916,10 @@ class TraceStore:
         if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
             return "full"
         if st.st_size == state.size:
-            return None if st.st_mtime_ns == state.mtime_ns else "full"
+            # Same size: unchanged only if neither time moved. A copy put back over the
+            # file with its old mtime (`cp -p`, `rsync -t`, `touch -r`) still moves ctime.
+            same = (st.st_mtime_ns, st.st_ctime_ns) == (state.mtime_ns, state.ctime_ns)
+            return None if same else "full"
         if state.format is None or not state.format.line_based:
             return "full"
         return "append" if self._fingerprint_matches(state) else "full"
