@@ -107,8 +107,30 @@ def code_stamp() -> str:
     return digest.hexdigest()
 
 
+BUSY_SECONDS = 30.0  # how long to wait for another process's write to the index
+
+# SQLite result codes of an index that is sound but cannot be used from here, now:
+# another process holds it (BUSY, LOCKED), it or its folder is read-only (READONLY, PERM,
+# CANTOPEN), the disk is full or failing (FULL, IOERR). Rebuilding it in place would
+# delete what another process is using, or fail again: the store goes elsewhere instead.
+_ENVIRONMENT_CODES = frozenset({3, 5, 6, 8, 10, 13, 14})
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Whether a database error says the index cannot be used here rather than that it is bad."""
+    if isinstance(exc, IndexUnusable):
+        return exc.environmental
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _ENVIRONMENT_CODES
+
+
 class IndexUnusable(Exception):
-    """The index file cannot be used (corrupt, other format): rebuild it."""
+    """The index file cannot be used: corrupt or of another format (rebuild it), or
+    `environmental` (locked by another process, read-only, disk full: use another)."""
+
+    def __init__(self, message: str, environmental: bool = False) -> None:
+        super().__init__(message)
+        self.environmental = environmental
 
 
 @dataclass
@@ -180,10 +202,22 @@ def _span(file_id: int) -> tuple[int, int]:
 class TraceIndex:
     """One SQLite file: a writer connection (the refreshing thread) and readers per thread."""
 
-    def __init__(self, path: Path, settings: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        settings: str,
+        notices: list[str] | None = None,
+        *,
+        memory: bool = False,
+    ) -> None:
         self.path = path
         self.settings = settings  # what the summaries depend on besides code (format choices)
-        self.notices: list[str] = []
+        self.notices: list[str] = [] if notices is None else notices
+        # `memory`: a last resort when no file can be written (a full disk): the database
+        # lives in this process (shared by its connections), and readers may see a refresh
+        # in progress (shared-cache readers read uncommitted rows rather than wait).
+        self.memory = memory
+        self._uri = f"file:funcforge-index-{os.getpid()}-{id(self)}?mode=memory&cache=shared"
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -193,17 +227,33 @@ class TraceIndex:
     # -- opening ---------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        conn.execute("PRAGMA busy_timeout = 30000")
+        if self.memory:
+            conn = sqlite3.connect(
+                self._uri, uri=True, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA read_uncommitted = 1")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            return conn
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_SECONDS
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         return conn
 
     def _open_checked(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        existed = self.path.exists()
+        existed = False
+        if not self.memory:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise IndexUnusable(f"cannot make its folder: {exc}", environmental=True) from exc
+            existed = self.path.exists()
         try:
             conn = self._connect()
             reason = self._check(conn) if existed else None
         except sqlite3.DatabaseError as exc:
+            if is_environmental(exc):  # locked by another process, unreadable here: keep it
+                raise IndexUnusable(str(exc), environmental=True) from exc
             reason = f"unreadable ({exc})"
             conn = None
         if reason is not None:
@@ -230,7 +280,7 @@ class TraceIndex:
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise IndexUnusable(str(exc)) from exc
+            raise IndexUnusable(str(exc), is_environmental(exc)) from exc
         return conn
 
     def _stamp(self) -> str:
@@ -249,6 +299,8 @@ class TraceIndex:
         return None
 
     def _remove_files(self) -> None:
+        if self.memory:
+            return
         for suffix in ("", "-wal", "-shm", "-journal"):
             with suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")

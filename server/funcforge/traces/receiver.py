@@ -13,7 +13,8 @@ server's poller refreshes diagnostics from it.
 A request is checked whole before anything is kept: undecodable bodies,
 wrong shapes and malformed spans get 400 with the reason; a body over
 `max_bytes` gets 413 unread; other paths 404, other methods 405, other
-content types 415. Nothing malformed reaches the trace file. Binds to
+content types 415. Bodies come with a Content-Length or chunked
+(Transfer-Encoding: chunked, bounded by `max_bytes` as they are read). Nothing malformed reaches the trace file. Binds to
 127.0.0.1 only.
 """
 
@@ -45,6 +46,7 @@ IDLE_SECONDS = 2.0  # a trace whose root span never comes is written after this 
 DRAIN_BYTES = 64 * 1024 * 1024  # an over-limit body is read (and dropped) up to this much
 MAX_PENDING = 10_000  # OTLP traces waiting for their root span; the oldest is written beyond
 PROTOBUF = "application/x-protobuf"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 JSON = "application/json"
 
 
@@ -262,27 +264,19 @@ class _Handler(BaseHTTPRequestHandler):
             if self.path.split("?", 1)[0] != "/v1/traces":
                 self.close_connection = True
                 raise BadRequest(404, f"no such endpoint {self.path!r}: send traces to /v1/traces")
+            coding = self.headers.get("Transfer-Encoding", "").strip().lower()
             length_header = self.headers.get("Content-Length")
-            if length_header is None:
+            if coding:  # it overrides any Content-Length (RFC 9112 6.3)
+                if coding != "chunked":
+                    self.close_connection = True
+                    raise BadRequest(501, f"unsupported Transfer-Encoding {coding!r}: use chunked")
+                body = self._read_chunked(receiver.max_bytes)
+                length_header = None
+            elif length_header is None:
                 self.close_connection = True
-                raise BadRequest(411, "Content-Length is required")
-            try:
-                length = int(length_header)
-            except ValueError:
-                self.close_connection = True
-                raise BadRequest(400, f"bad Content-Length {length_header!r}") from None
-            if length < 0:
-                self.close_connection = True
-                raise BadRequest(400, f"bad Content-Length {length_header!r}")
-            if length > receiver.max_bytes:
-                self._discard(length)  # not kept; read so the client sees the answer
-                raise BadRequest(
-                    413, f"body of {length} bytes is over the limit of {receiver.max_bytes} bytes"
-                )
-            body = self.rfile.read(length)
-            if len(body) < length:
-                self.close_connection = True
-                raise BadRequest(400, "body shorter than its Content-Length")
+                raise BadRequest(411, "Content-Length or chunked Transfer-Encoding is required")
+            if length_header is not None:
+                body = self._read_sized(length_header, receiver.max_bytes)
             decoded = decode_body(
                 body, ctype, self.headers.get("Content-Encoding", ""), receiver.max_bytes
             )
@@ -298,6 +292,56 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, b"{}", JSON)
         else:
             self._reply(200, b"", PROTOBUF)  # an empty ExportTraceServiceResponse
+
+    def _read_sized(self, length_header: str, limit: int) -> bytes:
+        try:
+            length = int(length_header)
+        except ValueError:
+            self.close_connection = True
+            raise BadRequest(400, f"bad Content-Length {length_header!r}") from None
+        if length < 0:
+            self.close_connection = True
+            raise BadRequest(400, f"bad Content-Length {length_header!r}")
+        if length > limit:
+            self._discard(length)  # not kept; read so the client sees the answer
+            raise BadRequest(413, f"body of {length} bytes is over the limit of {limit} bytes")
+        body = self.rfile.read(length)
+        if len(body) < length:
+            self.close_connection = True
+            raise BadRequest(400, "body shorter than its Content-Length")
+        return bytes(body)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        """A chunked body (RFC 9112 7.1), refused past `limit` bytes without reading on."""
+        parts: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                line = self.rfile.readline(1024)
+                size_text = line.split(b";", 1)[0].strip()  # chunk extensions are ignored
+                if not line.endswith(b"\n") or not size_text:
+                    raise BadRequest(400, f"bad chunk size line {line[:40]!r}")
+                if size_text.strip(_HEX_DIGITS):  # int() would also take a sign or "_"
+                    raise BadRequest(400, f"bad chunk size {size_text[:40]!r}")
+                size = int(size_text, 16)
+                if size == 0:
+                    for _ in range(100):  # trailer fields, up to the empty line
+                        trailer = self.rfile.readline(8192)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            return b"".join(parts)
+                    raise BadRequest(400, "too many trailer fields")
+                total += size
+                if total > limit:
+                    raise BadRequest(
+                        413, f"chunked body over the limit of {limit} bytes; not read further"
+                    )
+                data = self.rfile.read(size)
+                if len(data) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    raise BadRequest(400, "chunked body cut short or a chunk longer than its size")
+                parts.append(data)
+        except BadRequest:
+            self.close_connection = True  # the rest of the body is not read
+            raise
 
     def _discard(self, length: int) -> None:
         """Read and drop a refused body (up to DRAIN_BYTES; beyond, close the connection)."""

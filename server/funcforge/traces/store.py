@@ -18,6 +18,7 @@ import functools
 import gc
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -26,11 +27,11 @@ import tempfile
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -55,6 +56,7 @@ from funcforge.traces.index import (
     TaskPair,
     TraceIndex,
     Writer,
+    is_environmental,
 )
 from funcforge.traces.model import MalformedTrace, SourceRef, ToolCall, Trace
 from funcforge.traces.splits import Which, check_view, in_view, is_held_out
@@ -86,6 +88,7 @@ COUNTED_PAIRS = 5_000  # up to this many at once are written one by one, countin
 LEARNABLE_BIT, HELD_OUT_BIT = 1, 2  # a pair's side in the index's `tool_tasks`
 INDEX_FILE = "traces.sqlite"
 Sink = Callable[[list[TraceSummary]], None]
+_T = TypeVar("_T")
 
 
 def _index_path(config: Config) -> Path:
@@ -99,6 +102,11 @@ def _index_path(config: Config) -> Path:
                 return cache / INDEX_FILE
     except OSError:
         pass
+    return _private_index_path()
+
+
+def _private_index_path() -> Path:
+    """An index file of this process alone, in a temporary folder removed at exit."""
     tmp = tempfile.mkdtemp(prefix="funcforge-index-")
     atexit.register(shutil.rmtree, tmp, True)
     return Path(tmp) / INDEX_FILE
@@ -178,6 +186,7 @@ class _FileState:
     ino: int = 0
     size: int = 0
     mtime_ns: int = 0
+    ctime_ns: int = 0  # changes on every write, even one that restores size and mtime
     offset: int = 0  # bytes consumed (line-based formats)
     line: int = 1  # line number at `offset`
     open_tail: bool = False  # consumed bytes end inside a line (a complete JSON value)
@@ -197,6 +206,7 @@ class _FileState:
             "ino": self.ino,
             "size": self.size,
             "mtime_ns": self.mtime_ns,
+            "ctime_ns": self.ctime_ns,
             "offset": self.offset,
             "line": self.line,
             "open_tail": self.open_tail,
@@ -219,6 +229,7 @@ class _FileState:
             data["ino"],
             data["size"],
             data["mtime_ns"],
+            data["ctime_ns"],
             data["offset"],
             data["line"],
             data["open_tail"],
@@ -626,18 +637,73 @@ class TraceStore:
         self._refresh_lock = threading.Lock()  # one refresh at a time
         # Outcome sidecars (`outcomes.jsonl`) by folder, and what each was when indexed.
         self._sidecars: dict[str, Any] = {}
-        self._sidecar_stamps: dict[str, tuple[int, int, int]] = {}
-        settings = json.dumps([sorted(config.formats.items()), max_line_bytes])
+        self._sidecar_stamps: dict[str, tuple[int, ...]] = {}
+        self._settings = json.dumps([sorted(config.formats.items()), max_line_bytes])
+        self._notices: list[str] = []  # the index's, kept when the store changes index
         self.index_path = index_path or _index_path(config)
-        self._index = TraceIndex(self.index_path, settings)
         self._generation = -1
+        self._fallbacks = 0  # how many times the store left an index it could not use
         with self._refresh_lock:
-            self._load_snapshot()
+            try:
+                self._index = TraceIndex(self.index_path, self._settings, self._notices)
+            except IndexUnusable as exc:
+                self._index = self._next_index(str(exc))
+            self._recovering(self._load_snapshot)
 
     @property
     def notices(self) -> list[str]:
         """Messages about the index itself (rebuilt because it was corrupt, and so on)."""
-        return list(self._index.notices)
+        return list(self._notices)
+
+    def _next_index(self, reason: str) -> TraceIndex:
+        """An index for this session when the current one cannot be used here (locked by
+        another process past `BUSY_SECONDS`, read-only, disk full): a private temporary
+        file, else one in memory; said in a notice. The shared file is left untouched."""
+        while True:
+            self._fallbacks += 1
+            if self._fallbacks == 1:
+                path, memory, where = _private_index_path(), False, "a private index"
+            elif self._fallbacks == 2:
+                path, memory, where = Path(":memory:"), True, "an index in memory"
+            else:
+                raise UserError(f"no trace index can be used: {reason}")
+            message = (
+                f"trace index {self.index_path} cannot be used ({reason}); "
+                f"using {where} for this session"
+            )
+            self._notices.append(message)
+            logging.getLogger("funcforge.traces").warning("%s", message)
+            try:
+                index = TraceIndex(path, self._settings, self._notices, memory=memory)
+            except IndexUnusable as exc:
+                reason = str(exc)
+                continue
+            self.index_path = path
+            return index
+
+    def _recovering(self, work: Callable[[], _T]) -> _T:
+        """`work()`, again after each recovery from a database error: a corrupt index is
+        rebuilt in place (once); one that cannot be used here, or fails again, is left
+        for another (`_next_index`, which gives up with a `UserError` after memory)."""
+        reload, resets = False, 0
+        while True:
+            try:
+                if reload:
+                    self._load_snapshot()
+                    reload = False
+                return work()
+            except (sqlite3.DatabaseError, IndexUnusable) as exc:
+                reload = True
+                if not is_environmental(exc) and not resets:
+                    resets += 1
+                    try:
+                        self._index.reset(f"failed ({exc})")
+                        continue
+                    except IndexUnusable as again:
+                        exc = again
+                with suppress(sqlite3.Error):
+                    self._index.close()
+                self._index = self._next_index(str(exc))
 
     def close(self) -> None:
         """Close the index's connections (a store is usable until then)."""
@@ -659,7 +725,7 @@ class TraceStore:
         with self._lock:
             self._files = files
             self._agg = agg
-            self._sidecar_stamps = {k: (v[0], v[1], v[2]) for k, v in snap.sidecars.items()}
+            self._sidecar_stamps = {k: tuple(v) for k, v in snap.sidecars.items()}
             self._sidecars = {}  # read again on the next refresh
             self._generation = snap.generation
 
@@ -692,12 +758,7 @@ class TraceStore:
         index together; an index that fails mid-way is rebuilt with a notice.
         """
         with self._refresh_lock, _gc_paused():
-            try:
-                return self._refresh(final)
-            except (sqlite3.DatabaseError, IndexUnusable) as exc:
-                self._index.reset(f"failed ({exc})")
-                self._load_snapshot()
-                return self._refresh(final)
+            return self._recovering(lambda: self._refresh(final))
 
     def _refresh(self, final: bool) -> list[str]:
         index = self._index
@@ -783,7 +844,7 @@ class TraceStore:
                     mode = "full"
                 else:
                     state.dev, state.ino, state.size = st.st_dev, st.st_ino, st.st_size
-                    state.mtime_ns = st.st_mtime_ns
+                    state.mtime_ns, state.ctime_ns = st.st_mtime_ns, st.st_ctime_ns
                     touched.add(rel)
                     if new:
                         changed.append(rel)
@@ -793,7 +854,7 @@ class TraceStore:
             tx.clear_file(rel)
             fresh = _FileState(rel, path)
             fresh.dev, fresh.ino, fresh.size = st.st_dev, st.st_ino, st.st_size
-            fresh.mtime_ns = st.st_mtime_ns
+            fresh.mtime_ns, fresh.ctime_ns = st.st_mtime_ns, st.st_ctime_ns
             self._read_full(fresh, final, functools.partial(sink, rel))
             with self._lock:
                 self._files[rel] = fresh
@@ -859,7 +920,7 @@ class TraceStore:
         """(Re)read the `outcomes.jsonl` files among `found`; returns folders whose changed."""
         from funcforge.traces.outcomes import SIDECAR_NAME, load_outcomes
 
-        stamps: dict[str, tuple[int, int, int]] = {}
+        stamps: dict[str, tuple[int, ...]] = {}
         paths: dict[str, tuple[str, Path]] = {}
         for rel, path in found.items():
             if path.name != SIDECAR_NAME:
@@ -869,7 +930,7 @@ class TraceStore:
             except OSError:
                 continue
             folder = _folder(rel)
-            stamps[folder] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            stamps[folder] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             paths[folder] = (rel, path)
         stale = {
             d
@@ -913,7 +974,10 @@ class TraceStore:
         if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
             return "full"
         if st.st_size == state.size:
-            return None if st.st_mtime_ns == state.mtime_ns else "full"
+            # Same size: unchanged only if neither time moved. A copy put back over the
+            # file with its old mtime (`cp -p`, `rsync -t`, `touch -r`) still moves ctime.
+            same = (st.st_mtime_ns, st.st_ctime_ns) == (state.mtime_ns, state.ctime_ns)
+            return None if same else "full"
         if state.format is None or not state.format.line_based:
             return "full"
         return "append" if self._fingerprint_matches(state) else "full"

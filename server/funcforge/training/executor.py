@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import socket
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -206,6 +207,7 @@ class RayExecutor(TaskExecutor):
             if mode is not None:
                 _refresh_ray_config()  # Ray was imported earlier (by a caller) with the old mode
             # No address: RAY_ADDRESS if set, else a local cluster of this machine's CPUs.
+            check_reachable(address or os.environ.get("RAY_ADDRESS", ""))
             try:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             except ConnectionError as exc:
@@ -254,6 +256,31 @@ class RayExecutor(TaskExecutor):
             for ref in pending:
                 ray.cancel(ref)
         return [t for t in results if t is not None]
+
+
+REACH_SECONDS = 10.0  # how long a cluster's address may take to accept a connection
+
+
+def check_reachable(address: str, timeout: float = REACH_SECONDS) -> None:
+    """A `UserError` when the cluster at `address` (host:port, ray://host:port) does not
+    accept a TCP connection within `timeout`: `ray.init` itself retries such an address
+    for many minutes. Other forms ("auto", "local", empty) are left to Ray."""
+    target = address.strip().removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        else:
+            reason = exc.strerror or str(exc)
+        raise UserError(
+            f"cannot reach the Ray cluster at {address}: {reason} "
+            "(is the head node up, and is RAY_ADDRESS its host:port?)"
+        ) from exc
 
 
 def ray_auth_mode(env: Mapping[str, str], home: Path) -> str | None:
