@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +16,7 @@ from funcforge.optimizer.prompt import (
     Failure,
     PromptInputs,
     StatRow,
+    bounded_candidates,
     build_prompt,
     estimate_messages,
     reference_prompt_tokens,
@@ -156,3 +160,47 @@ def test_reference_prompt_grows_with_traces_ours_does_not() -> None:
         small, ACTION_TOOLS
     )
     assert ours <= 12000 < reference_prompt_tokens(large, ACTION_TOOLS)
+
+
+# -- bounded candidates: a million traces of the best version are not a million objects --
+
+
+def test_bounded_candidates_drop_nothing_while_every_bucket_fits() -> None:
+    inp = inputs_for(600)  # 400 failing over 6 (tool, error) buckets, 200 passing over 2 tools
+    kept = bounded_candidates(iter(inp.candidates), seed=3)
+    assert kept == inp.candidates
+    bounded = build_prompt(replace(inp, candidates=kept), ACTION_TOOLS, budget=3000, seed=3)
+    assert bounded.messages == build_prompt(inp, ACTION_TOOLS, budget=3000, seed=3).messages
+
+
+def test_bounded_candidates_keep_a_seeded_sample_per_bucket_whatever_the_order() -> None:
+    inp = inputs_for(5000)
+    kept = bounded_candidates(iter(inp.candidates), seed=1, cap=40)
+    # 6 failing (tool, error) buckets + 2 tools among failing + 2 among passing, 40 each
+    assert len(kept) <= 10 * 40 and len(kept) >= 6 * 40
+    shuffled = list(inp.candidates)
+    random.Random(0).shuffle(shuffled)
+    again = bounded_candidates(iter(shuffled), seed=1, cap=40)
+    assert {c.sort_key for c in again} == {c.sort_key for c in kept}  # not the store's order
+    other = bounded_candidates(iter(inp.candidates), seed=2, cap=40)
+    assert {c.sort_key for c in other} != {c.sort_key for c in kept}  # the seed chooses
+    for tool in ("convert_units", "add_fractions"):
+        assert sum(1 for c in kept if not c.failed and tool in c.tools) == 40
+        for err in ERRORS:
+            bucket = [c for c in kept if (tool, err) in c.errors]
+            assert len(bucket) >= 40 or len(bucket) == sum(
+                1 for c in inp.candidates if (tool, err) in c.errors
+            )
+
+
+def test_bounded_candidates_fill_the_prompt_as_all_candidates_do() -> None:
+    inp = inputs_for(5000)
+    kept = bounded_candidates(iter(inp.candidates), seed=5)
+    assert len(kept) < len(inp.candidates)
+    full = build_prompt(inp, ACTION_TOOLS, budget=6000, seed=5)
+    bounded = build_prompt(replace(inp, candidates=kept), ACTION_TOOLS, budget=6000, seed=5)
+    assert bounded.histories == full.histories
+    focused = replace(inp, focus="add_fractions")
+    focus_full = build_prompt(focused, ACTION_TOOLS, budget=6000, seed=5)
+    focus = build_prompt(replace(focused, candidates=kept), ACTION_TOOLS, budget=6000, seed=5)
+    assert focus.histories == focus_full.histories

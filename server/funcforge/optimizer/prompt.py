@@ -13,9 +13,12 @@ one, characters / 4.
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
-from collections.abc import Callable, Sequence
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +41,12 @@ special-case individual tasks. When no further action would help, reply with
 the single word TERMINATE."""
 
 CUT_MARKER = "…[cut {n} chars]"
+MAX_HISTORIES = 200  # histories shown at most in one prompt
+MAX_MISSES = 20  # histories skipped for size before a queue is given up
+# Candidates a bucket keeps (`bounded_candidates`): enough that it never runs dry before
+# the prompt is full, since a queue yields at most MAX_HISTORIES + MAX_MISSES new ones and
+# skips at most as many already taken from other queues.
+BUCKET_CAP = 2 * (MAX_HISTORIES + MAX_MISSES)
 
 
 def estimate_messages(messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]]) -> int:
@@ -174,6 +183,41 @@ def render_history(trace: Trace, output_limit: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bounded_candidates(
+    items: Iterable[Candidate], seed: int, cap: int = BUCKET_CAP
+) -> list[Candidate]:
+    """The candidates `order_candidates` can reach, in memory bounded by the buckets, not the traces.
+
+    A million traces of the best version would otherwise be a million candidates
+    held through the step. Each failing (tool, error type), and each tool among
+    the failing and among the passing traces (a focused step filters on it),
+    keeps the `cap` candidates with the lowest seeded hash: a uniform seeded
+    sample, independent of the store's order. A candidate stays when any of its
+    buckets keeps it. When no bucket holds more than `cap`, nothing is dropped
+    and the prompt is exactly the one built from all candidates.
+    """
+    heaps: dict[tuple[str, str, str], list[tuple[int, int, Candidate]]] = {}
+    for order, c in enumerate(items):
+        prio = zlib.crc32(f"{seed}:{c.sort_key!r}".encode("utf-8", "surrogatepass"))
+        if c.failed:
+            keys = [("e", t, e) for t, e in sorted(set(c.errors))] or [("e", "", "wrong answer")]
+            keys += [("f", t, "") for t in set(c.tools)]
+        else:
+            keys = [("p", t, "") for t in set(c.tools)] or [("p", "", "")]
+        for key in keys:
+            heap = heaps.setdefault(key, [])
+            entry = (-prio, -order, c)  # a max-heap of the kept: the worst is at the top
+            if len(heap) < cap:
+                heapq.heappush(heap, entry)
+            elif entry > heap[0]:
+                heapq.heapreplace(heap, entry)
+    kept: dict[int, Candidate] = {}
+    for heap in heaps.values():
+        for _, neg_order, c in heap:
+            kept[-neg_order] = c
+    return [kept[k] for k in sorted(kept)]
+
+
 def order_candidates(cands: list[Candidate], seed: int) -> tuple[list[Candidate], list[Candidate]]:
     """Failing candidates spread across (tool, error type), and passing ones, both seeded."""
     rng = random.Random(seed)
@@ -192,11 +236,11 @@ def order_candidates(cands: list[Candidate], seed: int) -> tuple[list[Candidate]
     rng.shuffle(passing)
     failing: list[Candidate] = []
     seen: set[Any] = set()
-    queues = [buckets[k] for k in sorted(buckets)]
+    queues = [deque(buckets[k]) for k in sorted(buckets)]
     while any(queues):
         for q in queues:
             while q:
-                c = q.pop(0)
+                c = q.popleft()
                 if c.sort_key not in seen:
                     seen.add(c.sort_key)
                     failing.append(c)
@@ -210,7 +254,7 @@ def build_prompt(
     budget: int,
     seed: int = 0,
     output_limit: int = 300,
-    max_histories: int = 200,
+    max_histories: int = MAX_HISTORIES,
     counter: TokenCounter | None = None,
 ) -> BuiltPrompt:
     """The request messages, never over `budget` tokens as `counter` counts them.
@@ -304,7 +348,7 @@ def build_prompt(
         spent = 0
         misses = 0
         for c in queue:
-            if len(histories) >= max_histories or misses >= 20:
+            if len(histories) >= max_histories or misses >= MAX_MISSES:
                 break
             trace = inputs.load(c.key)
             text = render_history(trace, output_limit)

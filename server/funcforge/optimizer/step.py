@@ -10,7 +10,7 @@ an in-memory incumbent (List B), never to the files: the result is a saved
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from funcforge.optimizer.prompt import (
     Failure,
     PromptInputs,
     StatRow,
+    bounded_candidates,
     build_prompt,
 )
 from funcforge.optimizer.proposal import Proposal, new_proposal_id
@@ -146,16 +147,22 @@ def stat_rows(store: TraceStore, names: list[str]) -> list[StatRow]:
     return rows
 
 
-def candidates(store: TraceStore, version: str | None) -> list[Candidate]:
-    """Traces the prompt may show: those of `version`, else all of them."""
+def candidates(store: TraceStore, version: str | None, seed: int = 0) -> list[Candidate]:
+    """Traces the prompt may show: those of `version`, else all of them.
+
+    Read one at a time and bounded per bucket (`bounded_candidates`): memory
+    stays flat however many traces the version has.
+    """
     of_version = bool(version) and version in store.version_stats()  # else all of them
     summaries = store.iter_summaries(version=version if of_version else None)
-    out = []
-    for s in summaries:
-        errors = sorted({(tool, etype) for tool, etype, _ in s.errors}) if s.errors else []
-        failed = s.passed is False or (s.passed is None and bool(errors))
-        out.append(Candidate(s, (s.file, s.line, s.ordinal), failed, errors, list(s.tools)))
-    return out
+
+    def each() -> Iterator[Candidate]:
+        for s in summaries:
+            errors = sorted({(tool, etype) for tool, etype, _ in s.errors}) if s.errors else []
+            failed = s.passed is False or (s.passed is None and bool(errors))
+            yield Candidate(s, (s.file, s.line, s.ordinal), failed, errors, list(s.tools))
+
+    return bounded_candidates(each(), seed)
 
 
 def repeat_of_failure(state: OptimizerState, functions: dict[str, str]) -> str | None:
@@ -250,7 +257,7 @@ def run_step(ctx: StepContext) -> StepResult:
     _emit(ctx, 2, "reading the evidence")
     best = state.best_functions or _codes(ctx.toolset)
     best_score = (state.best_score, state.best_n) if state.best_score is not None else None
-    cands = candidates(ctx.store, state.best_version or ctx.version)
+    cands = candidates(ctx.store, state.best_version or ctx.version, config.seed + state.step)
     stats = stat_rows(ctx.store, list(ctx.toolset.functions))
     failures = [
         Failure(f.score, f.n, f.actions, f.functions, f.reason) for f in state.failure_experience
