@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from funcforge.commands import PATH_HELP
+
 
 def _train(args: argparse.Namespace) -> int:
     from funcforge.training.report import report_data
     from funcforge.training.runs import adoption_hint, preflight_endpoint
     from funcforge.training.trainer import Trainer, TrainOptions
-    from funcforge.workspace import workspace_root
+    from funcforge.workspace import user_file, workspace_root
 
     if args.adopt is not None or args.clean is not None:
         return _runs(args)
@@ -22,10 +24,12 @@ def _train(args: argparse.Namespace) -> int:
             from funcforge.errors import UserError
 
             raise UserError(f"{flag} goes with --clean or --adopt; training was not started")
+    root = workspace_root(args.path)  # found upward from PATH (said on stderr when moved)
     trainer = Trainer(
-        workspace_root(args.path),
+        root,
         TrainOptions(
-            tasks=args.tasks,
+            # as typed, from here (the workspace's own file when there is none here)
+            tasks=str(user_file(args.tasks, root)) if args.tasks else None,
             epochs=args.epochs,
             patience=args.patience,
             agent=args.agent,
@@ -119,7 +123,7 @@ def _runs(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train the tools over a task set (offline, as in the paper)")
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--tasks", metavar="FILE", help="task file (JSON Lines: id, input, expected, split)"
     )
