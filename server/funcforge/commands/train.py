@@ -88,8 +88,9 @@ def _runs(args: argparse.Namespace) -> int:
         raise UserError("--adopt and --clean are separate steps: run one, then the other")
     if args.adopt is not None:
         result = adopt_run(config, args.adopt)
+        commit = result.commit_command(config.root)
         if args.json:
-            print(json.dumps(result.to_dict()))
+            print(json.dumps({**result.to_dict(), "commit_traces": commit}))
         elif result.how == "already":
             print(f"run {result.run_id}: its best toolset {result.best[:7]} is already on HEAD")
         else:
@@ -97,12 +98,8 @@ def _runs(args: argparse.Namespace) -> int:
                 f"run {result.run_id}: adopted its best toolset {result.best[:7]} by "
                 f"{result.how}; HEAD is {result.commit[:7]}"
             )
-        if result.traces and not args.json:
-            folder = str(Path(result.traces[0]).parent)
-            print(
-                f"copied the run's {len(result.traces)} trace file(s) to {folder}/ (untracked): "
-                "the scores of its versions, for `funcforge log` and `rollback --best`"
-            )
+        if not args.json:
+            _say_traces(result, commit)
         return 0
     cleaned = clean_runs(config, args.clean or None, delete_branches=args.delete_branch)
     if args.json:
@@ -119,6 +116,34 @@ def _runs(args: argparse.Namespace) -> int:
     elif cleaned.freed_bytes:
         print(f"freed {cleaned.freed_bytes / 1e6:.1f} MB")
     return 0
+
+
+def _say_traces(result: Any, commit: str | None) -> None:
+    """Where the run's trace files went, and the exact command that commits them.
+
+    funcforge does not commit them: its commits hold only tool changes (a
+    fast-forward adopt makes none), and traces hold the tasks' inputs and
+    answers, so whether they belong in the repository is the user's choice.
+    """
+    from funcforge.training.runs import TRAIN_TRACES
+
+    if result.traces:
+        print(
+            f"copied the run's {len(result.traces)} trace file(s) to {TRAIN_TRACES}/: the "
+            "scores of its versions, for `funcforge log` and `rollback --best`"
+        )
+    if commit:
+        print(
+            f"  {len(result.untracked)} trace file(s) of the run are not committed (funcforge "
+            "commits only tool changes); to keep their scores with the toolset for everyone "
+            "who clones it:\n"
+            f"    {commit}"
+        )
+    if result.ignored:
+        print(
+            f"  {len(result.ignored)} of the run's trace file(s) are ignored by your .gitignore "
+            "and stay in this checkout only"
+        )
 
 
 def register(sub: Any) -> None:
