@@ -139,6 +139,17 @@ def test_a_folder_given_as_path_inside_a_workspace_finds_it(
     assert "funcforge: workspace " in err
 
 
+def test_stats_of_one_trace_file_uses_the_workspace_the_file_is_in(
+    monorepo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    math = monorepo / "agents" / "math"
+    monkeypatch.chdir(monorepo)  # before: the current folder's configuration (no tools)
+    code, out, err = cli(capsys, "stats", "agents/math/traces/run.jsonl", "--json")
+    assert code == 0, err
+    assert stats_tools(out) == ["convert_units", "shout"]
+    assert f"funcforge: workspace {math} (found from {math / 'traces'})" in err
+
+
 def test_the_nearest_of_nested_workspaces_wins(monorepo: Path) -> None:
     math = monorepo / "agents" / "math"
     assert find_workspace(math / "text" / "tools") == math / "text"
