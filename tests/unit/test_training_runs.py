@@ -8,6 +8,7 @@ worktree, and a `run.json` naming the best commit.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,62 @@ def test_the_summary_says_how_to_adopt() -> None:
     assert "funcforge train --clean r1" in lines[1]
     same = adoption_hint("r1", "funcforge/train/r1", "b" * 40, "b" * 40)
     assert "nothing to adopt" in same[0]
+
+
+# ---------------------------------------------------------------- adopt: the copied traces
+
+
+def test_adopt_names_the_untracked_trace_files_and_the_command_that_commits_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copied traces were left untracked with no word on what to do about them."""
+    config = make_workspace(tmp_path / "repo", sub="agent")
+    (config.root / "funcforge.toml").write_text("", encoding="utf-8")  # marks the workspace
+    git(config.root, "add", "funcforge.toml")
+    git(config.root, "commit", "-qm", "configure")
+    make_run(config)
+    here = config.root / "tools"  # run from a subfolder of the workspace
+    monkeypatch.chdir(here)
+    assert cli_main(["train", "--adopt", "latest"]) == 0
+    out = capsys.readouterr().out
+    name = "traces/funcforge-train/20260101-000000-epoch-00.jsonl"
+    assert "1 trace file(s) of the run are not committed" in out
+    line = next(x.strip() for x in out.splitlines() if x.strip().startswith("git add"))
+    assert line == (
+        f"git add -- ../{name} && git commit -m 'traces of training run 20260101-000000' "
+        f"-- ../{name}"
+    )
+    # pasted where it was printed, it commits those files and nothing else
+    (tmp_path / "repo" / "README.md").write_text("an edit of the user's\n", encoding="utf-8")
+    subprocess.run(line, shell=True, cwd=here, check=True, capture_output=True)
+    assert git(config.root, "show", "--name-only", "--format=%s", "HEAD").split() == [
+        "traces",
+        "of",
+        "training",
+        "run",
+        "20260101-000000",
+        f"agent/{name}",
+    ]
+    assert git(tmp_path / "repo", "status", "--porcelain") == " M README.md\n"
+    # adopted again: tracked now, nothing to say
+    assert cli_main(["train", "--adopt", "latest", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["how"] == "already" and data["untracked"] == [] and data["commit_traces"] is None
+
+
+def test_adopt_says_when_a_gitignore_keeps_the_traces_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = make_workspace(tmp_path / "ws")
+    (config.root / ".gitignore").write_text(".funcforge/\ntraces/\n", encoding="utf-8")
+    git(config.root, "commit", "-qam", "ignore traces")
+    make_run(config)
+    assert cli_main(["train", str(config.root), "--adopt", "latest", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ignored"] == ["traces/funcforge-train/20260101-000000-epoch-00.jsonl"]
+    assert data["untracked"] == [] and data["commit_traces"] is None
+    git(config.root, "reset", "-q", "--hard", "HEAD~1")  # adopt again, in text
+    assert cli_main(["train", str(config.root), "--adopt", "latest"]) == 0
+    out = capsys.readouterr().out
+    assert "ignored by your .gitignore and stay in this checkout only" in out
+    assert "git add" not in out

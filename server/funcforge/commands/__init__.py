@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import argparse
 
+# The help of every command's PATH (docs/cli.md, "Which workspace").
+PATH_HELP = (
+    "the workspace or a folder in it (default: .); the workspace is the nearest folder "
+    "upward with funcforge.toml or [tool.funcforge] in pyproject.toml"
+)
+
 
 def port_number(text: str) -> int:
     """An argparse type for a TCP port: 0 (any free one) to 65535.

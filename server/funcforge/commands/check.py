@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funcforge.commands import PATH_HELP
 from funcforge.config import Config
 from funcforge.errors import UserError
 from funcforge.fsutil import clean_text, dumps
@@ -392,7 +393,7 @@ def register(sub: Any) -> None:
         help="replay-check changed tool functions on logged calls (a CI gate: exit 1 on a "
         "regression, 2 when it could not run)",
     )
-    c.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    c.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     c.add_argument("--function", metavar="NAME", help="check only this function (even unchanged)")
     c.add_argument(
         "--base",
@@ -419,7 +420,7 @@ def register(sub: Any) -> None:
     c.set_defaults(func=_check)
 
     p = sub.add_parser("pin", help="pin a call's expected result in .funcforge/expectations.jsonl")
-    p.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument("--function", required=True, metavar="NAME", help="the tool function")
     p.add_argument("--args", required=True, metavar="JSON", help="the call's arguments (object)")
     what = p.add_mutually_exclusive_group(required=True)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from funcforge.commands import PATH_HELP
 from funcforge.errors import UserError
 
 
@@ -85,7 +86,7 @@ def register(sub: Any) -> None:
         "apply", help="commit a proposal: write its change and commit only the touched files"
     )
     p.add_argument("id", help="proposal id (a unique prefix is enough)")
-    p.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--commit-dirty",
         action="store_true",
@@ -97,7 +98,7 @@ def register(sub: Any) -> None:
     r = sub.add_parser(
         "rollback", help="revert funcforge's commits after the best or a given version"
     )
-    r.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    r.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     target = r.add_mutually_exclusive_group(required=True)
     target.add_argument(
         "--best", action="store_true", help="roll back to the best measured version"
@@ -107,7 +108,7 @@ def register(sub: Any) -> None:
     r.set_defaults(func=_rollback)
 
     g = sub.add_parser("log", help="funcforge's commits with step, actions and scores")
-    g.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    g.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     g.add_argument("--json", action="store_true", help="print the log as JSON")
     g.add_argument("--plot", metavar="FILE.png", help="draw the score per version (matplotlib)")
     g.set_defaults(func=_log)

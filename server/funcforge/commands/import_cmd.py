@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
         "--root",
         default=".",
         metavar="PATH",
-        help="workspace root, for [tool.funcforge] formats and relative paths (default: .)",
+        help="the workspace or a folder in it, for [tool.funcforge] formats and relative "
+        "paths (default: .; the workspace is found upward as for every command's PATH)",
     )
     parser.set_defaults(func=run)
 
@@ -141,9 +142,11 @@ def native_line(trace: Trace, fmt: TraceFormat) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve()
-    if not root.is_dir():
+    from funcforge.workspace import workspace_root
+
+    if not Path(args.root).is_dir():
         raise UserError(f"{args.root}: no such folder (--root is the workspace root)")
+    root = workspace_root(args.root)  # found upward, as for every command's PATH
     config = load_config(root)
     forced = get_format(args.format) if args.format else None
     paths = [Path(f) for f in args.files]

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from funcforge.commands import PATH_HELP
+
 
 def _mcp(args: argparse.Namespace) -> int:
     from funcforge.paths import matches
@@ -54,11 +56,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "mcp", help="serve the workspace's tools over MCP (stdio); calls run in the sandbox"
     )
-    p.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--traces",
         metavar="FILE",
-        help="append each call to this trace file (default: traces/mcp-calls.jsonl)",
+        help="append each call to this trace file, relative to the workspace root like "
+        "the default (traces/mcp-calls.jsonl)",
     )
     p.add_argument("--no-traces", action="store_true", help="do not log the calls")
     p.set_defaults(func=_mcp)

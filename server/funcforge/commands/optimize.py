@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funcforge.commands import PATH_HELP
+
 if TYPE_CHECKING:  # imported in the commands: `funcforge --help` stays fast
     from funcforge.optimizer.proposal import Proposal
     from funcforge.workspace import Workspace
@@ -36,18 +38,18 @@ def replay_summary(proposal: Proposal) -> str:
     return str(replay.get("summary") or "no replay check")
 
 
-def _refuse_an_empty_folder(path: str) -> None:
+def _refuse_an_empty_folder(root: Path) -> None:
     """No tool file and no trace file: not a workspace; say so before anything is made there.
 
     Before, optimize created `.funcforge/` in any folder and asked the model
     about an empty toolset with no histories (a model call for nothing).
     """
     from funcforge import paths
+    from funcforge.config import load_config
     from funcforge.errors import UserError
     from funcforge.toolset.toolset import tool_files
-    from funcforge.workspace import open_config
 
-    config = open_config(path)
+    config = load_config(root)
     if tool_files(config):
         return
     if paths.find_files(config.root, config.traces, exclude=[config.state_dir]):
@@ -64,10 +66,14 @@ def _optimize(args: argparse.Namespace) -> int:
     from funcforge.optimizer.llm import make_client
     from funcforge.optimizer.policy import Policy, live_verdict
     from funcforge.optimizer.step import StepContext, run_step
-    from funcforge.workspace import Workspace
+    from funcforge.workspace import Workspace, workspace_root
 
-    _refuse_an_empty_folder(args.path)
-    ws = Workspace.open(args.path)
+    notes: list[str] = []
+    root = workspace_root(args.path, say=notes.append)  # found upward from PATH
+    _refuse_an_empty_folder(root)
+    for note in notes:  # which workspace, once it is one (a refusal is one line)
+        print(note, file=sys.stderr)
+    ws = Workspace.open(root)
     for note in ws.notes:
         print(f"funcforge: warning: {note}", file=sys.stderr)
     client = make_client(ws.config, llm=args.llm, record=args.record)
@@ -210,7 +216,7 @@ def _reject(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("optimize", help="run one optimizer step and save a proposal")
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument("--function", metavar="NAME", help="revise only this function")
     p.add_argument(
         "--llm", metavar="replay:FILE", help="replay:FILE answers from a recorded transcript"
@@ -225,14 +231,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_optimize)
 
     p = sub.add_parser("proposals", help="list proposals")
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument("--all", action="store_true", help="include applied and rejected ones")
     p.add_argument("--json", action="store_true", help="print the proposals as JSON")
     p.set_defaults(func=_proposals)
 
     p = sub.add_parser("reject", help="reject a pending proposal")
     p.add_argument("id", help="proposal id (a unique prefix is enough)")
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--reason",
         help="why (kept with the proposal's functions as failure experience for later steps)",

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from funcforge.commands import port_number
+from funcforge.commands import PATH_HELP, port_number
 
 
 def _receive(args: argparse.Namespace) -> int:
@@ -66,14 +66,18 @@ def register(sub: Any) -> None:
         "POST /v1/traces), map GenAI and OpenInference spans as `funcforge import` does, "
         "and append native traces to a file of the workspace.",
     )
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--port",
         type=port_number,
         default=4318,
         help="port on 127.0.0.1 (default 4318; 0: any free)",
     )
-    p.add_argument("--file", help="where traces go (default traces/otlp/received.jsonl)")
+    p.add_argument(
+        "--file",
+        help="where traces go, relative to the workspace root like the default "
+        "(traces/otlp/received.jsonl)",
+    )
     p.add_argument(
         "--max-bytes",
         type=int,

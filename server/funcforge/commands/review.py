@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from funcforge.commands import PATH_HELP
+
 
 def _review(args: argparse.Namespace) -> int:
     from funcforge.errors import UserError
@@ -44,7 +46,7 @@ def register(sub: Any) -> None:
         help="commits to review, e.g. origin/main..HEAD or a base REF (default: the branch's "
         "commits not on its upstream, else not on main)",
     )
-    p.add_argument("path", nargs="?", default=".", help="workspace root (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument("--json", action="store_true", help="the same report as JSON")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE")
     p.add_argument(

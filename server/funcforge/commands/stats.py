@@ -1,7 +1,8 @@
 """`funcforge stats [PATH] [--json]`: per-tool and per-version evidence from the logged traces.
 
-PATH is the workspace root (default: the current folder), or one trace file
-to read with the current folder's configuration. Tools of the toolset that no
+PATH is a folder of the workspace (default: the current folder; the workspace
+is found upward from it, docs/cli.md), or one trace file to read with the
+configuration of the workspace it is in (else the current folder's). Tools of the toolset that no
 trace called are listed with 0 calls; tools seen only in traces have no file.
 Malformed trace lines are listed (file:line and reason) and never fatal.
 """
@@ -36,11 +37,21 @@ class ToolRow:
 
 
 def _workspace(path: str) -> Config:
+    from funcforge.workspace import find_workspace, workspace_root
+
     target = Path(path)
     if target.is_dir():
-        return load_config(target)
-    if target.is_file():  # one trace file, with the configuration of the current folder
-        config = load_config(Path.cwd())
+        return load_config(workspace_root(target))
+    if target.is_file():
+        # One trace file, with the configuration of the workspace it is in, else of the
+        # workspace of the current folder.
+        here = target.resolve().parent
+        found = find_workspace(here)
+        if found is None:
+            found = workspace_root(Path.cwd())
+        elif found != Path.cwd().resolve():
+            print(f"funcforge: workspace {found} (found from {here})", file=sys.stderr)
+        config = load_config(found)
         only = glob.escape(str(target.resolve()))  # a literal path, even with [ or * in it
         return replace(config, traces=[only], formats=dict(config.formats))
     raise UserError(f"{path}: no such folder or file (PATH is the workspace root or a trace file)")
@@ -258,7 +269,8 @@ def register(sub: Any) -> None:
         "path",
         nargs="?",
         default=".",
-        help="workspace root (default: .), or one trace file",
+        help="a folder of the workspace (default: .; the workspace is found upward), "
+        "or one trace file",
     )
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
     p.set_defaults(func=run)

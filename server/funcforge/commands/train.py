@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from funcforge.commands import PATH_HELP
+
 
 def _train(args: argparse.Namespace) -> int:
     from funcforge.training.report import report_data
     from funcforge.training.runs import adoption_hint, preflight_endpoint
     from funcforge.training.trainer import Trainer, TrainOptions
-    from funcforge.workspace import workspace_root
+    from funcforge.workspace import user_file, workspace_root
 
     if args.adopt is not None or args.clean is not None:
         return _runs(args)
@@ -22,10 +24,12 @@ def _train(args: argparse.Namespace) -> int:
             from funcforge.errors import UserError
 
             raise UserError(f"{flag} goes with --clean or --adopt; training was not started")
+    root = workspace_root(args.path)  # found upward from PATH (said on stderr when moved)
     trainer = Trainer(
-        workspace_root(args.path),
+        root,
         TrainOptions(
-            tasks=args.tasks,
+            # as typed, from here (the workspace's own file when there is none here)
+            tasks=str(user_file(args.tasks, root)) if args.tasks else None,
             epochs=args.epochs,
             patience=args.patience,
             agent=args.agent,
@@ -84,8 +88,9 @@ def _runs(args: argparse.Namespace) -> int:
         raise UserError("--adopt and --clean are separate steps: run one, then the other")
     if args.adopt is not None:
         result = adopt_run(config, args.adopt)
+        commit = result.commit_command(config.root)
         if args.json:
-            print(json.dumps(result.to_dict()))
+            print(json.dumps({**result.to_dict(), "commit_traces": commit}))
         elif result.how == "already":
             print(f"run {result.run_id}: its best toolset {result.best[:7]} is already on HEAD")
         else:
@@ -93,12 +98,8 @@ def _runs(args: argparse.Namespace) -> int:
                 f"run {result.run_id}: adopted its best toolset {result.best[:7]} by "
                 f"{result.how}; HEAD is {result.commit[:7]}"
             )
-        if result.traces and not args.json:
-            folder = str(Path(result.traces[0]).parent)
-            print(
-                f"copied the run's {len(result.traces)} trace file(s) to {folder}/ (untracked): "
-                "the scores of its versions, for `funcforge log` and `rollback --best`"
-            )
+        if not args.json:
+            _say_traces(result, commit)
         return 0
     cleaned = clean_runs(config, args.clean or None, delete_branches=args.delete_branch)
     if args.json:
@@ -117,9 +118,37 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _say_traces(result: Any, commit: str | None) -> None:
+    """Where the run's trace files went, and the exact command that commits them.
+
+    funcforge does not commit them: its commits hold only tool changes (a
+    fast-forward adopt makes none), and traces hold the tasks' inputs and
+    answers, so whether they belong in the repository is the user's choice.
+    """
+    from funcforge.training.runs import TRAIN_TRACES
+
+    if result.traces:
+        print(
+            f"copied the run's {len(result.traces)} trace file(s) to {TRAIN_TRACES}/: the "
+            "scores of its versions, for `funcforge log` and `rollback --best`"
+        )
+    if commit:
+        print(
+            f"  {len(result.untracked)} trace file(s) of the run are not committed (funcforge "
+            "commits only tool changes); to keep their scores with the toolset for everyone "
+            "who clones it:\n"
+            f"    {commit}"
+        )
+    if result.ignored:
+        print(
+            f"  {len(result.ignored)} of the run's trace file(s) are ignored by your .gitignore "
+            "and stay in this checkout only"
+        )
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train the tools over a task set (offline, as in the paper)")
-    p.add_argument("path", nargs="?", default=".", help="the workspace (default: .)")
+    p.add_argument("path", nargs="?", default=".", help=PATH_HELP)
     p.add_argument(
         "--tasks", metavar="FILE", help="task file (JSON Lines: id, input, expected, split)"
     )

@@ -15,18 +15,24 @@ module reads those folders; it never changes a running run:
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import shlex
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funcforge.config import Config
 from funcforge.errors import UserError
 
+if TYPE_CHECKING:
+    from git import Repo
+
 TRAIN_DIR = "train"
 TRACES_DIR = "traces"  # where clean_runs keeps a run's trace files
+TRAIN_TRACES = "traces/funcforge-train"  # a run's trace files, in its workspace and in yours
 
 
 @dataclass
@@ -115,9 +121,25 @@ class AdoptResult:
     how: str  # "fast-forward" | "merge" | "already"
     commit: str  # HEAD afterwards
     traces: list[str] = field(default_factory=list)  # the run's trace files copied in
+    # The run's trace files in the workspace (copied now or by an earlier adopt) that git
+    # does not track: to commit with `git add` (funcforge commits only tool files), or
+    # that a .gitignore keeps out. Workspace-relative.
+    untracked: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def commit_command(self, root: Path, cwd: Path | None = None) -> str | None:
+        """The shell line that commits the untracked trace files and nothing else
+        (`git add`, then `git commit -- PATHS`), paths as seen from `cwd` (default: here)."""
+        if not self.untracked:
+            return None
+        here = (cwd or Path.cwd()).resolve()
+        names = [os.path.relpath(root / rel, here) for rel in self.untracked]
+        message = f"traces of training run {self.run_id}"
+        add = shlex.join(["git", "add", "--", *names])
+        return f"{add} && {shlex.join(['git', 'commit', '-m', message, '--', *names])}"
 
 
 def adoption_hint(
@@ -152,9 +174,7 @@ def adopt_run(config: Config, run_id: str) -> AdoptResult:
     uncommitted changes to tool files; a conflicting merge is aborted (the
     work tree, index and HEAD as before) and the conflicting files named.
     """
-    from funcforge.history.git import open_repo, tool_changes
-    from funcforge.history.gitops import git_ok, head_sha, run_git, user_actor
-    from funcforge.history.safety import ensure_can_commit
+    from funcforge.history.git import open_repo
 
     run = find_run(config, run_id)
     if not run.finished or not run.best_commit:
@@ -164,51 +184,81 @@ def adopt_run(config: Config, run_id: str) -> AdoptResult:
         )
     best = run.best_commit
     with open_repo(config) as repo:
-        ensure_can_commit(repo)
-        user_actor(repo)  # a merge commit needs the user's identity: say so clearly first
-        if not git_ok(repo, "cat-file", "-e", f"{best}^{{commit}}"):
-            raise UserError(
-                f"the best commit {best[:7]} of run {run.run_id} is not in this repository "
-                f"any more (was branch {run.branch} deleted?)"
-            )
-        head = head_sha(repo)
-        if head is None:
-            raise UserError("the repository has no commits yet: nothing to merge into")
-        if git_ok(repo, "merge-base", "--is-ancestor", best, head):
-            return AdoptResult(run.run_id, best, "already", head, _bring_traces(config, run))
-        dirty = tool_changes(repo, config)
-        if dirty:
-            raise UserError(
-                f"{', '.join(sorted(dirty))} has uncommitted changes: commit or stash them "
-                f"before adopting run {run.run_id}"
-            )
-        if git_ok(repo, "merge-base", "--is-ancestor", head, best):
-            run_git(repo, "merge", "--ff-only", "--quiet", best)
-            return AdoptResult(
-                run.run_id,
-                best,
-                "fast-forward",
-                head_sha(repo) or best,
-                _bring_traces(config, run),
-            )
-        message = (
-            f"funcforge: adopt the best toolset of training run {run.run_id}\n\n"
-            f"Merges {best[:7]}, the best version of branch {run.branch}" + _test_note(run) + ".\n"
+        how, commit = _merge_best(repo, config, run, best)
+        result = AdoptResult(run.run_id, best, how, commit, _bring_traces(config, run))
+        result.untracked, result.ignored = _untracked_traces(repo, config, run)
+    return result
+
+
+def _merge_best(repo: Repo, config: Config, run: RunInfo, best: str) -> tuple[str, str]:
+    """Bring `best` into the current branch: (how, HEAD afterwards)."""
+    from funcforge.history.git import tool_changes
+    from funcforge.history.gitops import git_ok, head_sha, run_git, user_actor
+    from funcforge.history.safety import ensure_can_commit
+
+    ensure_can_commit(repo)
+    user_actor(repo)  # a merge commit needs the user's identity: say so clearly first
+    if not git_ok(repo, "cat-file", "-e", f"{best}^{{commit}}"):
+        raise UserError(
+            f"the best commit {best[:7]} of run {run.run_id} is not in this repository "
+            f"any more (was branch {run.branch} deleted?)"
         )
-        try:
-            run_git(repo, "merge", "--no-ff", "--no-verify", "--quiet", "-m", message, best)
-        except UserError:
-            conflicts = run_git(repo, "diff", "--name-only", "--diff-filter=U", check=False)
-            run_git(repo, "merge", "--abort", check=False)
-            files = ", ".join(conflicts.split()) or "see git status"
-            raise UserError(
-                f"merging {best[:7]} from run {run.run_id} conflicts with this branch "
-                f"({files}); the merge was aborted and nothing changed: merge it by hand "
-                f"with `git merge {best[:7]}`"
-            ) from None
-        return AdoptResult(
-            run.run_id, best, "merge", head_sha(repo) or "", _bring_traces(config, run)
+    head = head_sha(repo)
+    if head is None:
+        raise UserError("the repository has no commits yet: nothing to merge into")
+    if git_ok(repo, "merge-base", "--is-ancestor", best, head):
+        return "already", head
+    dirty = tool_changes(repo, config)
+    if dirty:
+        raise UserError(
+            f"{', '.join(sorted(dirty))} has uncommitted changes: commit or stash them "
+            f"before adopting run {run.run_id}"
         )
+    if git_ok(repo, "merge-base", "--is-ancestor", head, best):
+        run_git(repo, "merge", "--ff-only", "--quiet", best)
+        return "fast-forward", head_sha(repo) or best
+    message = (
+        f"funcforge: adopt the best toolset of training run {run.run_id}\n\n"
+        f"Merges {best[:7]}, the best version of branch {run.branch}" + _test_note(run) + ".\n"
+    )
+    try:
+        run_git(repo, "merge", "--no-ff", "--no-verify", "--quiet", "-m", message, best)
+    except UserError:
+        conflicts = run_git(repo, "diff", "--name-only", "--diff-filter=U", check=False)
+        run_git(repo, "merge", "--abort", check=False)
+        files = ", ".join(conflicts.split()) or "see git status"
+        raise UserError(
+            f"merging {best[:7]} from run {run.run_id} conflicts with this branch "
+            f"({files}); the merge was aborted and nothing changed: merge it by hand "
+            f"with `git merge {best[:7]}`"
+        ) from None
+    return "merge", head_sha(repo) or ""
+
+
+def _untracked_traces(repo: Repo, config: Config, run: RunInfo) -> tuple[list[str], list[str]]:
+    """The run's trace files in the workspace that git does not track: (to add, ignored).
+
+    funcforge does not commit them (its commits hold only tool changes, and a
+    fast-forward adopt makes no commit at all); whether traces, which hold the
+    tasks' inputs and answers, belong in the repository is the user's choice.
+    """
+    from funcforge.history.gitops import run_git, work_tree
+
+    folder = config.root / TRAIN_TRACES
+    present = sorted(folder.glob(f"{glob.escape(run.run_id)}-*.jsonl")) if folder.is_dir() else []
+    if not present:
+        return [], []
+    top = work_tree(repo)
+    specs = [str(p.resolve()) for p in present]
+
+    def listed(*flags: str) -> list[str]:
+        out = run_git(repo, "ls-files", "--others", *flags, "-z", "--", *specs, check=False)
+        rels = [
+            (top / p).relative_to(config.root.resolve()).as_posix() for p in out.split("\0") if p
+        ]
+        return sorted(rels)
+
+    return listed("--exclude-standard"), listed("--ignored", "--exclude-standard")
 
 
 def _bring_traces(config: Config, run: RunInfo) -> list[str]:
@@ -227,7 +277,7 @@ def _bring_traces(config: Config, run: RunInfo) -> list[str]:
         source = run.folder / TRACES_DIR  # kept there by `--clean`
     copied: list[str] = []
     for f in sorted(source.glob("*.jsonl")) if source.is_dir() else []:
-        rel = f"traces/funcforge-train/{f.name}"
+        rel = f"{TRAIN_TRACES}/{f.name}"
         dest = config.root / rel
         if dest.exists() or not paths.matches(config.traces, rel):
             continue
