@@ -196,17 +196,20 @@ def bounded_candidates(
     buckets keeps it. When no bucket holds more than `cap`, nothing is dropped
     and the prompt is exactly the one built from all candidates.
     """
-    heaps: dict[tuple[str, str, str], list[tuple[int, int, Candidate]]] = {}
+    heaps: dict[tuple[str, ...], list[tuple[int, int, Candidate]]] = {}
+    prefix = f"{seed}:"
     for order, c in enumerate(items):
-        prio = zlib.crc32(f"{seed}:{c.sort_key!r}".encode("utf-8", "surrogatepass"))
+        prio = zlib.crc32((prefix + repr(c.sort_key)).encode("utf-8", "surrogatepass"))
+        entry = (-prio, -order, c)  # in a max-heap of the kept: the worst kept is at the top
         if c.failed:
-            keys = [("e", t, e) for t, e in sorted(set(c.errors))] or [("e", "", "wrong answer")]
-            keys += [("f", t, "") for t in set(c.tools)]
+            keys = [("e", *e) for e in set(c.errors)] or [("e", "", "wrong answer")]
+            keys.extend(("f", t) for t in set(c.tools))
         else:
-            keys = [("p", t, "") for t in set(c.tools)] or [("p", "", "")]
+            keys = [("p", t) for t in set(c.tools)] or [("p", "")]
         for key in keys:
-            heap = heaps.setdefault(key, [])
-            entry = (-prio, -order, c)  # a max-heap of the kept: the worst is at the top
+            heap = heaps.get(key)
+            if heap is None:
+                heap = heaps[key] = []
             if len(heap) < cap:
                 heapq.heappush(heap, entry)
             elif entry > heap[0]:
