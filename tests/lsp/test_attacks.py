@@ -736,20 +736,27 @@ def test_a_save_of_a_document_never_opened_is_not_an_open_buffer(math_ws: Path) 
         server.close()
 
 
-def test_the_replay_check_warning_is_shown_once_not_per_optimize(ready: Raw) -> None:
+def test_each_optimize_says_once_that_the_replay_check_did_not_run(math_ws: Path) -> None:
     """Where workspace code may not run, each Optimize added a warning toast to its own
-    (the issue's "three toasts"): it is said once per session."""
-    for _ in range(2):
-        rid = ready.request(
-            "workspace/executeCommand", {"command": "funcforge.optimize", "arguments": [{}]}
-        )
-        ready.response(rid, 60)  # a result or an error: the transcript may run out
-    shown = [
-        m["params"]["message"]
-        for m in [*ready.seen, *_drain(ready)]
-        if m.get("method") == "window/showMessage"
-    ]
-    assert len([m for m in shown if "replay check is off" in m]) == 1, shown
+    (the issue's "three toasts"): the one message of each Optimize says it instead."""
+    server = Raw(math_ws)
+    try:
+        server.initialize(math_ws, {"llm": f"replay:{math_ws.parent / 'transcript.jsonl'}"})
+        for _ in range(2):
+            rid = server.request(
+                "workspace/executeCommand", {"command": "funcforge.optimize", "arguments": [{}]}
+            )
+            assert "result" in server.response(rid, 60)
+        server.status(60)  # every message of the two Optimizes is out by now
+        shown = [
+            m["params"]["message"]
+            for m in [*server.seen, *_drain(server)]
+            if m.get("method") == "window/showMessage"
+        ]
+    finally:
+        server.close()
+    assert len(shown) == 2, shown
+    assert "not replay-checked" in shown[0] and "allowExecution is off" in shown[0], shown
 
 
 @bounded
