@@ -83,11 +83,8 @@ async def vscode(lsp_client: LanguageClient, math_ws: Path):
 async def act(
     client: LanguageClient, command: str, arg: dict[str, Any]
 ) -> tuple[Any, list[types.ShowMessageParams]]:
-    """Run one command; its result (or error) and the messages it caused.
-
-    A message is posted to the server's event loop before the command's result is
-    written; the `funcforge.status` round trip after it is handled by that loop later,
-    so every message of the action has arrived once it is answered."""
+    """Run one command; its result (or error) and the messages it caused: the server
+    writes an action's message before its answer, so they are all in by then."""
     before = len(client.messages)
     try:
         result: Any = await client.workspace_execute_command_async(
@@ -95,9 +92,6 @@ async def act(
         )
     except JsonRpcException as exc:
         result = exc
-    await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="funcforge.status", arguments=[])
-    )
     return result, client.messages[before:]
 
 

@@ -218,8 +218,8 @@ def optimize_message(result: Any, function: str | None, execute: bool) -> tuple[
     what = function or "the workspace"
     proposal = result.proposal
     if proposal is not None:
-        evidence = replay_title(proposal)
-        if not execute and "not replay-checked" in evidence:
+        evidence = replay_title(proposal)  # "... not replay-checked" when it could not run
+        if not execute:
             evidence += " (workspace code may not run here: allowExecution is off or untrusted)"
         text = f"funcforge: proposed {proposal.title} (proposal {proposal.id}; {evidence})"
     elif result.repeat:

@@ -101,13 +101,13 @@ class CommandsFeature(Feature):
         ls.command(name)(ls.thread()(run))
 
     def _tell(self, result: Any) -> None:
-        """Send the result's `message` as the action's one `window/showMessage`, unless the
-        client shows results itself."""
+        """Send the result's `message` as the action's one `window/showMessage` (before the
+        command's answer), unless the client shows results itself."""
         message = result.get("message") if isinstance(result, dict) else None
         if not isinstance(message, str) or self.ls.caps.shows_results or self.ls.stopping:
             return
         kind = result.get("messageType", types.MessageType.Info)
-        self.ls.show(message, types.MessageType(kind))
+        self.ls.show(message, types.MessageType(kind), before_answer=True)
 
 
 class CancelFlag(threading.Event):
