@@ -26,6 +26,7 @@ def test_emacs_eglot_diagnostic_optimize_code_action_commit(workspace: Workspace
     assert found["changed_on_disk"] is False and found["buffer_modified"] is False
     assert "optimizing" in found["statuses"]
     assert len([m for m in found["messages"] if m.startswith("funcforge: committed")]) == 1
+    assert len([m for m in found["messages"] if "proposed" in m]) == 1  # one per Optimize
     assert found["history"]["flymake_type"] == "eglot-note"  # history: a hint
     # eglot without markdown-mode asks for plain text: no raw table syntax in the hover.
     assert found["hover"]["kind"] == "plaintext"

@@ -34,6 +34,8 @@ def test_neovim_diagnostic_optimize_code_action_commit(workspace: Workspace) -> 
     assert "optimizing" in found["statuses"]
     committed = [m for m in found["messages"] if m["message"].startswith("funcforge: committed")]
     assert len(committed) == 1  # one message per Apply
+    proposed = [m["message"] for m in found["messages"] if "proposed" in m["message"]]
+    assert proposed == [found["optimize"]["message"]]  # one per Optimize: the result's text
     # Autosave off: the buffer holds the change unsaved, the disk was not written under
     # it, so checktime finds nothing to reconcile (no W12 prompt).
     after = found["after"]

@@ -452,6 +452,9 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
     assert "optimizing" in found["status_optimizing"]
     assert "1 proposal" in found["status_after_optimize"]
     assert f"revise {FUNCTION}" in found["optimize_message"]
+    # One message per Optimize (the server's text, shown by the extension with buttons).
+    assert len(found["optimize_toasts"]) == 1, found["optimize_toasts"]
+    assert {"Preview", "Show proposals"} <= set(found["optimize_buttons"]), found
     tab = re.match(
         r"units\.py ↔ funcforge proposal (\w+): revise convert_units", found["preview_tab"]
     )

@@ -736,20 +736,26 @@ def test_a_save_of_a_document_never_opened_is_not_an_open_buffer(math_ws: Path) 
         server.close()
 
 
-def test_the_replay_check_warning_is_shown_once_not_per_optimize(ready: Raw) -> None:
+def test_each_optimize_says_once_that_the_replay_check_did_not_run(math_ws: Path) -> None:
     """Where workspace code may not run, each Optimize added a warning toast to its own
-    (the issue's "three toasts"): it is said once per session."""
-    for _ in range(2):
-        rid = ready.request(
-            "workspace/executeCommand", {"command": "funcforge.optimize", "arguments": [{}]}
-        )
-        ready.response(rid, 60)  # a result or an error: the transcript may run out
-    shown = [
-        m["params"]["message"]
-        for m in [*ready.seen, *_drain(ready)]
-        if m.get("method") == "window/showMessage"
-    ]
-    assert len([m for m in shown if "replay check is off" in m]) == 1, shown
+    (the issue's "three toasts"): the one message of each Optimize says it instead."""
+    server = Raw(math_ws)
+    try:
+        server.initialize(math_ws, {"llm": f"replay:{math_ws.parent / 'transcript.jsonl'}"})
+        for _ in range(2):
+            rid = server.request(
+                "workspace/executeCommand", {"command": "funcforge.optimize", "arguments": [{}]}
+            )
+            assert "result" in server.response(rid, 60)
+        shown = [
+            m["params"]["message"]
+            for m in [*server.seen, *_drain(server)]
+            if m.get("method") == "window/showMessage"
+        ]
+    finally:
+        server.close()
+    assert len(shown) == 2, shown
+    assert "not replay-checked" in shown[0] and "allowExecution is off" in shown[0], shown
 
 
 @bounded
@@ -818,6 +824,42 @@ async def test_typing_while_apply_commits_keeps_the_buffer_whole(spaced: Languag
     assert "mile=1609.344" in committed
     assert ed.text(uri) == "# typed meanwhile\n" + committed
     assert done["saveable"] == []  # the buffer holds the typed line: not saved for the user
+
+
+@bounded
+async def test_a_clash_while_apply_commits_is_said_in_apply_s_one_message(
+    spaced: LanguageClient,
+) -> None:
+    """The user edits the proposal's own line while Apply makes its commit: the commit
+    stands, the buffer keeps the user's line, and Apply's one message (a warning) says
+    the buffer lacks the fix (it was a second message of its own)."""
+    client = spaced
+    ed: Utf16Editor = client.editor  # type: ignore[attr-defined]
+    root: Path = client.root  # type: ignore[attr-defined]
+    uri = ed.open(root / "tools" / "units.py")
+    await diagnostics_for(client, uri, "logged calls failed")
+    pid = await optimize(client)
+    hook = root / ".git" / "hooks" / "reference-transaction"
+    hook.write_text('#!/bin/sh\ncat >/dev/null\n[ "$1" = committed ] && sleep 2\nexit 0\n')
+    hook.chmod(0o755)
+    before = len(client.messages)
+    apply = asyncio.ensure_future(
+        client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
+        )
+    )
+    await asyncio.sleep(1.0)  # the commit is being made
+    assert not apply.done()
+    at = ed.text(uri).index("else _MASS") + len("else ")
+    ed.change(uri, at, at + len("_MASS"), "None  # mine")  # the line the proposal changes
+    done = await apply  # its message was written before the answer
+    assert "mile=1609.344" in git(root, "show", "HEAD:tools/units.py")
+    assert "# mine" in ed.text(uri) and "mile=1609.344" not in ed.text(uri)
+    shown = client.messages[before:]
+    assert [m.message for m in shown] == [done["message"]]
+    assert shown[0].type == types.MessageType.Warning
+    assert done["message"].startswith(f"funcforge: committed {done['commit'][:7]} (")
+    assert "tools/units.py was edited meanwhile on the proposal's lines" in done["message"]
 
 
 @bounded

@@ -133,7 +133,7 @@ async def test_pull_diagnostics_watchers_and_resolve(rich: LanguageClient) -> No
         types.ExecuteCommandParams(command="funcforge.optimize", arguments=[{}])
     )
     assert result["proposals"]
-    assert any("replay check is off" in m for m in messages(rich))
+    assert any("not replay-checked" in m and "allowExecution is off" in m for m in messages(rich))
     pos = convert_position(units)
     actions = await actions_at(rich, uri, pos, only=[types.CodeActionKind.RefactorRewrite])
     assert [a.kind for a in actions] == [types.CodeActionKind.RefactorRewrite]
@@ -234,7 +234,10 @@ async def test_cancel_optimization_from_the_progress_bar(
         plain.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         result = await asyncio.wait_for(task, 30)
     assert result.get("cancelled") is True
-    assert any("cancelled" in m for m in messages(plain))
+    # One message (written before the answer), and the progress ended, saying so.
+    assert [m for m in messages(plain) if "cancelled" in m] == [result["message"]]
+    reports = plain.progress_reports[token]
+    assert isinstance(reports[-1], types.WorkDoneProgressEnd) and reports[-1].message == "cancelled"
     # One at a time, and the server still answers.
     tools = await plain.workspace_execute_command_async(
         types.ExecuteCommandParams(command="funcforge.tools", arguments=[])
@@ -398,7 +401,7 @@ async def test_saving_a_hand_edit_that_breaks_logged_results_warns_and_offers_pi
     out = await plain.workspace_execute_command_async(
         types.ExecuteCommandParams(command=pin.command.command, arguments=pin.command.arguments)
     )
-    assert out == {"pinned": True}
+    assert out["pinned"] is True and "pinned format_number(" in out["message"]
     pins = (root / ".funcforge" / "expectations.jsonl").read_text().splitlines()
     assert json.loads(pins[0])["function"] == "format_number"
 

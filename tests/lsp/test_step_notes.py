@@ -8,7 +8,6 @@ the code holds suspicious Unicode, not offer it as the preferred fix.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -53,13 +52,10 @@ async def test_step_notes_and_suspicious_code_reach_the_editor(client: LanguageC
     notes = result["notes"]
     assert any("U+202E RIGHT-TO-LEFT OVERRIDE" in n for n in notes)
     assert any("AG2" in n for n in notes)
-    # The message is posted from the command's thread: it may arrive just after the result.
-    for _ in range(100):
-        warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
-        if any("U+202E" in m and "AG2" in m for m in warnings):
-            break
-        await asyncio.sleep(0.05)
-    assert any("U+202E" in m and "AG2" in m for m in warnings), warnings
+    # Optimize's one message, a warning, says them (written before the command's answer).
+    warnings = [m.message for m in client.messages if m.type == types.MessageType.Warning]
+    assert warnings == [result["message"]], warnings
+    assert "U+202E" in warnings[0] and "AG2" in warnings[0]
 
     actions = await actions_at(client, uri, convert_position(units))
     apply = [a for a in actions if a.title.startswith("Apply funcforge proposal")]

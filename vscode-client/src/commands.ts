@@ -18,7 +18,7 @@ import {
   type ProposalEntry,
   proposalIdOf,
 } from './protocol';
-import { errorMessage, ServerUnavailable, type ServerManager } from './server';
+import { ServerUnavailable, type ServerManager, showCommandError } from './server';
 import { formatScoreN, plural } from './statusText';
 import { versionDescription } from './treeNodes';
 
@@ -43,12 +43,7 @@ function guarded(deps: Deps, name: string, handler: Handler): Handler {
         await deps.server.showFailure(error);
         return;
       }
-      const message = errorMessage(error);
-      deps.log.error(`${name}: ${message}`);
-      const picked = await vscode.window.showErrorMessage(`funcforge: ${message}`, 'Show logs');
-      if (picked === 'Show logs') {
-        deps.log.show();
-      }
+      await showCommandError(deps.log, name, error);
     }
   };
 }
@@ -96,28 +91,10 @@ async function proposalId(
   return proposalIdOf(arg) ?? (await pickProposal(server, placeHolder))?.id;
 }
 
+/** One optimizer step; the server's result message (with Preview) is the one message. */
 async function optimize(deps: Deps, functionName?: string): Promise<void> {
-  const ids = await deps.server.optimize(functionName);
+  await deps.server.optimize(functionName);
   deps.refreshViews();
-  const what = functionName === undefined ? 'the workspace' : functionName;
-  if (ids.length === 0) {
-    void vscode.window.showInformationMessage(
-      `funcforge: no proposal for ${what} (the optimizer proposed no change, or the step was cancelled).`,
-    );
-    return;
-  }
-  const proposals = await listProposals(deps.server).catch(() => [] as ProposalEntry[]);
-  const titles = ids.map((id) => proposals.find((p) => p.id === id)?.title ?? id);
-  const picked = await vscode.window.showInformationMessage(
-    `funcforge proposed ${plural(ids.length, 'change')} for ${what}: ${titles.join('; ')}`,
-    'Preview',
-    'Show proposals',
-  );
-  if (picked === 'Preview') {
-    await deps.previews.open(ids[0]);
-  } else if (picked === 'Show proposals') {
-    await vscode.commands.executeCommand(COMMANDS.showProposals);
-  }
 }
 
 async function functionFromEditor(server: ServerManager): Promise<string | undefined> {
@@ -200,13 +177,8 @@ async function rollBack(deps: Deps, arg: unknown): Promise<void> {
   if (confirm !== 'Roll back') {
     return;
   }
-  const commits = parseRollbackResult(await deps.server.execute(SERVER_COMMANDS.rollback, target));
+  parseRollbackResult(await deps.server.execute(SERVER_COMMANDS.rollback, target)); // says what it did
   deps.refreshViews();
-  void vscode.window.showInformationMessage(
-    commits.length === 0
-      ? 'funcforge: nothing to roll back.'
-      : `funcforge: rolled back to ${label} (reverted ${plural(commits.length, 'commit')}).`,
-  );
 }
 
 async function showProposals(deps: Deps): Promise<void> {
@@ -229,9 +201,8 @@ async function showProposals(deps: Deps): Promise<void> {
 }
 
 async function reject(deps: Deps, id: string): Promise<void> {
-  await deps.server.execute(SERVER_COMMANDS.rejectProposal, { id });
+  await deps.server.execute(SERVER_COMMANDS.rejectProposal, { id }); // says what it did
   deps.refreshViews();
-  void vscode.window.showInformationMessage(`funcforge: rejected proposal ${id}.`);
 }
 
 export function registerCommands(deps: Deps, subscriptions: vscode.Disposable[]): void {

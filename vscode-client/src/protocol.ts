@@ -4,6 +4,8 @@
  * `TypeError` deep in a view. Pure.
  */
 
+import { SERVER_COMMANDS } from './constants';
+
 export type ServerState = 'idle' | 'indexing' | 'optimizing' | 'converged' | 'error';
 export const SERVER_STATES: readonly string[] = ['idle', 'indexing', 'optimizing', 'converged', 'error'];
 
@@ -275,6 +277,43 @@ export function parseOptimizeResult(value: unknown): string[] {
 export function parseRollbackResult(value: unknown): string[] {
   const what = 'funcforge.rollback';
   return strings(obj(value, what, 'result'), 'commits', what, 'result');
+}
+
+/** A button offered with an action's message. */
+export type ResultAction = { title: 'Preview'; proposal: string } | { title: 'Show proposals' };
+
+/** The one message of a server command's result, as the extension shows it. */
+export interface ResultMessage {
+  text: string;
+  level: 'error' | 'warning' | 'info';
+  actions: ResultAction[];
+}
+
+/**
+ * The `message` an action's result carries (docs/lsp.md "Messages"): the
+ * server does not show it to a client that declares `showsResults`, so the
+ * extension shows it, with buttons. `undefined` for results without one.
+ */
+export function resultMessage(command: string, value: unknown): ResultMessage | undefined {
+  if (!isObj(value) || typeof value.message !== 'string' || value.message.length === 0) {
+    return undefined;
+  }
+  const type = value.messageType;
+  const level = type === 1 ? 'error' : type === 2 ? 'warning' : 'info';
+  const actions: ResultAction[] = [];
+  const proposals = value.proposals;
+  if (command === SERVER_COMMANDS.optimize && Array.isArray(proposals) && typeof proposals[0] === 'string') {
+    actions.push({ title: 'Preview', proposal: proposals[0] }, { title: 'Show proposals' });
+  }
+  return { text: value.message, level, actions };
+}
+
+/** The client capability saying the extension shows results itself (docs/lsp.md "Messages"). */
+export const SHOWS_RESULTS = { funcforge: { showsResults: true } } as const;
+
+/** `experimental` with `SHOWS_RESULTS` added, other entries kept. */
+export function withShowsResults(experimental: unknown): Record<string, unknown> {
+  return { ...(isObj(experimental) ? experimental : {}), ...SHOWS_RESULTS };
 }
 
 /**

@@ -8,19 +8,22 @@
 import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';
 import {
+  type ClientCapabilities,
   CloseAction,
   ErrorAction,
   type ErrorHandler,
   ExecuteCommandRequest,
+  type FeatureState,
   LanguageClient,
   type LanguageClientOptions,
   ResponseError,
   RevealOutputChannelOn,
   type ServerOptions,
   State,
+  type StaticFeature,
 } from 'vscode-languageclient/node';
 import { ClientCommandsGuard } from './commandsGuard';
-import { API_KEY_ENV, API_KEY_SECRET, SERVER_COMMANDS, STATUS_NOTIFICATION } from './constants';
+import { API_KEY_ENV, API_KEY_SECRET, COMMANDS, SERVER_COMMANDS, STATUS_NOTIFICATION } from './constants';
 import { exitMessage, RestartBudget, StderrTail } from './crashPolicy';
 import { chooseInterpreter, installCommand, notImportableMessage } from './interpreter';
 import { activeInterpreter } from './pythonExtension';
@@ -32,7 +35,9 @@ import {
   parseApplyResult,
   parseOptimizeResult,
   parseStatus,
+  resultMessage,
   type Status,
+  withShowsResults,
 } from './protocol';
 import { configurationItem, executionState, serverSettings } from './settings';
 import type { ClientPhase } from './statusText';
@@ -58,6 +63,70 @@ export function errorMessage(error: unknown): string {
     return error.message;
   }
   return String(error);
+}
+
+/** Shows a failed command's one message (the server's error text), with a "Show logs" button. */
+export async function showCommandError(
+  log: vscode.LogOutputChannel,
+  name: string,
+  error: unknown,
+): Promise<void> {
+  const message = errorMessage(error);
+  log.error(`${name}: ${message}`);
+  const text = /^funcforge\b/.test(message) ? message : `funcforge: ${message}`;
+  const picked = await vscode.window.showErrorMessage(text, 'Show logs');
+  if (picked === 'Show logs') {
+    log.show();
+  }
+}
+
+/** A request the user or the server cancelled: nothing to tell. */
+function isCancellation(error: unknown): boolean {
+  return (
+    error instanceof vscode.CancellationError ||
+    (error instanceof ResponseError && (error.code === -32800 || error.code === -32802))
+  );
+}
+
+/**
+ * Shows the one message an action's result carries (the server does not show
+ * it: this client declares `showsResults`), with its buttons.
+ */
+async function showResult(command: string, raw: unknown): Promise<void> {
+  const message = resultMessage(command, raw);
+  if (message === undefined) {
+    return;
+  }
+  const show =
+    message.level === 'error'
+      ? vscode.window.showErrorMessage
+      : message.level === 'warning'
+        ? vscode.window.showWarningMessage
+        : vscode.window.showInformationMessage;
+  const picked = await show(message.text, ...message.actions.map((a) => a.title));
+  const action = message.actions.find((a) => a.title === picked);
+  if (action?.title === 'Preview') {
+    await vscode.commands.executeCommand(COMMANDS.previewProposal, action.proposal);
+  } else if (action?.title === 'Show proposals') {
+    await vscode.commands.executeCommand(COMMANDS.showProposals);
+  }
+}
+
+/**
+ * Declares `experimental.funcforge.showsResults`: the server then leaves each
+ * action's message to this extension, which shows it once, with buttons
+ * (docs/lsp.md "Messages"). Plain LSP clients get the same text as
+ * `window/showMessage`.
+ */
+class ShowsResultsFeature implements StaticFeature {
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    capabilities.experimental = withShowsResults(capabilities.experimental);
+  }
+  initialize(): void {}
+  clear(): void {}
 }
 
 export class ServerManager implements vscode.Disposable {
@@ -313,12 +382,23 @@ export class ServerManager implements vscode.Disposable {
             );
           },
         },
-        // Commands run from code actions and lenses (e.g. "Apply funcforge proposal").
+        // Commands run from code actions and lenses (e.g. "Apply funcforge proposal",
+        // the "Optimize" lens): the result's message, or the error, shown once here
+        // (a rejection would be shown again by VS Code itself).
         executeCommand: async (command, args, next) => {
-          const result: unknown = await next(command, args);
+          let result: unknown;
+          try {
+            result = await next(command, args);
+          } catch (error) {
+            if (!isCancellation(error)) {
+              void showCommandError(this.log, command, error);
+            }
+            return undefined;
+          }
           if (command === SERVER_COMMANDS.applyProposal) {
             await this.applied(result);
           }
+          void showResult(command, result);
           return result;
         },
       },
@@ -328,6 +408,7 @@ export class ServerManager implements vscode.Disposable {
     const progress = new NotificationProgressFeature(client, this.log);
     client.registerFeature(progress);
     client.registerFeature(new ClientCommandsGuard(this.log));
+    client.registerFeature(new ShowsResultsFeature());
     client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
       try {
         const status = parseStatus(params);
@@ -416,14 +497,19 @@ export class ServerManager implements vscode.Disposable {
     return this.client;
   }
 
-  /** Runs one of the server's commands (docs/lsp.md) and returns its JSON result. */
+  /**
+   * Runs one of the server's commands (docs/lsp.md) and returns its JSON result;
+   * an action's message is shown (once: the server leaves it to this client).
+   */
   async execute(command: string, arg?: unknown, token?: vscode.CancellationToken): Promise<unknown> {
     const client = await this.running();
-    return client.sendRequest(
+    const result: unknown = await client.sendRequest(
       ExecuteCommandRequest.type,
       { command, arguments: arg === undefined ? [] : [arg] },
       token,
     );
+    void showResult(command, result);
+    return result;
   }
 
   /**
@@ -440,7 +526,9 @@ export class ServerManager implements vscode.Disposable {
         arguments: [functionName === undefined ? {} : { function: functionName }],
         workDoneToken: token,
       });
-      return parseOptimizeResult(result);
+      const ids = parseOptimizeResult(result);
+      void showResult(SERVER_COMMANDS.optimize, result);
+      return ids;
     } finally {
       part?.dispose();
     }

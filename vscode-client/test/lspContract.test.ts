@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { SERVER_COMMANDS, STATUS_NOTIFICATION } from '../src/constants';
-import { parseStatus, SERVER_STATES } from '../src/protocol';
+import { parseStatus, SERVER_STATES, SHOWS_RESULTS } from '../src/protocol';
 import { resolveSettings, SETTING_KEYS, serverSettings } from '../src/settings';
 
 const doc = readFileSync(path.join(__dirname, '..', '..', '..', 'docs', 'lsp.md'), 'utf8');
@@ -66,6 +66,12 @@ describe('docs/lsp.md', () => {
       executionAllowed: true,
       sandbox: 'bwrap',
     });
+  });
+
+  it('documents the capability that leaves result messages to the client', () => {
+    const json = /```json\n([\s\S]*?)```/.exec(section('Messages'));
+    assert.ok(json, 'the section has a JSON example');
+    assert.deepEqual(JSON.parse(json[1]), { experimental: SHOWS_RESULTS });
   });
 
   it('names the client-side preview command the code action uses', () => {

@@ -13,6 +13,8 @@ import {
   parseTools,
   proposalIdOf,
   ProtocolError,
+  resultMessage,
+  withShowsResults,
 } from '../src/protocol';
 
 describe('parseStatus', () => {
@@ -171,5 +173,57 @@ describe('command arguments', () => {
     assert.equal(functionNameOf({ function: 'f' }), 'f');
     assert.equal(functionNameOf({ toolName: 'g', label: 'g' }), 'g');
     assert.equal(functionNameOf(42), undefined);
+  });
+});
+
+describe('resultMessage', () => {
+  it("offers Preview and Show proposals with Optimize's message when it proposed", () => {
+    assert.deepEqual(
+      resultMessage('funcforge.optimize', {
+        proposals: ['p1'],
+        notes: [],
+        message: 'funcforge: proposed revise f (proposal p1; not replay-checked)',
+        messageType: 3,
+      }),
+      {
+        text: 'funcforge: proposed revise f (proposal p1; not replay-checked)',
+        level: 'info',
+        actions: [{ title: 'Preview', proposal: 'p1' }, { title: 'Show proposals' }],
+      },
+    );
+  });
+
+  it('shows a warning without buttons when nothing was proposed', () => {
+    assert.deepEqual(
+      resultMessage('funcforge.optimize', { proposals: [], message: 'funcforge: nothing', messageType: 2 }),
+      { text: 'funcforge: nothing', level: 'warning', actions: [] },
+    );
+  });
+
+  it('reads the other actions without buttons', () => {
+    const applied = { commit: 'abc', files: [], saveable: [], message: 'funcforge: committed abc (x)' };
+    assert.deepEqual(resultMessage('funcforge.applyProposal', applied), {
+      text: 'funcforge: committed abc (x)',
+      level: 'info',
+      actions: [],
+    });
+    assert.equal(
+      resultMessage('funcforge.rollback', { commits: ['a'], message: 'm', messageType: 1 })?.level,
+      'error',
+    );
+  });
+
+  it('is undefined for results without a message', () => {
+    assert.equal(resultMessage('funcforge.tools', { tools: [] }), undefined);
+    assert.equal(resultMessage('funcforge.optimize', { proposals: [], message: '' }), undefined);
+    assert.equal(resultMessage('funcforge.optimize', null), undefined);
+    assert.equal(resultMessage('funcforge.optimize', { message: 3 }), undefined);
+  });
+});
+
+describe('withShowsResults', () => {
+  it('declares showsResults and keeps other experimental entries', () => {
+    assert.deepEqual(withShowsResults(undefined), { funcforge: { showsResults: true } });
+    assert.deepEqual(withShowsResults({ other: 1 }), { other: 1, funcforge: { showsResults: true } });
   });
 });

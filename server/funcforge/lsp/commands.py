@@ -10,6 +10,7 @@ import asyncio
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -100,97 +101,142 @@ def optimize(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     The step runs on a thread of its own; this command waits for it or for its
     cancel flag (`$/cancelRequest`, the progress bar's Cancel, shutdown). A
     cancelled step is left to stop at its next check, where it raises before
-    writing anything, so the lock is free again at once.
+    writing anything, so the lock is free again at once. The progress ends on
+    every path, saying how the step ended.
     """
-    from funcforge.history.git import committed_version
-    from funcforge.optimizer.llm import make_client
-    from funcforge.optimizer.policy import Policy, live_verdict
-    from funcforge.optimizer.step import Cancelled, StepContext, StepResult, run_step
+    from funcforge.optimizer.step import Cancelled
 
     session = _session(ls)
     function = _optional_str(arg, "function", "funcforge.optimize")
     feature = ls.commands
     if not feature.optimize_lock.acquire(blocking=False):
         raise UserError("an optimization is already running")
-    cancel = feature.flag()
-    progress = _Progress(ls, f"funcforge: optimizing {function or 'the workspace'}", cancel)
-    ls.status.set(ServerState.OPTIMIZING)
-    outcome = "done"
+    outcome = "failed"
+    progress: _Progress | None = None
     try:
-        session.refresh_traces()
-        toolset = session.reload_tools()
-        if not session.settings.allow_execution and not feature.told_no_replay:
-            feature.told_no_replay = True  # once per session: not a toast per Optimize
-            ls.show(
-                "funcforge: the replay check is off because workspace code may not run "
-                "here (allowExecution is false / the workspace is not trusted)",
-                types.MessageType.Warning,
-            )
-        client = make_client(session.config, llm=session.settings.llm)
-        # The live verdict, as `funcforge optimize` records it (the same rule the views show).
-        policy = Policy.for_config(session.config, session.optimizer_state())
-        version = session.version()
-        if session.store is not None:
-            decline, measured = live_verdict(session.config, session.store, toolset, version)
-            if decline is not None:
-                policy.observe_live(decline, measured, session.config.min_traces)
-                policy.save(session.config.state_path)
-        context = StepContext(
-            config=session.config,
-            store=session.store,  # type: ignore[arg-type]
-            toolset=toolset,
-            client=client,
-            state=policy.state,
-            version=committed_version(session.config),  # evidence binds to commits
-            execute=session.settings.allow_execution,
-            function=function,
-            cancel=cancel,
-            progress=progress.report,
-        )
-        box: dict[str, Any] = {}
-        finished = threading.Event()
-
-        def work() -> None:
-            try:
-                box["result"] = run_step(context)
-            except BaseException as exc:  # handed to the command's thread
-                box["error"] = exc
-            finally:
-                finished.set()
-
-        threading.Thread(target=work, name="funcforge-step", daemon=True).start()
-        while not finished.wait(0.05):
-            if cancel.is_set():
-                raise Cancelled("optimization cancelled")
-        if "error" in box:
-            raise box["error"]
-        result: StepResult = box["result"]
-        ids = [result.proposal.id] if result.proposal else []
+        cancel = feature.flag()
+        progress = _Progress(ls, f"funcforge: optimizing {function or 'the workspace'}", cancel)
+        ls.status.set(ServerState.OPTIMIZING)
+        result = _run_step(session, function, cancel, progress.report)
         if result.proposal and arg.get("supersedes"):  # "Propose again": the old one is done
             _supersede(session, str(arg["supersedes"]))
         outcome = (
-            f"proposal {result.proposal.id}: {result.proposal.title}"
+            f"proposed {result.proposal.title}"
             if result.proposal
             else f"not proposed: {result.repeat}"
             if result.repeat
             else "no change proposed"
         )
-        ls.show(f"funcforge: {outcome}")
-        if result.notes:  # what the step worked around: a shrunk prompt, a normalised schema...
-            ls.show("funcforge: " + "; ".join(result.notes), types.MessageType.Warning)
-        return {"proposals": ids, "notes": list(result.notes)}
+        text, warn = optimize_message(result, function, session.settings.allow_execution)
+        return said(
+            {
+                "proposals": [result.proposal.id] if result.proposal else [],
+                "notes": list(result.notes),
+            },
+            text,
+            types.MessageType.Warning if warn else types.MessageType.Info,
+        )
     except Cancelled:
         outcome = "cancelled"
-        if not ls.stopping:
-            ls.show("funcforge: optimization cancelled")
-        return {"proposals": [], "cancelled": True}
+        return said(
+            {"proposals": [], "cancelled": True},
+            "funcforge: optimization cancelled; nothing was proposed",
+        )
+    except Exception as exc:
+        outcome = f"failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        raise  # the error response is the one message
     finally:
         session.proposals_changed()
-        progress.end(outcome)
+        if progress is not None:
+            progress.end(outcome)
         ls.status.state = ServerState.IDLE
         feature.optimize_lock.release()
         if not ls.stopping:
             ls.refresh(Change(tools=True, proposals=True))
+
+
+def _run_step(
+    session: Session,
+    function: str | None,
+    cancel: threading.Event,
+    report: Callable[[int, str], None],
+) -> Any:
+    """The optimizer step of `optimize`, on a thread of its own; its `StepResult`."""
+    from funcforge.history.git import committed_version
+    from funcforge.optimizer.llm import make_client
+    from funcforge.optimizer.policy import Policy, live_verdict
+    from funcforge.optimizer.step import Cancelled, StepContext, run_step
+
+    session.refresh_traces()
+    toolset = session.reload_tools()
+    client = make_client(session.config, llm=session.settings.llm)
+    # The live verdict, as `funcforge optimize` records it (the same rule the views show).
+    policy = Policy.for_config(session.config, session.optimizer_state())
+    version = session.version()
+    if session.store is not None:
+        decline, measured = live_verdict(session.config, session.store, toolset, version)
+        if decline is not None:
+            policy.observe_live(decline, measured, session.config.min_traces)
+            policy.save(session.config.state_path)
+    context = StepContext(
+        config=session.config,
+        store=session.store,  # type: ignore[arg-type]
+        toolset=toolset,
+        client=client,
+        state=policy.state,
+        version=committed_version(session.config),  # evidence binds to commits
+        execute=session.settings.allow_execution,
+        function=function,
+        cancel=cancel,
+        progress=report,
+    )
+    box: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def work() -> None:
+        try:
+            box["result"] = run_step(context)
+        except BaseException as exc:  # handed to the command's thread
+            box["error"] = exc
+        finally:
+            finished.set()
+
+    threading.Thread(target=work, name="funcforge-step", daemon=True).start()
+    while not finished.wait(0.05):
+        if cancel.is_set():
+            raise Cancelled("optimization cancelled")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def optimize_message(result: Any, function: str | None, execute: bool) -> tuple[str, bool]:
+    """The one message of an Optimize: what was proposed (with its evidence), or why
+    nothing was, and what the step worked around; True when it is a warning."""
+    from funcforge.lsp.evidence import replay_title
+
+    what = function or "the workspace"
+    proposal = result.proposal
+    if proposal is not None:
+        evidence = replay_title(proposal)  # "... not replay-checked" when it could not run
+        if not execute:
+            evidence += " (workspace code may not run here: allowExecution is off or untrusted)"
+        text = f"funcforge: proposed {proposal.title} (proposal {proposal.id}; {evidence})"
+    elif result.repeat:
+        text = f"funcforge: nothing proposed for {what}: {result.repeat}"
+    else:
+        text = f"funcforge: nothing proposed for {what}: the optimizer found no change to make"
+    if result.notes:  # what the step worked around: a shrunk prompt, a normalised schema...
+        text += ". Note: " + "; ".join(result.notes)
+    return text, bool(result.notes)
+
+
+def said(
+    result: dict[str, Any], text: str, kind: types.MessageType = types.MessageType.Info
+) -> dict[str, Any]:
+    """`result` with the action's one message (shown by `CommandsFeature`, or by a client
+    that shows results itself)."""
+    return {**result, "message": text, "messageType": int(kind)}
 
 
 def _supersede(session: Session, old_id: str) -> None:
@@ -235,22 +281,39 @@ def applyProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         raise
     ls.actions.conflicted.pop(proposal.id, None)
     after = dict(buffers)
+    lacking: list[str] = []  # open buffers edited meanwhile on the proposal's lines
     for rel, text in result.buffer_texts.items():
         taken = _edit_buffer(ls, rel, buffers[rel], text)
-        if taken is not None:
+        if isinstance(taken, _Clash):
+            lacking.append(rel)
+        elif taken is not None:
             after[rel] = taken
     saveable = [rel for rel, text in result.committed.items() if after.get(rel) == text]
     session.proposals_changed()
     ls.hand_check.clear()
     ls.status.send()  # the proposal count drops now, before the slower refresh
-    ls.show(f"funcforge: committed {result.commit[:7]} ({proposal.title})")  # the one message
+    text = f"funcforge: committed {result.commit[:7]} ({proposal.title})"
+    kind = types.MessageType.Info
+    if lacking:
+        text += (
+            f", but {', '.join(lacking)} was edited meanwhile on the proposal's lines: "
+            "the buffer lacks the fix (git diff shows it as removed)"
+        )
+        kind = types.MessageType.Warning
     ls.refresh(Change(tools=True, proposals=True))
-    return {"commit": result.commit, "files": list(result.files), "saveable": saveable}
+    return said(
+        {"commit": result.commit, "files": list(result.files), "saveable": saveable}, text, kind
+    )
 
 
-def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> str | None:
+class _Clash:
+    """The buffer was edited on the proposal's lines while the commit was made."""
+
+
+def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> str | _Clash | None:
     """Put the applied proposal into an open buffer (workspace/applyEdit); the buffer's
-    text then, or None when the edit was not taken."""
+    text then, `_Clash` when the user's edits meanwhile clash with it, or None when the
+    edit was not taken."""
     import asyncio
 
     from funcforge.history.merge import Conflict, carry_lines
@@ -264,12 +327,7 @@ def _edit_buffer(ls: FuncforgeServer, rel: str, old: str, new: str) -> str | Non
     if now != old:  # typed while the commit was made: carry the fix onto the text now
         carried = carry_lines(now, old, new)
         if isinstance(carried, Conflict):
-            ls.show(
-                f"funcforge: committed, but {rel} was edited meanwhile on the proposal's lines: "
-                "its buffer lacks the fix (git diff shows it as removed)",
-                types.MessageType.Warning,
-            )
-            return None
+            return _Clash()
         old, new = now, carried
     edit = apply_edit(doc.uri, version, line_edits(old, new), ls.caps.versioned_edits)
     params = types.ApplyWorkspaceEditParams(edit=edit, label="funcforge: apply proposal")
@@ -294,7 +352,11 @@ def rejectProposal(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     reject_proposal(session.config, proposal, reason)  # remembered as failure experience
     session.proposals_changed()
     ls.refresh(Change(proposals=True))
-    return {"id": proposal.id}
+    return said(
+        {"id": proposal.id},
+        f"funcforge: rejected proposal {proposal.id} ({proposal.title}); "
+        "the optimizer will not propose it again",
+    )
 
 
 def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -306,9 +368,24 @@ def rollback(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
         raise UserError("rollback needs `to` (a commit) or `best: true`")
     stats = session.store.version_stats() if session.store else None
     result = do_rollback(session.config, to=to or None, best=bool(arg.get("best")), stats=stats)
-    ls.show(f"funcforge: {result.message.splitlines()[0] if result.message else 'rolled back'}")
     ls.refresh(Change(tools=True, traces=True))
-    return {"commits": list(result.commits), "target": result.target}
+    return said(
+        {"commits": list(result.commits), "target": result.target}, rollback_message(result)
+    )
+
+
+def rollback_message(result: Any) -> str:
+    """The one message of a roll-back: the commit made, or why none was."""
+    if not result.commits:
+        return f"funcforge: {result.message or 'nothing to roll back'}"
+    n = len(result.reverted)
+    text = (
+        f"funcforge: rolled back to {result.target[:7]}: committed {result.commits[0][:7]}, "
+        f"reverting {n} funcforge commit{'' if n == 1 else 's'}"
+    )
+    if result.kept:
+        text += f" (your commits after it kept: {', '.join(c[:7] for c in result.kept)})"
+    return text
 
 
 def history(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
@@ -420,7 +497,7 @@ def tools(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
 
 
 def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
-    from funcforge.optimizer.expectations import add_pin
+    from funcforge.optimizer.expectations import add_pin, pins_path
 
     session = _session(ls)
     function = _optional_str(arg, "function", "funcforge.pinCall")
@@ -441,7 +518,23 @@ def pinCall(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:
     else:
         raise JsonRpcInvalidParams("funcforge.pinCall needs `expected` or `expectedError`")
     ls.hand_check.schedule()
-    return {"pinned": True}
+    where = session.rel(pins_path(session.config)) or str(pins_path(session.config))
+    return said({"pinned": True}, pin_message(function, arg, where))
+
+
+def pin_message(function: str, arg: dict[str, Any], where: str) -> str:
+    """The one message of a pin: the call and the result it is now held to."""
+    import json
+
+    def short(value: Any) -> str:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    args = arg.get("args") or {}
+    call = f"{function}({', '.join(f'{k}={short(v)}' for k, v in args.items())})"
+    call = call if len(call) <= 100 else call[:97] + "..."
+    held = f"= {short(arg['expected'])}" if "expected" in arg else f"raises {arg['expectedError']}"
+    return f"funcforge: pinned {call} {held}; proposals must keep it ({where})"
 
 
 def status(ls: FuncforgeServer, arg: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,9 @@ class ClientCaps:
     configuration: bool = False
     hover_markdown: bool = True  # the client renders Markdown hovers (else plain text)
     apply_edit: bool = False  # the client takes workspace/applyEdit
+    # The client shows the `message` of command results itself (the VS Code extension,
+    # which adds buttons): the server then sends no window/showMessage for them.
+    shows_results: bool = False
 
     @classmethod
     def from_params(cls, caps: types.ClientCapabilities) -> ClientCaps:
@@ -112,7 +115,14 @@ class ClientCaps:
             configuration=bool(ws and ws.configuration),
             hover_markdown=_prefers_markdown(td.hover.content_format if td and td.hover else None),
             apply_edit=bool(ws and ws.apply_edit),
+            shows_results=_shows_results(caps.experimental),
         )
+
+
+def _shows_results(experimental: Any) -> bool:
+    """`experimental.funcforge.showsResults: true` in the client's capabilities."""
+    ours = experimental.get("funcforge") if isinstance(experimental, dict) else None
+    return isinstance(ours, dict) and ours.get("showsResults") is True
 
 
 def _prefers_markdown(formats: Sequence[types.MarkupKind] | None) -> bool:

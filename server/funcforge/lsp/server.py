@@ -152,8 +152,33 @@ class FuncforgeServer(LanguageServer):
         except RuntimeError:  # loop closed while shutting down
             pass
 
-    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
-        self.post(self.window_show_message, types.ShowMessageParams(type=kind, message=message))
+    def show(
+        self,
+        message: str,
+        kind: types.MessageType = types.MessageType.Info,
+        *,
+        before_answer: bool = False,
+    ) -> None:
+        """`window/showMessage`. With `before_answer`, from a command's thread: wait (bounded)
+        until the loop wrote it, after what was posted before it (the progress' end), so
+        the client has the message when the command's answer arrives."""
+        params = types.ShowMessageParams(type=kind, message=message)
+        loop = self.loop
+        if not before_answer or threading.current_thread() is threading.main_thread():
+            self.post(self.window_show_message, params)
+            return
+        if loop is None or loop.is_closed():
+            return
+        written = threading.Event()
+
+        def send() -> None:
+            try:
+                self.window_show_message(params)
+            finally:
+                written.set()
+
+        self.post(send)
+        written.wait(2.0)
 
     def log_line(self, message: str) -> None:
         self.post(

@@ -210,7 +210,13 @@ async function run(page) {
     return /optimizing/.test(text) && text;
   });
   await screenshot(page, 'optimize-progress');
-  found.optimize_message = await waitForNotification(page, 'funcforge proposed 1 change for the workspace');
+  found.optimize_message = await waitForNotification(page, 'funcforge: proposed revise');
+  await page.waitForTimeout(1500); // a second message would show by now
+  // What the Optimize left on screen: its one message (the progress toast has ended).
+  found.optimize_toasts = (await notificationTexts(page)).filter((t) => /funcforge|propos/.test(t));
+  found.optimize_buttons = await textsOf(
+    page.locator('.notifications-toasts .notification-toast', { hasText: 'funcforge: proposed' }).locator('.monaco-button'),
+  );
   found.status_after_optimize = await until('the status bar to count the proposal', async () => {
     const text = await statusBarText(page);
     return /1 proposal\b/.test(text) && text;

@@ -1,5 +1,12 @@
 """workspace/executeCommand: registers the handlers of `lsp/commands.py` and owns
-the optimizer's one-at-a-time lock and its cancel flag."""
+the optimizer's one-at-a-time lock and its cancel flag.
+
+One message per user action: a command that has something to tell the user
+puts it in its result (`message`, `messageType`); here it becomes one
+`window/showMessage`, unless the client declared that it shows results itself
+(`experimental.funcforge.showsResults`: the VS Code extension, which adds
+buttons to it). Failures are the error response alone, never a message too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 
 from funcforge.lsp import commands
@@ -35,7 +43,6 @@ class CommandsFeature(Feature):
     def __init__(self, ls: FuncforgeServer) -> None:
         super().__init__(ls)
         self.optimize_lock = threading.Lock()
-        self.told_no_replay = False  # the "replay check is off" warning was shown
         self._running: dict[Any, CancelFlag] = {}  # request id -> its cancel flag
         self._guard = threading.Lock()
         self._local = threading.local()
@@ -86,11 +93,21 @@ class CommandsFeature(Feature):
                 self._local.flag = None
                 with self._guard:
                     self._running.pop(msg_id, None)
+            self._tell(result)
             if flag.by_client:
                 raise JsonRpcRequestCancelled(f"{name} cancelled")
             return result
 
         ls.command(name)(ls.thread()(run))
+
+    def _tell(self, result: Any) -> None:
+        """Send the result's `message` as the action's one `window/showMessage` (before the
+        command's answer), unless the client shows results itself."""
+        message = result.get("message") if isinstance(result, dict) else None
+        if not isinstance(message, str) or self.ls.caps.shows_results or self.ls.stopping:
+            return
+        kind = result.get("messageType", types.MessageType.Info)
+        self.ls.show(message, types.MessageType(kind), before_answer=True)
 
 
 class CancelFlag(threading.Event):
