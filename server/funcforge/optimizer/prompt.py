@@ -201,6 +201,7 @@ def bounded_candidates(
     for order, c in enumerate(items):
         prio = zlib.crc32((prefix + repr(c.sort_key)).encode("utf-8", "surrogatepass"))
         entry = (-prio, -order, c)  # in a max-heap of the kept: the worst kept is at the top
+        keys: list[tuple[str, ...]]
         if c.failed:
             keys = [("e", *e) for e in set(c.errors)] or [("e", "", "wrong answer")]
             keys.extend(("f", t) for t in set(c.tools))
