@@ -84,6 +84,9 @@ MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a worker flooding the protocol pipe is st
 MAX_TEXT = 1_000_000  # characters kept of any text field of an answer
 MAX_BATCH = 256  # calls sent to a worker in one message (`SandboxPool.batch`)
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # ... and about this much of their arguments
+# Descriptors a worker may hold: each can pin kernel memory outside its address-space
+# limit (socket and pipe buffers), 256 of them ~100 MB at most.
+MAX_OPEN_FILES = 256
 
 
 @dataclass
@@ -309,7 +312,12 @@ class _Worker:
         init = {
             "op": "init",
             "sources": dict(sources),
-            "limits": {"memory_mb": memory_mb, "fsize_mb": fsize_mb, "seccomp": True},
+            "limits": {
+                "memory_mb": memory_mb,
+                "fsize_mb": fsize_mb,
+                "nofile": MAX_OPEN_FILES,
+                "seccomp": True,
+            },
         }
         reply = self.request(init, load_timeout)
         if reply.get("fatal"):

@@ -313,6 +313,10 @@ def _apply_limits(limits: dict[str, Any]) -> list[str]:
     if limits.get("fsize_mb"):
         setlim("RLIMIT_FSIZE", int(limits["fsize_mb"]) * mb)
     setlim("RLIMIT_CORE", 0)
+    if limits.get("nofile"):
+        # Each descriptor can hold kernel memory the address-space limit does not
+        # count (a socketpair's buffers: ~200 KB; a pipe's: up to 1 MB).
+        setlim("RLIMIT_NOFILE", int(limits["nofile"]))
     if limits.get("nproc") is not None:
         # Counted per user and ignored for root; the patched os.fork and the
         # audit hook cover those cases.
@@ -679,6 +683,11 @@ def _error_line(exc: BaseException, path: str) -> int:
 # funcforge runs as root); no socket() of any family (socketpair stays, for
 # asyncio): in the process sandbox a network namespace does not hide Unix
 # sockets on the file system (ssh-agent, docker) and may not exist at all.
+# No memory outside the address-space limit: memfd_create (each file up to
+# the file-size limit, as many as descriptors), SysV shared memory (kept after
+# shmdt; in the process sandbox it outlived the worker on the host, where
+# other programs' segments of the same user could be attached), SysV
+# semaphores and message queues, POSIX message queues.
 # Unlike RLIMIT_NPROC this binds root too. Numbers per architecture.
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _SYSCALLS = {
@@ -742,6 +751,21 @@ _SYSCALLS = {
         "fremovexattr": 199,
         "setxattrat": 463,
         "removexattrat": 466,
+        "memfd_create": 319,
+        "memfd_secret": 447,
+        "shmget": 29,
+        "shmat": 30,
+        "shmctl": 31,
+        "shmdt": 67,
+        "semget": 64,
+        "semop": 65,
+        "semctl": 66,
+        "semtimedop": 220,
+        "msgget": 68,
+        "msgsnd": 69,
+        "msgrcv": 70,
+        "msgctl": 71,
+        "mq_open": 240,
     },
     "aarch64": {
         "clone": 220,
@@ -800,6 +824,21 @@ _SYSCALLS = {
         "fremovexattr": 16,
         "setxattrat": 463,
         "removexattrat": 466,
+        "memfd_create": 279,
+        "memfd_secret": 447,
+        "shmget": 194,
+        "shmctl": 195,
+        "shmat": 196,
+        "shmdt": 197,
+        "semget": 190,
+        "semctl": 191,
+        "semtimedop": 192,
+        "semop": 193,
+        "msgget": 186,
+        "msgctl": 187,
+        "msgrcv": 188,
+        "msgsnd": 189,
+        "mq_open": 180,
     },
 }
 _CLONE_THREAD = 0x00010000
