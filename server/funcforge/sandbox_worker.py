@@ -62,6 +62,10 @@ except ImportError:
 
 MAX_RENDERED = 200_000
 MAX_JSON = 1_000_000
+# Containers and scalars a returned JSON value may hold to be kept as a value (beyond,
+# only its digest and rendering): millions of tiny ones ("[[],[],...]") are ~20 bytes
+# of Python objects per byte of JSON, in funcforge too, once per logged call.
+MAX_VALUE_NODES = 10_000
 MAX_STDOUT = 20_000
 
 SIGNATURE_MISMATCH = "SignatureMismatch"
@@ -113,6 +117,8 @@ def describe_value(value: Any) -> dict[str, Any]:
             value_json = value
         else:
             value_json = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+            if json_nodes(value_json, MAX_VALUE_NODES) > MAX_VALUE_NODES:
+                value_json = None
     return {
         "ok": True,
         "value_json": value_json,
@@ -121,6 +127,19 @@ def describe_value(value: Any) -> dict[str, Any]:
         "value_repr": _cap(value_repr, MAX_RENDERED),
         "digest": sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32],
     }
+
+
+def json_nodes(value: Any, limit: int) -> int:
+    """How many values (containers and scalars) a JSON value holds, counted up to `limit` + 1."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def describe_error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:

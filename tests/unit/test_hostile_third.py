@@ -130,3 +130,48 @@ def test_third_hostile_functions_are_contained(
     while _descendants() - running and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (_descendants() - running), f"{name} left processes running"
+
+
+# Answers that would make funcforge itself hold gigabytes: a value of millions of
+# tiny JSON containers is ~20 bytes of Python objects per byte of its JSON.
+FORGE_BIG_ANSWER = """
+import json, os, stat, sys
+
+
+def attack():
+    frame, req = sys._getframe(), None
+    while frame is not None and req is None:
+        candidate = frame.f_locals.get("req")
+        if isinstance(candidate, dict) and "seq" in candidate:
+            req = candidate
+        frame = frame.f_back
+    value = "[" + ",".join(["[]"] * 3_000_000) + "]"
+    line = ('{"ok": true, "is_json": true, "rendered": "x", "value_json": %s, "seq": %d}\\n'
+            % (value, req["seq"])).encode()
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISFIFO(os.fstat(fd).st_mode) and os.get_blocking(fd) is not None:
+                os.write(fd, line)
+        except OSError:
+            pass
+    os._exit(0)
+"""
+
+MANY_NODES = """
+def attack():
+    return [[] for _ in range(250_000)]
+"""
+
+
+@pytest.mark.parametrize("source", [FORGE_BIG_ANSWER, MANY_NODES], ids=["forged", "returned"])
+def test_an_answer_of_millions_of_tiny_values_is_not_kept(source: str) -> None:
+    from funcforge.sandbox import SandboxPool
+
+    with SandboxPool({"tool.py": source}, timeout=20, memory_mb=512) as pool:
+        result = pool.call("attack", {})
+    assert result.ok, result.short(200)
+    value = result.value_json
+    assert not isinstance(value, list) or len(value) <= 10_000, (
+        f"funcforge keeps a value of {len(value)} containers"
+    )
+    assert len(dumps(result.to_dict())) < 2_000_000
