@@ -74,18 +74,36 @@ SIGNATURE_MISMATCH = "SignatureMismatch"
 def render_result(value: Any) -> str:
     """A tool result as a tool message's content: a str as is, else JSON when possible, else repr."""
     if isinstance(value, str):
-        return value
+        return str.__str__(value)  # a plain copy: a str subclass's __len__ could lie to the caps
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         return _safe_repr(value)
 
 
+# What a class is called and derives from, read past its metaclass (whose
+# `__name__` or `__mro__` property could raise SystemExit or lie).
+_CLASS_NAME = type.__dict__["__name__"]
+_CLASS_MRO = type.__dict__["__mro__"]
+
+
+def _class_name(cls: type) -> str:
+    return str(_CLASS_NAME.__get__(cls, type))
+
+
 def _safe_repr(value: Any) -> str:
     try:
-        return repr(value)
-    except Exception as exc:  # a hostile or broken __repr__
-        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+        return str.__str__(repr(value))
+    except BaseException as exc:  # a hostile or broken __repr__ (SystemExit included)
+        return f"<unrepresentable {_class_name(type(value))}: {_class_name(type(exc))}>"
+
+
+def _safe_str(exc: BaseException) -> str:
+    """`str(exc)` as a plain str; a hostile `__str__` (raising SystemExit, say) gives a placeholder."""
+    try:
+        return str.__str__(str(exc))
+    except BaseException:
+        return "<unprintable message>"
 
 
 def _cap(text: str, limit: int) -> str:
@@ -144,15 +162,11 @@ def json_nodes(value: Any, limit: int) -> int:
 
 def describe_error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     """The JSON-able description of a raised exception."""
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<unprintable message>"
     return {
         "ok": False,
-        "error_type": error_type or type(exc).__name__,
-        "error_bases": [c.__name__ for c in type(exc).__mro__],
-        "error_message": _cap(message, 2000),
+        "error_type": error_type or _class_name(type(exc)),
+        "error_bases": [_class_name(c) for c in _CLASS_MRO.__get__(type(exc), type)],
+        "error_message": _cap(_safe_str(exc), 2000),
     }
 
 
@@ -485,8 +499,8 @@ class Worker:
                     {
                         "file": path,
                         "line": _error_line(exc, path),
-                        "type": type(exc).__name__,
-                        "message": str(exc)[:500],
+                        "type": _class_name(type(exc)),
+                        "message": _safe_str(exc)[:500],
                     }
                 )
                 continue

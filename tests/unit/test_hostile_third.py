@@ -175,3 +175,83 @@ def test_an_answer_of_millions_of_tiny_values_is_not_kept(source: str) -> None:
         f"funcforge keeps a value of {len(value)} containers"
     )
     assert len(dumps(result.to_dict())) < 2_000_000
+
+
+DUNDERS = """
+class LoudStr(Exception):
+    def __str__(self):
+        raise SystemExit(3)
+
+
+class Meta(type):
+    @property
+    def __name__(cls):
+        raise KeyboardInterrupt
+
+    def mro(cls):
+        return [cls, Exception, BaseException, object]
+
+
+class Nameless(Exception, metaclass=Meta):
+    pass
+
+
+class LoudRepr:
+    def __repr__(self):
+        raise SystemExit(4)
+
+
+class Short(str):
+    def __len__(self):
+        return 0
+
+    def __str__(self):
+        return "short"
+
+
+def str_raises_system_exit():
+    raise LoudStr("never shown")
+
+
+def class_name_raises_keyboard_interrupt():
+    raise Nameless("named anyway")
+
+
+def repr_raises_system_exit():
+    return LoudRepr()
+
+
+def len_lies():
+    return Short("x" * 5_000_000)
+
+
+def fine():
+    return "still the same worker"
+"""
+
+
+def test_dunders_that_raise_or_lie_are_that_calls_result() -> None:
+    """A hostile `__str__`, metaclass `__name__`, `__repr__` or `__len__`: reported as that
+    call's result, not a crash of the worker (which ended a replay batch there)."""
+    from funcforge.sandbox import SandboxPool
+
+    with SandboxPool({"tool.py": DUNDERS}, timeout=20, memory_mb=512) as pool:
+        loud = pool.call("str_raises_system_exit", {})
+        nameless = pool.call("class_name_raises_keyboard_interrupt", {})
+        loud_repr = pool.call("repr_raises_system_exit", {})
+        short = pool.call("len_lies", {})
+        fine = pool.call("fine", {})
+        started = pool.started
+    assert (loud.ok, loud.error_type, loud.error_message) == (
+        False,
+        "LoudStr",
+        "<unprintable message>",
+    )
+    assert (nameless.error_type, nameless.error_message) == ("Nameless", "named anyway")
+    assert nameless.error_bases[:2] == ["Nameless", "Exception"]
+    assert loud_repr.ok and not loud_repr.is_json
+    assert loud_repr.value_repr == "<unrepresentable LoudRepr: SystemExit>"
+    assert short.ok and short.value_json is None  # over the JSON cap: digest only
+    assert short.rendered.startswith("xxx") and len(short.rendered) < 300_000
+    assert fine.ok and fine.value_json == "still the same worker"
+    assert started == 1, "a hostile dunder ended the worker"
