@@ -56,7 +56,7 @@ from funcforge.sandbox_os import (
     scrubbed_env,
     worker_command,
 )
-from funcforge.sandbox_worker import SIGNATURE_MISMATCH, render_result
+from funcforge.sandbox_worker import MAX_VALUE_NODES, SIGNATURE_MISMATCH, json_nodes, render_result
 
 __all__ = [
     "PROCESS_WARNING",
@@ -84,6 +84,9 @@ MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a worker flooding the protocol pipe is st
 MAX_TEXT = 1_000_000  # characters kept of any text field of an answer
 MAX_BATCH = 256  # calls sent to a worker in one message (`SandboxPool.batch`)
 MAX_BATCH_BYTES = 4 * 1024 * 1024  # ... and about this much of their arguments
+# Descriptors a worker may hold: each can pin kernel memory outside its address-space
+# limit (socket and pipe buffers), 256 of them ~100 MB at most.
+MAX_OPEN_FILES = 256
 
 
 @dataclass
@@ -117,13 +120,19 @@ class CallResult:
         Text is cut at `MAX_TEXT` characters with lone surrogates escaped, and
         the JSON value is cut below `fsutil.MAX_WRITE_DEPTH` levels: whatever the
         tool returned (or its worker claimed), the result can be written anywhere.
+        A value of more than `MAX_VALUE_NODES` values is not kept (the worker
+        does not send one; tool code that forges its answer could): 3 million
+        `[]` in a 9 MB answer were 200 MB of objects held by funcforge per call.
         """
         ok = data.get("ok") is True
+        value = data.get("value_json") if ok else None
+        if json_nodes(value, MAX_VALUE_NODES) > MAX_VALUE_NODES:
+            value = None
         error_type = _text(data.get("error_type"), 200) or (None if ok else PROTOCOL)
         bases = data.get("error_bases")
         return cls(
             ok=ok,
-            value_json=clean_json(data.get("value_json")) if ok else None,
+            value_json=clean_json(value),
             rendered=_text(data.get("rendered")) or "",
             error_type=None if ok else error_type,
             error_message=None if ok else _text(data.get("error_message")),
@@ -309,7 +318,12 @@ class _Worker:
         init = {
             "op": "init",
             "sources": dict(sources),
-            "limits": {"memory_mb": memory_mb, "fsize_mb": fsize_mb, "seccomp": True},
+            "limits": {
+                "memory_mb": memory_mb,
+                "fsize_mb": fsize_mb,
+                "nofile": MAX_OPEN_FILES,
+                "seccomp": True,
+            },
         }
         reply = self.request(init, load_timeout)
         if reply.get("fatal"):

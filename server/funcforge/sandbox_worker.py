@@ -62,6 +62,10 @@ except ImportError:
 
 MAX_RENDERED = 200_000
 MAX_JSON = 1_000_000
+# Containers and scalars a returned JSON value may hold to be kept as a value (beyond,
+# only its digest and rendering): millions of tiny ones ("[[],[],...]") are ~20 bytes
+# of Python objects per byte of JSON, in funcforge too, once per logged call.
+MAX_VALUE_NODES = 10_000
 MAX_STDOUT = 20_000
 
 SIGNATURE_MISMATCH = "SignatureMismatch"
@@ -70,18 +74,36 @@ SIGNATURE_MISMATCH = "SignatureMismatch"
 def render_result(value: Any) -> str:
     """A tool result as a tool message's content: a str as is, else JSON when possible, else repr."""
     if isinstance(value, str):
-        return value
+        return str.__str__(value)  # a plain copy: a str subclass's __len__ could lie to the caps
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         return _safe_repr(value)
 
 
+# What a class is called and derives from, read past its metaclass (whose
+# `__name__` or `__mro__` property could raise SystemExit or lie).
+_CLASS_NAME = type.__dict__["__name__"]
+_CLASS_MRO = type.__dict__["__mro__"]
+
+
+def _class_name(cls: type) -> str:
+    return str(_CLASS_NAME.__get__(cls, type))
+
+
 def _safe_repr(value: Any) -> str:
     try:
-        return repr(value)
-    except Exception as exc:  # a hostile or broken __repr__
-        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
+        return str.__str__(repr(value))
+    except BaseException as exc:  # a hostile or broken __repr__ (SystemExit included)
+        return f"<unrepresentable {_class_name(type(value))}: {_class_name(type(exc))}>"
+
+
+def _safe_str(exc: BaseException) -> str:
+    """`str(exc)` as a plain str; a hostile `__str__` (raising SystemExit, say) gives a placeholder."""
+    try:
+        return str.__str__(str(exc))
+    except BaseException:
+        return "<unprintable message>"
 
 
 def _cap(text: str, limit: int) -> str:
@@ -113,6 +135,8 @@ def describe_value(value: Any) -> dict[str, Any]:
             value_json = value
         else:
             value_json = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+            if json_nodes(value_json, MAX_VALUE_NODES) > MAX_VALUE_NODES:
+                value_json = None
     return {
         "ok": True,
         "value_json": value_json,
@@ -123,17 +147,26 @@ def describe_value(value: Any) -> dict[str, Any]:
     }
 
 
+def json_nodes(value: Any, limit: int) -> int:
+    """How many values (containers and scalars) a JSON value holds, counted up to `limit` + 1."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
 def describe_error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     """The JSON-able description of a raised exception."""
-    try:
-        message = str(exc)
-    except Exception:
-        message = "<unprintable message>"
     return {
         "ok": False,
-        "error_type": error_type or type(exc).__name__,
-        "error_bases": [c.__name__ for c in type(exc).__mro__],
-        "error_message": _cap(message, 2000),
+        "error_type": error_type or _class_name(type(exc)),
+        "error_bases": [_class_name(c) for c in _CLASS_MRO.__get__(type(exc), type)],
+        "error_message": _cap(_safe_str(exc), 2000),
     }
 
 
@@ -313,6 +346,10 @@ def _apply_limits(limits: dict[str, Any]) -> list[str]:
     if limits.get("fsize_mb"):
         setlim("RLIMIT_FSIZE", int(limits["fsize_mb"]) * mb)
     setlim("RLIMIT_CORE", 0)
+    if limits.get("nofile"):
+        # Each descriptor can hold kernel memory the address-space limit does not
+        # count (a socketpair's buffers: ~200 KB; a pipe's: up to 1 MB).
+        setlim("RLIMIT_NOFILE", int(limits["nofile"]))
     if limits.get("nproc") is not None:
         # Counted per user and ignored for root; the patched os.fork and the
         # audit hook cover those cases.
@@ -462,8 +499,8 @@ class Worker:
                     {
                         "file": path,
                         "line": _error_line(exc, path),
-                        "type": type(exc).__name__,
-                        "message": str(exc)[:500],
+                        "type": _class_name(type(exc)),
+                        "message": _safe_str(exc)[:500],
                     }
                 )
                 continue
@@ -679,6 +716,11 @@ def _error_line(exc: BaseException, path: str) -> int:
 # funcforge runs as root); no socket() of any family (socketpair stays, for
 # asyncio): in the process sandbox a network namespace does not hide Unix
 # sockets on the file system (ssh-agent, docker) and may not exist at all.
+# No memory outside the address-space limit: memfd_create (each file up to
+# the file-size limit, as many as descriptors), SysV shared memory (kept after
+# shmdt; in the process sandbox it outlived the worker on the host, where
+# other programs' segments of the same user could be attached), SysV
+# semaphores and message queues, POSIX message queues.
 # Unlike RLIMIT_NPROC this binds root too. Numbers per architecture.
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _SYSCALLS = {
@@ -742,6 +784,21 @@ _SYSCALLS = {
         "fremovexattr": 199,
         "setxattrat": 463,
         "removexattrat": 466,
+        "memfd_create": 319,
+        "memfd_secret": 447,
+        "shmget": 29,
+        "shmat": 30,
+        "shmctl": 31,
+        "shmdt": 67,
+        "semget": 64,
+        "semop": 65,
+        "semctl": 66,
+        "semtimedop": 220,
+        "msgget": 68,
+        "msgsnd": 69,
+        "msgrcv": 70,
+        "msgctl": 71,
+        "mq_open": 240,
     },
     "aarch64": {
         "clone": 220,
@@ -800,6 +857,21 @@ _SYSCALLS = {
         "fremovexattr": 16,
         "setxattrat": 463,
         "removexattrat": 466,
+        "memfd_create": 279,
+        "memfd_secret": 447,
+        "shmget": 194,
+        "shmctl": 195,
+        "shmat": 196,
+        "shmdt": 197,
+        "semget": 190,
+        "semctl": 191,
+        "semtimedop": 192,
+        "semop": 193,
+        "msgget": 186,
+        "msgctl": 187,
+        "msgrcv": 188,
+        "msgsnd": 189,
+        "mq_open": 180,
     },
 }
 _CLONE_THREAD = 0x00010000

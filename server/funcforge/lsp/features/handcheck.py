@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 
 from lsprotocol import types
 
@@ -21,6 +22,10 @@ class HandCheckFeature(Feature):
         super().__init__(ls)
         self.findings: dict[str, list[HandFinding]] = {}
         self.refused = False  # the missing-sandbox message was shown
+        self._lock = threading.Lock()
+        self._running = False  # a check runs (one at a time)
+        self._again = False  # saved while it ran: check once more after it
+        self._generation = 0  # bumped by clear(): findings of a check begun before are dropped
 
     def diagnostics(self, rel: str) -> list[types.Diagnostic]:
         return [diagnostic for _, diagnostic in self._placed(rel)]
@@ -67,29 +72,63 @@ class HandCheckFeature(Feature):
         return actions
 
     def clear(self) -> None:
-        self.findings = {}
+        """Forget the findings (a check still running for older files drops its own)."""
+        with self._lock:
+            self._generation += 1
+            self.findings = {}
 
     def schedule(self) -> None:
-        """Check the saved edits against logged calls (debounced; only when execution is allowed)."""
+        """Check the saved edits against logged calls (debounced; only when execution is allowed).
+
+        One check at a time: a save while one runs asks for one more run after
+        it (however many saves), never a second check beside it. Checks that
+        overlapped each held sandboxes and a core for up to their whole length
+        (a tool that takes just under the call timeout holds a check for
+        minutes), and a slow earlier check finishing last replaced the findings
+        of a later one.
+        """
         ls, session = self.ls, self.ls.session
         if session is None or not session.settings.allow_execution:
             return
 
-        def run() -> None:
+        def check() -> dict[str, list[HandFinding]]:
             from funcforge.lsp.handcheck import hand_edit_findings
 
             try:
-                self.findings = hand_edit_findings(session)
+                return hand_edit_findings(session)
             except SandboxUnavailable as exc:
                 # Said once per session, where the user sees it: nothing runs without a sandbox.
                 if not self.refused:
                     self.refused = True
                     ls.show(f"funcforge: hand-edit check not run: {exc}", types.MessageType.Warning)
                 ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
-                self.findings = {}
             except UserError as exc:
                 ls.log_line(f"funcforge: hand-edit check skipped: {exc}")
-                self.findings = {}
-            ls.diagnostics.publish(judge_decline=False)
+            return {}
+
+        def run() -> None:
+            with self._lock:
+                if self._running:
+                    self._again = True
+                    return
+                self._running = True
+            try:
+                while True:
+                    with self._lock:
+                        self._again = False
+                        generation = self._generation
+                    findings = check()
+                    with self._lock:
+                        if generation == self._generation:
+                            self.findings = findings
+                    ls.diagnostics.publish(judge_decline=False)
+                    with self._lock:
+                        if not self._again:
+                            self._running = False
+                            return
+            except BaseException:
+                with self._lock:
+                    self._running = False
+                raise
 
         ls.debounce("hand-check", 0.5, run)
