@@ -236,11 +236,14 @@ def _tool_files(repo: Repo, config: Config, sha: str, parent: str | None) -> lis
 
     prefix = workspace_prefix(repo, config)
     args = (
-        ["diff", "--name-only", "--no-renames", parent, sha]
+        ["diff", "--name-only", "--no-renames", "-z", parent, sha]
         if parent
-        else ["show", "--name-only", "--format=", sha]
+        else ["show", "--name-only", "-z", "--format=", sha]
     )
-    names = run_git(repo, *args, "--").split()
+    # NUL-separated, as git wrote them: a path with a space was split in two, and one
+    # with non-ASCII letters came quoted ("agents/caf\303\251/..."), so a workspace in
+    # such a folder had no commit touching its tools and a regression passed unseen.
+    names = [n.strip("\n") for n in run_git(repo, *args, "--").split("\0") if n.strip("\n")]
     return [
         n[len(prefix) :]
         for n in names
