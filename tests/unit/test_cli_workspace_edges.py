@@ -18,6 +18,7 @@ from funcforge.cli import main as cli_main
 from funcforge.errors import EXIT_ERROR
 from funcforge.workspace import workspace_root
 from tests.conftest import git, init_repo
+from tests.unit.test_cli_workspace import monorepo  # noqa: F401 (a fixture)
 
 TOOL = '''\
 def shout(text: str) -> str:
@@ -162,3 +163,36 @@ def test_an_unreadable_configuration_is_a_clear_error(
     code, out, err = cli(capsys, "stats", str(repo / "tools"), "--json")
     assert code == EXIT_ERROR and out == "", err
     assert f"{config}: cannot read the configuration: Permission denied" in err
+
+
+def test_check_at_an_unconfigured_root_refuses_changes_in_nested_workspaces(
+    monorepo: Path,  # noqa: F811 (the fixture imported above)
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pre-commit hook runs `funcforge check` at the repository root (docs/ci.md)."""
+    math = monorepo / "agents" / "math"
+    units = math / "tools" / "units.py"
+    units.write_text(units.read_text(encoding="utf-8").replace("value *", "2 * value *"))
+    git(monorepo, "add", "-A")  # staged, as pre-commit sees it
+    monkeypatch.chdir(monorepo)
+    code, out, err = cli(capsys, "check", "--format", "sarif")
+    # before: the root, no workspace, had no tool files: "no tool function changed", exit 0,
+    # and the hook let the regression of convert_units(value=2, unit='km') through
+    assert code == EXIT_ERROR and out == "", err
+    assert "is not a funcforge workspace" in err and "args: [agents/math]" in err, err
+    code, out, err = cli(capsys, "check", "agents/math")  # as the docs' `args:` line runs it
+    assert code == 1 and "convert_units(value=2, unit='km')" in out, err
+    # pre-push: the pushed range, named by pre-commit
+    git(monorepo, "commit", "-qm", "double")
+    monkeypatch.setenv("PRE_COMMIT_FROM_REF", "HEAD~1")
+    monkeypatch.setenv("PRE_COMMIT_TO_REF", "HEAD")
+    code, _, err = cli(capsys, "check")
+    assert code == EXIT_ERROR and "changed between HEAD~1 and HEAD" in err, err
+    # changes outside any workspace leave the root's check as it was
+    monkeypatch.delenv("PRE_COMMIT_FROM_REF")
+    monkeypatch.delenv("PRE_COMMIT_TO_REF")
+    (monorepo / "README.md").write_text("docs\n", encoding="utf-8")
+    git(monorepo, "add", "README.md")
+    code, out, err = cli(capsys, "check")
+    assert code == 0 and "no tool function changed" in out, err
