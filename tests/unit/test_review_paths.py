@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree as ET
@@ -46,6 +47,10 @@ def build_history(tmp_path: Path, capsys: pytest.CaptureFixture[str], sub: str) 
         call_trace(
             i, content, "convert_units", {"value": 3, "unit": "mile"}, "Error: KeyError", 0.0
         )
+        for i in range(3)
+    ]
+    traces += [
+        call_trace(10 + i, content, "convert_units", {"value": 2, "unit": "km"}, "2000.0", 1.0)
         for i in range(3)
     ]
     traces += [call_trace(20 + i, content, "shout", {"text": "hi"}, "HI", 1.0) for i in range(4)]
@@ -117,3 +122,40 @@ def test_sarif_from_a_subfolder_points_at_the_function_by_a_repository_relative_
     assert code == 1, err
     files = {c.get("file") for c in ET.fromstring(out).iter("testcase")}
     assert files == {f"{sub}/tools/units.py"}
+
+
+def test_review_checks_what_a_merge_itself_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A conflict resolved with new code: a regression in no commit of the range but the merge."""
+    root = build_history(tmp_path, capsys, "agents/ws")
+    units = root / "tools" / "units.py"
+    text = units.read_text(encoding="utf-8")
+    git(root, "checkout", "-q", "-b", "a")
+    user_commit(root, "tools/units.py", text.replace("[:1]", "[:1] + ''"), "a")
+    git(root, "checkout", "-q", "-b", "b", "feature")
+    user_commit(root, "tools/units.py", text.replace("[:1]", "[:1].strip()"), "b")
+    git(root, "checkout", "-q", "-b", "side", "feature")  # a side that merges cleanly
+    user_commit(root, "tools/other.py", "def add(a: int, b: int) -> int:\n    return b + a\n")
+    git(root, "checkout", "-q", "a")
+    git(root, "merge", "-q", "--no-ff", "side", "-m", "merge side")
+    with pytest.raises(subprocess.CalledProcessError):  # a conflict in shout
+        git(root, "merge", "-q", "b", "-m", "merge b")
+    resolved = text.replace('"km": 1000.0', '"km": 100.0')  # ... and an "evil" change
+    units.write_text(resolved, encoding="utf-8")
+    git(root, "commit", "-qam", "merge b")
+    code, out, err = cli(capsys, "review", "feature", str(root), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    kinds = [(c["subject"], c["kind"], c["files"]) for c in data["commits"]]
+    # the clean merge adds nothing to review; the resolution is reviewed as what it is
+    assert kinds[-1] == ("merge b", "merge", ["tools/units.py"]), kinds
+    assert sorted(kinds[:-1]) == [
+        ("a", "hand edit", ["tools/units.py"]),
+        ("b", "hand edit", ["tools/units.py"]),
+        ("user edit", "hand edit", ["tools/other.py"]),
+    ], kinds
+    merge = data["commits"][-1]
+    # before: merges were left out, and the report said no regression
+    assert merge["has_regression"] is True and data["has_regression"] is True
+    assert "merge side" not in json.dumps(data["other_commits"])
