@@ -79,6 +79,7 @@ def test_review_sees_the_commits_of_a_workspace_whose_folder_name_git_quotes(
     code, out, err = cli(capsys, "review", "main", str(root), "--json")
     assert code == 0, err
     data = json.loads(out)
+    assert data["range"] == "main..HEAD"  # a lone base is said as the range it means
     # before: only the optimizer commit (found by its message), with no tool file, and
     # the hand edit that breaks shout(text='hi') left out: "no regression found"
     assert [(c["kind"], c["files"]) for c in data["commits"]] == [

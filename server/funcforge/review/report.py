@@ -278,7 +278,7 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
     store = TraceStore(config)
     store.refresh()
     with open_repo(config) as repo:
-        rng = rng or default_range(repo)
+        rng = _check_range(repo, rng or default_range(repo))  # `main` is shown as main..HEAD
         commits = _commits(repo, rng)
         table: VersionTable = load_version_table(
             config, repo, store.version_stats("learnable"), store.version_stats("held_out")
