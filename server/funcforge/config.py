@@ -214,17 +214,39 @@ def _apply(
         setattr(target, key, value)
 
 
+def read_config_text(path: Path) -> str:
+    """A configuration file's text; unreadable or not UTF-8 (as TOML must be): a clear error."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); TOML files are UTF-8"
+        ) from None
+
+
+def _toml_error(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """`FILE:LINE: not valid TOML: WHAT (at line L, column C)`, the line where editors jump."""
+    m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+    where = f"{path}:{m.group(1)}" if m else str(path)
+    return f"{where}: not valid TOML: {exc}"
+
+
 def find_config_file(root: Path) -> tuple[Path, dict[str, Any], str] | None:
     """The file that configures `root`: funcforge.toml first, then pyproject.toml."""
     for name in ("funcforge.toml", "pyproject.toml"):
         path = root / name
         if not path.is_file():
             continue
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path)
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            raise ConfigError(_toml_error(path, exc)) from exc
         if name == "funcforge.toml":
             return path, data.get("tool", {}).get("funcforge", data), text
         section = data.get("tool", {}).get("funcforge")

@@ -64,10 +64,11 @@ def _configures(folder: Path) -> bool:
         return True
     pyproject = folder / "pyproject.toml"
     try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        data = pyproject.read_bytes()
+    except OSError:  # none, or unreadable: nothing says it is funcforge's
         return False
-    return "funcforge" in text and find_config_file(folder) is not None
+    # one that names funcforge is read: not valid TOML or not UTF-8, a clear error (file:line)
+    return b"funcforge" in data and find_config_file(folder) is not None
 
 
 def workspace_root(path: Path | str, say: Callable[[str], None] | None = None) -> Path:
@@ -89,6 +90,10 @@ def workspace_root(path: Path | str, say: Callable[[str], None] | None = None) -
             say(f"funcforge: workspace {root} (found from {start})")
         return root
     top = _repository_root(start)
+    holder = _holder_of_internal_folder(start, top)
+    if holder is not None:
+        say(f"funcforge: workspace {holder} (found from {start})")
+        return holder
     if top is not None and top != start and not (start / DEFAULT_STATE_DIR).exists():
         say(
             f"funcforge: note: no funcforge.toml or [tool.funcforge] in {start} or above it "
@@ -98,9 +103,40 @@ def workspace_root(path: Path | str, say: Callable[[str], None] | None = None) -
     return start
 
 
+def _holder_of_internal_folder(start: Path, top: Path | None) -> Path | None:
+    """The folder holding the `.git` or `.funcforge` folder `start` is in (below `top`), or None.
+
+    Run inside git's folder (`.git/refs`) or a state folder (`.funcforge/cache`)
+    of an unconfigured workspace, the folder itself is nobody's workspace:
+    taking it as one wrote `.funcforge/` state into `.git/refs`. The folder
+    holding it is (a training worktree under `.funcforge/train/` is a
+    repository of its own, so `top` is the worktree and nothing here applies).
+    """
+    base = top if top is not None else Path(start.anchor)
+    folder = base
+    for part in start.relative_to(base).parts:
+        if part in (".git", DEFAULT_STATE_DIR):
+            return folder
+        folder = folder / part
+    return None
+
+
+def current_folder() -> Path:
+    """The folder the command runs in; a clear error when it was deleted under the shell."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise UserError(
+            "the current folder no longer exists (deleted or moved since the shell entered it): "
+            "cd to the workspace, or name it as PATH"
+        ) from None
+
+
 def existing_folder(path: Path | str) -> Path:
     """`path` when it is an existing folder; a clear error otherwise (nothing is created)."""
     given = Path(path)
+    if not given.is_absolute():
+        current_folder()  # `.` in a deleted folder still stats, but resolves nowhere
     if not given.exists():
         raise UserError(f"{given}: no such folder (PATH is the workspace root)")
     if not given.is_dir():
@@ -130,7 +166,7 @@ def user_file(name: str | Path, root: Path) -> Path:
     path = Path(name).expanduser()
     if path.is_absolute():
         return path
-    here = Path.cwd() / path
+    here = current_folder() / path
     if here.exists() or not (root / path).exists():
         return here
     return root / path

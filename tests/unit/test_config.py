@@ -138,7 +138,7 @@ def test_nested_wrong_type(tmp_path: Path) -> None:
 def test_invalid_toml_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "funcforge.toml"
     path.write_text("model = \n")
-    with pytest.raises(ConfigError, match=rf"^{path}: not valid TOML"):
+    with pytest.raises(ConfigError, match=rf"^{path}:1: not valid TOML"):  # file:line
         load_config(tmp_path)
 
 

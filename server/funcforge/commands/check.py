@@ -187,6 +187,8 @@ def _check(args: argparse.Namespace) -> int:
     if args.base is None and args.head is None:
         args.base, args.head = _pre_commit_refs()
     base = args.base or "HEAD"
+    if config.source is None:
+        _refuse_nested_changes(config, base, args.head)
     if args.head:
         from funcforge.review.refs import toolset_at
 
@@ -252,6 +254,42 @@ def _check(args: argparse.Namespace) -> int:
         )
     _emit(out.getvalue().rstrip("\n"), args.output)  # text honours --output like the others
     return code
+
+
+def _refuse_nested_changes(config: Config, base: str, head: str | None) -> None:
+    """An unconfigured workspace whose changes are in configured workspaces below it: exit 2.
+
+    The pre-commit hook runs `funcforge check` at the repository root. In a
+    monorepo whose workspaces are subfolders, the root is no workspace: the
+    check looked at no tool file and passed every commit, regressions too.
+    Checking the wrong folder is "could not run", with the line that fixes it.
+    """
+    from funcforge.history.git import open_repo
+    from funcforge.history.gitops import run_git, work_tree
+    from funcforge.workspace import current_folder, find_workspace
+
+    with open_repo(config) as repo:
+        top = work_tree(repo)
+        revs = [base, head] if head else [base]
+        out = run_git(repo, "diff", "--name-only", "-z", "--no-renames", *revs, "--", check=False)
+    root = Path(config.root).resolve()
+    nested: set[Path] = set()
+    for name in filter(None, out.split("\0")):
+        folder = (top / name).parent
+        if folder != root and root not in folder.parents:
+            continue
+        found = find_workspace(folder)
+        if found is not None and found != root:
+            nested.add(found)
+    if not nested:
+        return
+    names = sorted(os.path.relpath(n, current_folder()) for n in nested)
+    against = f"between {base} and {head}" if head else f"since {base}"
+    raise UserError(
+        f"{root} is not a funcforge workspace (no funcforge.toml or [tool.funcforge]), and the "
+        f"files changed {against} are in the workspace(s) {', '.join(names)}: name one as PATH "
+        f"(`funcforge check {names[0]}`; the pre-commit hook: `args: [{names[0]}]`)"
+    )
 
 
 def _pre_commit_refs() -> tuple[str | None, str | None]:

@@ -37,7 +37,7 @@ class ToolRow:
 
 
 def _workspace(path: str) -> Config:
-    from funcforge.workspace import find_workspace, workspace_root
+    from funcforge.workspace import current_folder, find_workspace, workspace_root
 
     target = Path(path)
     if target.is_dir():
@@ -48,8 +48,8 @@ def _workspace(path: str) -> Config:
         here = target.resolve().parent
         found = find_workspace(here)
         if found is None:
-            found = workspace_root(Path.cwd())
-        elif found != Path.cwd().resolve():
+            found = workspace_root(current_folder())
+        elif found != current_folder().resolve():
             print(f"funcforge: workspace {found} (found from {here})", file=sys.stderr)
         config = load_config(found)
         only = glob.escape(str(target.resolve()))  # a literal path, even with [ or * in it

@@ -74,7 +74,7 @@ class Score:
 class ReviewedCommit:
     sha: str
     subject: str
-    kind: str  # "optimizer" | "rollback" | "hand edit"
+    kind: str  # "optimizer" | "rollback" | "hand edit" | "merge" (its own tool changes)
     diffstat: str
     files: list[str]
     functions: list[str] = field(default_factory=list)
@@ -193,14 +193,13 @@ def _check_range(repo: Repo, rng: str) -> str:
 
 
 def _commits(repo: Repo, rng: str) -> list[tuple[str, str, list[str]]]:
-    """(sha, subject, parents) of the range, oldest first (merges left out)."""
+    """(sha, subject, parents) of the range, oldest first (merges too: see `_tool_files`)."""
     rng = _check_range(repo, rng)
     out = run_git(
         repo,
         "log",
         "--reverse",
         "--topo-order",
-        "--no-merges",
         "-z",
         "--format=%H%x1f%s%x1f%P",
         rng,
@@ -231,16 +230,29 @@ def _body(repo: Repo, sha: str) -> tuple[str, list[str]]:
     return rationale, evidence
 
 
-def _tool_files(repo: Repo, config: Config, sha: str, parent: str | None) -> list[str]:
+def _tool_files(
+    repo: Repo, config: Config, sha: str, parent: str | None, merge: bool = False
+) -> list[str]:
+    """The workspace's tool files `sha` changes (workspace-relative).
+
+    A merge's are those its result changes against every parent (`--cc`: a
+    conflict resolved by new code, an "evil" merge): what its sides brought is
+    reviewed with their own commits, but a regression made while merging was
+    in no commit of the range, and the report said none was found.
+    """
     from funcforge.toolset.toolset import matches_tools
 
     prefix = workspace_prefix(repo, config)
-    args = (
-        ["diff", "--name-only", "--no-renames", parent, sha]
-        if parent
-        else ["show", "--name-only", "--format=", sha]
-    )
-    names = run_git(repo, *args, "--").split()
+    if merge:
+        args = ["diff-tree", "--cc", "--name-only", "-z", "--no-commit-id", sha]
+    elif parent:
+        args = ["diff", "--name-only", "--no-renames", "-z", parent, sha]
+    else:
+        args = ["show", "--name-only", "-z", "--format=", sha]
+    # NUL-separated, as git wrote them: a path with a space was split in two, and one
+    # with non-ASCII letters came quoted ("agents/caf\303\251/..."), so a workspace in
+    # such a folder had no commit touching its tools and a regression passed unseen.
+    names = [n.strip("\n") for n in run_git(repo, *args, "--").split("\0") if n.strip("\n")]
     return [
         n[len(prefix) :]
         for n in names
@@ -266,7 +278,7 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
     store = TraceStore(config)
     store.refresh()
     with open_repo(config) as repo:
-        rng = rng or default_range(repo)
+        rng = _check_range(repo, rng or default_range(repo))  # `main` is shown as main..HEAD
         commits = _commits(repo, rng)
         table: VersionTable = load_version_table(
             config, repo, store.version_stats("learnable"), store.version_stats("held_out")
@@ -277,16 +289,18 @@ def build_review(config: Config, rng: str | None = None, execute: bool = True) -
         other: list[tuple[str, str]] = []
         for sha, subject, parents in commits:
             parent = parents[0] if parents else None
-            files = _tool_files(repo, config, sha, parent)
+            merge = len(parents) > 1
+            files = _tool_files(repo, config, sha, parent, merge)
             ff: FuncforgeCommit | None = ours.get(sha)
             if not files and ff is None:
-                other.append((sha, subject))
+                if not merge:  # a merge that only joins its sides adds nothing to review
+                    other.append((sha, subject))
                 continue
             stat = run_git(repo, "show", "--stat=100", "--format=", sha, "--").strip()
             item = ReviewedCommit(
                 sha,
                 subject,
-                "hand edit"
+                ("merge" if merge else "hand edit")
                 if ff is None
                 else ("optimizer" if ff.kind == "proposal" else "rollback"),
                 stat,
@@ -427,7 +441,11 @@ def render_markdown(review: Review) -> str:
             f"this version {c.new.text() if c.new else '-'}"
         )
         lines.append("")
-        what = "Replay check" if c.kind != "hand edit" else "`funcforge check` on this edit"
+        what = (
+            "Replay check"
+            if c.kind not in ("hand edit", "merge")
+            else "`funcforge check` on this edit"
+        )
         lines.append(f"**{what}:** {_verdict_line(c)}")
         shown = [f for f in c.findings if f.calls or f.kind in ("broken", "removed")]
         if shown:

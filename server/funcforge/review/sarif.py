@@ -8,8 +8,10 @@ Validated against the official OASIS schema in the tests.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from funcforge import __version__
 from funcforge.review.findings import RULES, Finding
@@ -18,12 +20,23 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/funcforge/funcforge"
 
 
+def file_uri(path: str) -> str:
+    """A repository-relative path as a relative URI reference (RFC 3986), as SARIF requires.
+
+    A folder named `my tools`, `outils-é` or `a#b` is percent-encoded (of its
+    bytes, as the file system holds them), so a viewer resolves it against the
+    checkout to that file: written as is, a space is not a URI and a `#` starts
+    a fragment.
+    """
+    return quote(os.fsencode(path), safe="/")
+
+
 def _location(
     uri: str, line: int, message: str | None = None, index: int | None = None
 ) -> dict[str, Any]:
     loc: dict[str, Any] = {
         "physicalLocation": {
-            "artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+            "artifactLocation": {"uri": file_uri(uri), "uriBaseId": "%SRCROOT%"},
             "region": {"startLine": max(1, line)},
         }
     }
