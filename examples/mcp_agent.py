@@ -3,6 +3,9 @@
     OPENAI_API_KEY=... python examples/mcp_agent.py WORKSPACE "What is 3/4 + 1/8?"
         [--model gpt-4o-mini] [--base-url URL]
 
+A local endpoint (`--base-url http://127.0.0.1:8080/v1`, or OPENAI_BASE_URL)
+needs no key, as in funcforge itself: local servers take any.
+
 The agent never imports the workspace's tool code: it starts `funcforge mcp
 WORKSPACE` as an MCP stdio server (the official `mcp` SDK's client), hands the
 model the tools that server lists (name, description, JSON Schema from the
@@ -16,16 +19,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from openai import OpenAI
 
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
-async def solve(workspace: str, question: str, model: str, base_url: str | None) -> str:
-    client = OpenAI(base_url=base_url) if base_url else OpenAI()
+
+def api_key(base_url: str | None) -> str:
+    """OPENAI_API_KEY, or a placeholder for a server on this machine (which takes any key)."""
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if key:
+        return key
+    if (urlsplit(base_url or "").hostname or "").lower() in LOCAL_HOSTS:
+        return "local"
+    raise SystemExit(
+        "mcp_agent.py: OPENAI_API_KEY is not set: export it, or pass --base-url of a "
+        "local OpenAI-compatible server (e.g. http://127.0.0.1:8080/v1), which needs none"
+    )
+
+
+async def solve(workspace: str, question: str, model: str, base_url: str | None, key: str) -> str:
+    client = OpenAI(api_key=key, base_url=base_url)
     server = StdioServerParameters(
         command=sys.executable, args=["-m", "funcforge", "mcp", workspace]
     )
@@ -67,9 +87,10 @@ def main() -> int:
     parser.add_argument("workspace")
     parser.add_argument("question")
     parser.add_argument("--model", default="gpt-4o-mini")
-    parser.add_argument("--base-url")
+    parser.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL") or None)
     args = parser.parse_args()
-    print(anyio.run(solve, args.workspace, args.question, args.model, args.base_url))
+    key = api_key(args.base_url)  # before any work: a missing key is said, not a traceback
+    print(anyio.run(solve, args.workspace, args.question, args.model, args.base_url, key))
     return 0
 
 

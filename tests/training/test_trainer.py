@@ -348,3 +348,24 @@ def test_no_test_split_task_reaches_the_prompt_or_the_statistics(tmp_path: Path)
         if expected not in train_text and len(expected) > 3:
             assert expected not in " ".join(requests)
     assert checked >= 2
+
+
+def test_a_repository_without_commits_is_a_clear_error_and_nothing_is_made(
+    tmp_path: Path,
+) -> None:
+    """`git init` done, nothing committed yet: one sentence saying so and what to do
+    (it was `git rev-parse HEAD failed: fatal: ambiguous argument 'HEAD'...`)."""
+    ws = tmp_path / "ws"
+    shutil.copytree(
+        SAMPLES / "math-tools", ws, ignore=shutil.ignore_patterns(".funcforge", "__pycache__")
+    )
+    git(ws, "init", "-q")
+    with pytest.raises(UserError) as caught:
+        train(ws, epochs=1)
+    message = str(caught.value)
+    assert "has no commits yet" in message and "git commit" in message
+    assert "rev-parse" not in message
+    assert not (ws / ".funcforge" / "train").exists() or not any(
+        (ws / ".funcforge" / "train").iterdir()
+    )
+    assert git(ws, "branch", "--list").strip() == ""

@@ -74,6 +74,7 @@ def test_apply_refusals_are_one_line_errors(
     assert data["commit"] == sha(config.root) and data["wip_commit"] == sha(config.root, "HEAD~1")
     code, _, err = main(capsys, "apply", "zzz", str(config.root))
     assert code == 2 and "no proposal 'zzz'" in err
+    assert "`funcforge proposals --all` lists them" in err  # what to do, as reject says
     code, _, err = main(capsys, "apply", "2f1c9e", str(tmp_path / "missing"))
     assert code == 2 and "no such folder" in err
 

@@ -145,3 +145,23 @@ def test_the_plot_has_a_legend_in_words_a_whole_title_and_the_rollback(tmp_path:
     title = ax.title.get_window_extent(renderer)
     box = fig.bbox
     assert title.x0 >= box.x0 and title.x1 <= box.x1  # not cut off
+
+
+def test_the_plot_draws_one_point_for_a_toolset_head_did_not_change(tmp_path: Path) -> None:
+    """Traces logged with the tools' content hash; HEAD is a later commit that touched no
+    tool file: one point (one best star), its tick naming HEAD, not two identical points."""
+    config = make_workspace(tmp_path / "repo")
+    root = config.root
+    c0 = sha(root)
+    write(root, content(config), scores(0.6, 30))
+    user_commit(root, "README.md", "more words\n", "docs")
+    head = sha(root)
+    log = history_log(config)
+    assert [p.commit for p in log.versions] == [c0, head]  # the text log keeps HEAD's line
+    ax = figure_for(log).axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [f"{c0[:7]}\n= HEAD {head[:7]}"]
+    from matplotlib.collections import PathCollection
+
+    stars = [c for c in ax.collections if isinstance(c, PathCollection) and 300 in c.get_sizes()]
+    assert len(stars) == 1

@@ -166,8 +166,12 @@ def test_refuses_without_bwrap_and_says_why(workspace: Path) -> None:
     assert "apt-get install bubblewrap" in done.stderr and 'sandbox = "process"' in done.stderr
 
 
-def test_the_documented_agent_example_runs_against_a_fake_endpoint(workspace: Path) -> None:
-    """examples/mcp_agent.py: the OpenAI SDK's tool calls go to `funcforge mcp` and back."""
+@pytest.mark.parametrize("key", [SECRET, None], ids=["with-key", "local-without-key"])
+def test_the_documented_agent_example_runs_against_a_fake_endpoint(
+    workspace: Path, key: str | None
+) -> None:
+    """examples/mcp_agent.py: the OpenAI SDK's tool calls go to `funcforge mcp` and back;
+    a local endpoint (docs/mcp.md's `--base-url http://127.0.0.1:...`) needs no key."""
     from tests.fakes.openai_server import FakeOpenAI
 
     script = [
@@ -187,7 +191,7 @@ def test_the_documented_agent_example_runs_against_a_fake_endpoint(workspace: Pa
                 "--base-url",
                 srv.base_url,
             ],
-            env={**os.environ, "OPENAI_API_KEY": SECRET},
+            env={**environ_without_key(), **({"OPENAI_API_KEY": key} if key else {})},
             capture_output=True,
             text=True,
             timeout=120,
@@ -205,3 +209,25 @@ def test_the_documented_agent_example_runs_against_a_fake_endpoint(workspace: Pa
     }
     logged = (workspace / "traces" / "mcp-calls.jsonl").read_text("utf-8")
     assert '"name": "add"' in logged and SECRET not in logged
+
+
+def environ_without_key() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+
+
+def test_the_agent_example_without_a_key_says_so(workspace: Path) -> None:
+    """A remote endpoint without OPENAI_API_KEY: one line naming it and the local way, no
+    traceback, before the MCP server is started."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "mcp_agent.py"
+    done = subprocess.run(
+        [sys.executable, str(example), str(workspace), "What is 40 + 2?"],
+        env=environ_without_key(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "OPENAI_API_KEY is not set" in done.stderr and "--base-url" in done.stderr
+    assert not (workspace / "traces" / "mcp-calls.jsonl").exists()

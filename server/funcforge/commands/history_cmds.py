@@ -23,8 +23,8 @@ def _apply(args: argparse.Namespace) -> int:
     config = _config(args)
     try:
         proposal = load_proposal(config.proposals_path, args.id)
-    except ProposalError as exc:
-        raise UserError(str(exc)) from None
+    except ProposalError as exc:  # what to do, as `reject` says it
+        raise UserError(f"{exc}; `funcforge proposals --all` lists them") from None
     result = apply_proposal(config, proposal, commit_dirty=args.commit_dirty)
     if args.json:
         print(

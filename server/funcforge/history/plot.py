@@ -54,6 +54,27 @@ def _label(p: VersionPoint) -> str:
     return p.short
 
 
+def _same_toolset_as_before(points: list[VersionPoint]) -> list[tuple[VersionPoint, str]]:
+    """The points to draw, each with its tick label. A commit not made by funcforge whose tools
+    are those of the point before it (HEAD after commits that touched no tool) scores the
+    same traces: drawn again, it was a second point and a second best star for one toolset
+    (the sample's fresh clone plotted 2fbb9da and HEAD side by side); it names the point
+    before instead ('2fbb9da\n= HEAD 0ae008e')."""
+    out: list[tuple[VersionPoint, str]] = []
+    for p in points:
+        if (
+            out
+            and p.content is not None
+            and p.content == out[-1][0].content
+            and not (p.optimizer or p.rollback)
+        ):
+            kept, label = out[-1]
+            out[-1] = (kept, label + (f"\n= HEAD {p.short}" if p.is_head else f"\n= {p.short}"))
+            continue
+        out.append((p, _label(p)))
+    return out
+
+
 def plot_log(log: HistoryLog, path: Path | str) -> Path:
     """Write the plot of `figure_for(log)` to `path` (PNG by its suffix)."""
     fig = figure_for(log)
@@ -82,7 +103,10 @@ def figure_for(log: HistoryLog) -> Any:
         raise UserError(
             "--plot needs matplotlib, which is not installed: pip install 'funcforge[plot]'"
         ) from None
-    points = [p for p in log.versions if p.score is not None or p.optimizer or p.rollback]
+    labelled = _same_toolset_as_before(
+        [p for p in log.versions if p.score is not None or p.optimizer or p.rollback]
+    )
+    points = [p for p, _ in labelled]
     if not any(p.score is not None for p in points):
         raise UserError(
             "nothing to plot: no version on this branch has scored train traces "
@@ -150,7 +174,7 @@ def figure_for(log: HistoryLog) -> Any:
         )
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8)
     ax.set_xticks(xs)
-    ax.set_xticklabels([_label(p) for p in points], fontsize=8)
+    ax.set_xticklabels([label for _, label in labelled], fontsize=8)
     ax.set_xlim(-0.6, len(points) - 0.4)
     ax.set_ylim(-0.02, 1.05)
     ax.set_ylabel("mean train score (90% band)")

@@ -50,6 +50,12 @@ def failure_message(stats: Any, origin: Provenance | None) -> str:
         more = origin.versions - 1
         where += f" and {more} earlier version{'s' if more > 1 else ''}"
     if origin.before_change:
+        if origin.calls and origin.calls != stats.calls:
+            # The rate is of that version's calls, the summary of every version's: say both
+            # ('31% errors on X: 4 of 51 logged calls failed' read as a wrong sum).
+            head, _, rest = summary.partition(": ")
+            there = f"{origin.errors} of {origin.calls} on {origin.version}"
+            summary = f"{head} ({there}): {rest}" if rest else f"{head} ({there})"
         return f"{origin.rate:.0%} errors on {where} (before your change): {summary}"
     head, _, rest = summary.partition(": ")
     return f"{head} on {where}: {rest}" if rest else f"{head} on {where}"

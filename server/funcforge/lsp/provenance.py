@@ -215,6 +215,8 @@ class Provenance:
     rate: float
     versions: int  # how many versions had failures
     before_change: bool
+    calls: int = 0  # logged calls on `version` (the rate's denominator)
+    errors: int = 0  # of them, failed
 
 
 def provenance(
@@ -235,7 +237,14 @@ def provenance(
             changed = False  # unknown version, or the same code: the failures are current
             break
     latest = fv.latest
-    return Provenance(latest, fv.rate(latest), len(fv.order), changed)
+    return Provenance(
+        latest,
+        fv.rate(latest),
+        len(fv.order),
+        changed,
+        fv.calls.get(latest, 0),
+        fv.errors.get(latest, 0),
+    )
 
 
 class FailureIndex:

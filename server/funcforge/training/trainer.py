@@ -281,10 +281,17 @@ class Trainer:
 
     def _start(self) -> None:
         from funcforge.history.git import open_repo
+        from funcforge.history.gitops import head_sha
 
         repo = open_repo(self.config)
         top = Path(repo.working_tree_dir or self.root).resolve()
         prefix = self.root.relative_to(top).as_posix() if self.root != top else ""
+        if head_sha(repo) is None:  # `git rev-parse HEAD` below would fail with git's words
+            raise UserError(
+                f"the repository {top} has no commits yet: training branches off a commit; "
+                "commit your tool files first (git add . && git commit -m 'first commit'), "
+                "then train again"
+            )
         if not self.options.fresh:
             found = self._find_resumable()
             if found is not None:
