@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from funcforge.config import Config
+from funcforge.traces import index as index_module
+from funcforge.traces.formats import TraceSummary
+from funcforge.traces.index import TraceIndex
 from funcforge.traces.model import SourceRef
 from funcforge.traces.store import TraceStore
 from tests.unit.test_traces_store import trace
@@ -275,3 +278,38 @@ def test_failures_by_version_come_from_the_aggregates_and_survive_restarts(ws) -
     b = TraceStore(config)
     assert b.failures_by_version("all") == a.failures_by_version("all")
     assert sum(c for c, _ in b.failures_by_version("held_out")["convert_units"][0].values()) == 10
+
+
+def _summary_at(line: int, ordinal: int) -> TraceSummary:
+    return TraceSummary(
+        f"t{line}.{ordinal}", "runs.jsonl", line, line * 100, ordinal, None, False, None, None,
+        None, None, None, ("a",), (),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 128])
+def test_rows_of_many_summaries_are_found_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Summaries are kept `BLOCK` to a row: every line is found, as its first trace, also
+    where one line's traces straddle two rows and after appends made small rows."""
+    monkeypatch.setattr(index_module, "BLOCK", block)
+    lines = [1, 2, 2, 2, 3, 5, 5, 8, 9, 9, 9, 9, 12, 13]
+    summaries = [_summary_at(ln, lines[:i].count(ln)) for i, ln in enumerate(lines)]
+    index = TraceIndex(tmp_path / "traces.sqlite", "settings")
+    for part in (summaries[:5], summaries[5:6], summaries[6:]):  # a cold read, then appends
+        with index.transaction() as tx:
+            tx.add("runs.jsonl", part)
+    assert list(index.summaries("runs.jsonl")) == summaries
+    for line in range(15):
+        first = next((s for s in summaries if s.line == line), None)
+        assert index.find("runs.jsonl", line) == first, line
+    assert index.find("other.jsonl", 1) is None
+    with index.transaction() as tx:
+        assert list(tx.all_summaries(["runs.jsonl"])) == summaries
+        tx.clear_file("runs.jsonl")
+        tx.add("runs.jsonl", summaries[:2])
+    assert list(index.summaries("runs.jsonl")) == summaries[:2]
+    assert index.find("runs.jsonl", 2) == summaries[1]
+    assert index.find("runs.jsonl", 3) is None
+    index.close()
