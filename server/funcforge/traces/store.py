@@ -423,8 +423,12 @@ class _SplitAggregates:
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         learn: list[TraceSummary] = []
         held: list[TraceSummary] = []
+        sides = {None: learn}  # split -> its side's list (a few distinct splits)
         for s in summaries:
-            (held if is_held_out(s.split) else learn).append(s)
+            side = sides.get(s.split)
+            if side is None:
+                side = sides[s.split] = held if is_held_out(s.split) else learn
+            side.append(s)
         if learn:
             self.learnable.add(learn)
         if held:
@@ -1303,11 +1307,14 @@ def _line_reader(
     """A function that decodes one line, indexes its traces into `out`, or notes it in `bad`."""
     index, parse = fmt.index_record, fmt.parse_record
     assert parse is not None
-    decode = _decode
+    loads = _orjson_loads
 
     def record(line: bytes, start: int, number: int) -> None:
         try:
-            obj = decode(line)
+            try:  # `_decode`, inlined: this runs once per line
+                obj = loads(line)
+            except ValueError:
+                obj = _decode_std(line)
         except UnicodeDecodeError:
             bad.append(Malformed(rel, number, "invalid UTF-8"))
             return
