@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +316,42 @@ def test_rows_of_many_summaries_are_found_by_line(
     assert index.find("runs.jsonl", 2) == summaries[1]
     assert index.find("runs.jsonl", 3) is None
     index.close()
+
+
+_KILLED_MID_BUILD = """
+import os, signal, sys
+from pathlib import Path
+from funcforge.config import Config
+from funcforge.traces import index, store
+
+store.SINK_BATCH = 5  # several batches, so the process dies between two of them
+original = index.Writer.add
+def add(self, rel, summaries):
+    original(self, rel, summaries)
+    os.kill(os.getpid(), signal.SIGKILL)  # mid-build: rows written, nothing committed
+index.Writer.add = add
+config = Config(root=Path(sys.argv[1]), traces=["traces/**/*.jsonl"])
+store.TraceStore(config).refresh()
+"""
+
+
+def test_a_cold_build_killed_midway_is_not_trusted(ws, tmp_path: Path) -> None:
+    """A process killed while it builds the index leaves nothing that a later store takes
+    for indexed: the next refresh reads every trace again and gets the same statistics."""
+    config, path = ws
+    reference = TraceStore(config, index_path=tmp_path / "reference" / "traces.sqlite")
+    reference.refresh()
+    expected = _stats(reference)
+    reference.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_BUILD, str(config.root)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    index = config.state_path / "cache" / "traces.sqlite"
+    assert index.exists()
+    store = TraceStore(config)
+    assert store.refresh() == ["traces/runs.jsonl"]
+    assert store.bytes_read == path.stat().st_size
+    assert _stats(store) == expected
+    assert not store.notices  # rolled back, not damaged: nothing to rebuild
+    store.close()
