@@ -12,6 +12,8 @@ Generates synthetic native trace files of 10k and 100k traces under
 - warm start (issue 18): a new store over an unchanged file with its persistent
   index on disk, to the first statistics (target <= 1 s at 1,000,000 traces);
 - resident memory of a process holding the warm store (target <= 200 MB).
+- peak resident memory of a fresh process doing one cold ingest (bounded: it should not
+  grow with the trace count).
 
 Every cold ingest writes a new persistent index (its SQLite cost is counted).
 Run: `python3 benchmarks/ingest.py` (add `--sizes 10000` for a quick run;
@@ -202,6 +204,26 @@ def memory_child(root: str) -> None:
     )
 
 
+def cold_child(root: str) -> None:
+    """In a fresh process: a cold ingest into a new index; its CPU seconds and the
+    process's peak resident memory (VmHWM), printed as JSON."""
+    config = Config(root=Path(root), traces=["traces/**/*.jsonl"])
+    index = scratch_index()
+    store = TraceStore(config, index_path=index)
+    c0 = time.process_time()
+    store.refresh()
+    cpu = time.process_time() - c0
+    print(json.dumps({"cpu_s": cpu, "peak_kb": rss_kb("VmHWM"), "traces": len(store)}))
+    store.close()
+    shutil.rmtree(index.parent, ignore_errors=True)
+
+
+def measure_cold(config: Config) -> dict:
+    args = [sys.executable, __file__, "--cold-child", str(config.root), "--data", str(SCRATCH)]
+    out = subprocess.run(args, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def measure_memory(config: Config) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(config.root)],
@@ -222,6 +244,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=10, help="appends timed per size")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--cold-child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help="where the generated workspaces go")
     parser.add_argument("--reuse", action="store_true", help="keep an already generated file")
     args = parser.parse_args()
@@ -231,6 +254,9 @@ def main() -> int:
         DATA.mkdir(parents=True, exist_ok=True)
     if args.memory_child:
         memory_child(args.memory_child)
+        return 0
+    if args.cold_child:
+        cold_child(args.cold_child)
         return 0
 
     rows = []
@@ -252,12 +278,13 @@ def main() -> int:
         warmup.refresh()
         warmup.close()
         mem = measure_memory(config)
+        mem["cold_peak_kb"] = measure_cold(config)["peak_kb"]
         rows.append((size, mb, base, ingest, appends, mem))
 
     print(
         f"{'traces':>8} {'file MB':>8} {'json.loads s':>13} {'ingest s':>9} {'ratio':>6} "
         f"{'(wall)':>7} {'append+refresh ms':>18} {'warm start s':>13} {'RSS MB':>7} "
-        f"{'delta MB':>9}"
+        f"{'delta MB':>9} {'cold peak MB':>12}"
     )
     for size, mb, base, ingest, appends, mem in rows:
         med, worst = statistics.median(appends) * 1e3, max(appends) * 1e3
@@ -266,13 +293,14 @@ def main() -> int:
             f"{size:>8} {mb:>8.1f} {base[0]:>13.3f} {ingest[0]:>9.3f} "
             f"{ingest[0] / base[0]:>6.2f} {ingest[1] / base[1]:>7.2f} "
             f"{f'{med:.1f} / {worst:.1f}':>18} {mem['warm_s']:>13.3f} "
-            f"{mem['after_kb'] / 1024:>7.1f} {delta:>9.1f}"
+            f"{mem['after_kb'] / 1024:>7.1f} {delta:>9.1f} {mem['cold_peak_kb'] / 1024:>12.1f}"
         )
     print(
         "seconds are CPU time (process_time), best of --repeat; (wall) is the wall-clock ratio;\n"
         "append+refresh: median / max over --rounds appends of 100 traces (wall-clock).\n"
         "warm start: a new process's TraceStore over the unchanged file with its index on disk,\n"
         "to the first statistics; RSS MB: that process's resident memory after it.\n"
+        "cold peak MB: peak resident memory (VmHWM) of a fresh process doing one cold ingest.\n"
         "targets (issue 18, at 1,000,000): ratio <= 1.5, append+refresh < 50 ms,\n"
         "warm start <= 1 s, RSS <= 200 MB"
     )

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from funcforge.config import Config
+from funcforge.traces import index as index_module
+from funcforge.traces.formats import TraceSummary
+from funcforge.traces.index import TraceIndex
 from funcforge.traces.model import SourceRef
 from funcforge.traces.store import TraceStore
 from tests.unit.test_traces_store import trace
@@ -275,3 +281,77 @@ def test_failures_by_version_come_from_the_aggregates_and_survive_restarts(ws) -
     b = TraceStore(config)
     assert b.failures_by_version("all") == a.failures_by_version("all")
     assert sum(c for c, _ in b.failures_by_version("held_out")["convert_units"][0].values()) == 10
+
+
+def _summary_at(line: int, ordinal: int) -> TraceSummary:
+    return TraceSummary(
+        f"t{line}.{ordinal}", "runs.jsonl", line, line * 100, ordinal, None, False, None, None,
+        None, None, None, ("a",), (),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 128])
+def test_rows_of_many_summaries_are_found_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """Summaries are kept `BLOCK` to a row: every line is found, as its first trace, also
+    where one line's traces straddle two rows and after appends made small rows."""
+    monkeypatch.setattr(index_module, "BLOCK", block)
+    lines = [1, 2, 2, 2, 3, 5, 5, 8, 9, 9, 9, 9, 12, 13]
+    summaries = [_summary_at(ln, lines[:i].count(ln)) for i, ln in enumerate(lines)]
+    index = TraceIndex(tmp_path / "traces.sqlite", "settings")
+    for part in (summaries[:5], summaries[5:6], summaries[6:]):  # a cold read, then appends
+        with index.transaction() as tx:
+            tx.add("runs.jsonl", part)
+    assert list(index.summaries("runs.jsonl")) == summaries
+    for line in range(15):
+        first = next((s for s in summaries if s.line == line), None)
+        assert index.find("runs.jsonl", line) == first, line
+    assert index.find("other.jsonl", 1) is None
+    with index.transaction() as tx:
+        assert list(tx.all_summaries(["runs.jsonl"])) == summaries
+        tx.clear_file("runs.jsonl")
+        tx.add("runs.jsonl", summaries[:2])
+    assert list(index.summaries("runs.jsonl")) == summaries[:2]
+    assert index.find("runs.jsonl", 2) == summaries[1]
+    assert index.find("runs.jsonl", 3) is None
+    index.close()
+
+
+_KILLED_MID_BUILD = """
+import os, signal, sys
+from pathlib import Path
+from funcforge.config import Config
+from funcforge.traces import index, store
+
+store.SINK_BATCH = 5  # several batches, so the process dies between two of them
+original = index.Writer.add
+def add(self, rel, summaries):
+    original(self, rel, summaries)
+    os.kill(os.getpid(), signal.SIGKILL)  # mid-build: rows written, nothing committed
+index.Writer.add = add
+config = Config(root=Path(sys.argv[1]), traces=["traces/**/*.jsonl"])
+store.TraceStore(config).refresh()
+"""
+
+
+def test_a_cold_build_killed_midway_is_not_trusted(ws, tmp_path: Path) -> None:
+    """A process killed while it builds the index leaves nothing that a later store takes
+    for indexed: the next refresh reads every trace again and gets the same statistics."""
+    config, path = ws
+    reference = TraceStore(config, index_path=tmp_path / "reference" / "traces.sqlite")
+    reference.refresh()
+    expected = _stats(reference)
+    reference.close()
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_BUILD, str(config.root)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    index = config.state_path / "cache" / "traces.sqlite"
+    assert index.exists()
+    store = TraceStore(config)
+    assert store.refresh() == ["traces/runs.jsonl"]
+    assert store.bytes_read == path.stat().st_size
+    assert _stats(store) == expected
+    assert not store.notices  # rolled back, not damaged: nothing to rebuild
+    store.close()

@@ -3,7 +3,10 @@
 `TraceStore` keeps only per-file progress and the aggregates in memory; the
 per-trace summaries live here, in `<state folder>/cache/traces.sqlite`, so a
 million traces cost the server no more memory than ten, and a restart with
-unchanged files reads nothing but this file. Rows are written in the same
+unchanged files reads nothing but this file. Summaries are kept `BLOCK` to a
+row (consecutive traces of one file, keyed by the last one's sequence number):
+one SQLite row and one JSON encoding per block, not per trace, is most of what
+made a cold ingest of a million traces cheaper. Rows are written in the same
 transaction as the file progress (offset, identity, fingerprints) and the
 aggregates, so the index on disk is always one consistent refresh.
 
@@ -44,9 +47,12 @@ from funcforge.traces.formats import TraceSummary
 
 log = logging.getLogger("funcforge.traces")
 
-SCHEMA = 3  # bump when the tables or the meaning of a column change
+SCHEMA = 4  # bump when the tables or the meaning of a column change
 _intern = sys.intern
-FILE_SHIFT = 40  # a file's traces are the keys [id << 40, (id + 1) << 40), in line order
+FILE_SHIFT = (
+    40  # a file's traces are the sequence numbers [id << 40, (id + 1) << 40), in line order
+)
+BLOCK = 128  # summaries per `traces` row (consecutive traces of one file)
 _dumps = orjson.dumps
 
 _TABLES = """
@@ -57,9 +63,9 @@ CREATE TABLE IF NOT EXISTS files (
     state BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS traces (
-    key INTEGER PRIMARY KEY,  -- file id << 40 | the trace's sequence number in its file
-    line INTEGER NOT NULL,
-    data BLOB NOT NULL        -- the rest of the summary, a JSON array
+    key INTEGER PRIMARY KEY,  -- file id << 40 | the sequence number of the row's LAST trace
+    line INTEGER NOT NULL,    -- the line of the row's last trace
+    data BLOB NOT NULL        -- a JSON array of up to BLOCK summaries, each an array (`_FIELDS`)
 );
 CREATE TABLE IF NOT EXISTS tools (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS tool_tasks (
@@ -143,27 +149,32 @@ class Snapshot:
     sidecars: dict[str, list[int]]
 
 
-def _data(s: TraceSummary) -> bytes:
-    return _dumps(
-        (
-            s.offset,
-            s.ordinal,
-            s.id,
-            s.task_id,
-            s.has_expected,
-            s.score,
-            s.passed,
-            s.version,
-            s.split,
-            s.time,
-            s.tool_names,
-            s.errors,
-        )
-    )
+# What a row keeps of each summary (its file is the row's), in this order.
+_FIELDS = operator.attrgetter(
+    "line",
+    "offset",
+    "ordinal",
+    "id",
+    "task_id",
+    "has_expected",
+    "score",
+    "passed",
+    "version",
+    "split",
+    "time",
+    "tool_names",
+    "errors",
+)
 
 
-def _summary(rel: str, line: int, data: bytes) -> TraceSummary:
+def _block(summaries: list[TraceSummary]) -> bytes:
+    """One `traces` row's data: the summaries as arrays (tuples made in C, one dumps)."""
+    return _dumps(list(map(_FIELDS, summaries)))
+
+
+def _summary(rel: str, entry: list[Any]) -> TraceSummary:
     (
+        line,
         offset,
         ordinal,
         tid,
@@ -176,7 +187,7 @@ def _summary(rel: str, line: int, data: bytes) -> TraceSummary:
         when,
         tools,
         errs,
-    ) = orjson.loads(data)
+    ) = entry
     return TraceSummary(
         tid,
         rel,
@@ -193,6 +204,12 @@ def _summary(rel: str, line: int, data: bytes) -> TraceSummary:
         tuple(_intern(n) for n in tools),
         tuple((_intern(a), _intern(b), c) for a, b, c in errs) if errs else (),
     )
+
+
+def _summaries(rel: str, rows: Iterable[tuple[bytes]]) -> Iterator[TraceSummary]:
+    for (data,) in rows:
+        for entry in orjson.loads(data):
+            yield _summary(rel, entry)
 
 
 def _span(file_id: int) -> tuple[int, int]:
@@ -384,34 +401,41 @@ class TraceIndex:
             return
         lo, hi = _span(fid)
         rows = conn.execute(
-            "SELECT line, data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
+            "SELECT data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
         )
-        for line, data in rows:
-            yield _summary(rel, line, data)
+        yield from _summaries(rel, rows)
 
     def find(self, rel: str, line: int) -> TraceSummary | None:
-        """The first trace indexed at `rel:line` (a binary search: lines grow with keys)."""
+        """The first trace indexed at `rel:line`: in the first row whose last line is at
+        or after it (a binary search over the keys: lines grow with them)."""
         conn = self._reader()
         fid = self._file_id(conn, rel)
         if fid is None:
             return None
         lo, hi = _span(fid)
-        last = conn.execute("SELECT max(key) FROM traces WHERE key BETWEEN ? AND ?", (lo, hi))
-        top = last.fetchone()[0]
-        if top is None:
+        last = conn.execute(
+            "SELECT key, line FROM traces WHERE key BETWEEN ? AND ? ORDER BY key DESC LIMIT 1",
+            (lo, hi),
+        ).fetchone()
+        if last is None or last[1] < line:
             return None
-        a, b = lo, int(top) + 1  # first key whose line >= `line`
-        while a < b:
+        found = int(last[0])  # a row whose last line >= `line`; an earlier one is sought
+        a, b = lo, found - 1
+        first_at = "SELECT key, line FROM traces WHERE key BETWEEN ? AND ? ORDER BY key LIMIT 1"
+        while a <= b:
             mid = (a + b) // 2
-            got = conn.execute("SELECT line FROM traces WHERE key = ?", (mid,)).fetchone()
-            if got is not None and got[0] < line:
-                a = mid + 1
-            else:
-                b = mid
-        row = conn.execute("SELECT line, data FROM traces WHERE key = ?", (a,)).fetchone()
-        if row is None or row[0] != line:
-            return None
-        return _summary(rel, row[0], row[1])
+            row = conn.execute(first_at, (mid, b)).fetchone()
+            if row is None:  # no row in [mid, b]
+                b = mid - 1
+            elif row[1] >= line:  # the answer is this row or one before `mid`
+                found, b = int(row[0]), mid - 1
+            else:  # every row up to this one ends before `line`
+                a = int(row[0]) + 1
+        data = conn.execute("SELECT data FROM traces WHERE key = ?", (found,)).fetchone()[0]
+        for entry in orjson.loads(data):
+            if entry[0] >= line:
+                return _summary(rel, entry) if entry[0] == line else None
+        return None
 
 
 class Writer:
@@ -420,7 +444,7 @@ class Writer:
     def __init__(self, conn: sqlite3.Connection, tool_ids: dict[str, int]) -> None:
         self.conn = conn
         self._ids: dict[str, int] = {}
-        self._next: dict[int, int] = {}  # file id -> the next key of its next trace
+        self._next: dict[int, int] = {}  # file id -> the sequence number of its next trace
         self._tool_ids = tool_ids  # tool name -> tools.id (few: one per tool), the index's
 
     def file_id(self, rel: str) -> int:
@@ -459,11 +483,12 @@ class Writer:
                 "SELECT max(key) FROM traces WHERE key BETWEEN ? AND ?", (lo, hi)
             ).fetchone()[0]
             start = lo if top is None else int(top) + 1
-        data = _data
-        self.conn.executemany(
-            "INSERT INTO traces VALUES (?, ?, ?)",
-            [(start + i, s.line, data(s)) for i, s in enumerate(summaries)],
-        )
+        block = _block
+        rows = []
+        for i in range(0, len(summaries), BLOCK):
+            part = summaries[i : i + BLOCK]
+            rows.append((start + i + len(part) - 1, part[-1].line, block(part)))
+        self.conn.executemany("INSERT INTO traces VALUES (?, ?, ?)", rows)
         self._next[fid] = start + len(summaries)
 
     def save_file(self, rel: str, state: dict[str, Any]) -> None:
@@ -532,10 +557,9 @@ class Writer:
         for rel in rels:
             lo, hi = _span(self.file_id(rel))
             rows = self.conn.execute(
-                "SELECT line, data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
+                "SELECT data FROM traces WHERE key BETWEEN ? AND ? ORDER BY key", (lo, hi)
             )
-            for line, data in rows:
-                yield _summary(rel, line, data)
+            yield from _summaries(rel, rows)
 
     def save_aggregates(self, rows: list[AggRow], replace_all: bool) -> None:
         """Write aggregate rows: those a refresh changed, or all of them (`replace_all`)."""

@@ -29,7 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -258,6 +258,7 @@ class _ToolAgg:
         "examples",
         "judged",
         "last",
+        "new_tasks",
         "passed",
         "recent",
         "tasks",
@@ -267,6 +268,7 @@ class _ToolAgg:
     def __init__(self) -> None:
         self.calls = self.traces = self.judged = self.passed = self.errors = 0
         self.tasks = 0  # distinct tasks (the pairs themselves are in the index)
+        self.new_tasks: set[str] = set()  # tasks of its traces not yet handed to the index
         self.last: TraceSummary | None = None  # the last trace counted in `traces`
         self.error_types: Counter[str] = Counter()
         self.examples: dict[str, list[SourceRef]] = {}
@@ -277,20 +279,19 @@ class _ToolAgg:
 
 class _Aggregates:
     """Running statistics of one side; `add` is incremental, a replaced file rebuilds
-    from summaries. The (tool, task) pairs seen go to `pairs` for the index, which
+    from summaries. The tasks each tool is called for go to its `new_tasks` for the
+    index (as (tool, task) pairs: `_SplitAggregates.take_pairs`), which
     keeps them and says which are new (`tasks` counts); touched rows are `dirty`."""
 
-    def __init__(self, bit: int, pairs: set[TaskPair]) -> None:
+    def __init__(self, bit: int) -> None:
         self.tools: dict[str, _ToolAgg] = {}
         self.versions: dict[str, VersionStats] = {}
         self.bit = bit
-        self.pairs = pairs  # shared by both sides; emptied as they are written
         self.dirty_tools: set[str] = set()
         self.dirty_versions: set[str] = set()
 
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         tools, versions = self.tools, self.versions
-        bit, pairs = self.bit, self.pairs
         dirty_tools, dirty_versions = self.dirty_tools, self.dirty_versions
         last_key: str | None = None
         v = VersionStats(UNVERSIONED)
@@ -331,7 +332,7 @@ class _Aggregates:
                     agg.traces += 1
                     dirty_tools.add(name)
                     if task_id is not None:
-                        pairs.add((name, task_id, bit))
+                        agg.new_tasks.add(task_id)  # a str's hash is cached: no tuple
                     if passed is not None:
                         agg.judged += 1
                         agg.passed += passed
@@ -420,9 +421,8 @@ class _SplitAggregates:
     """
 
     def __init__(self, fresh: bool = True) -> None:
-        self.pairs: set[TaskPair] = set()
-        self.learnable = _Aggregates(LEARNABLE_BIT, self.pairs)
-        self.held_out = _Aggregates(HELD_OUT_BIT, self.pairs)
+        self.learnable = _Aggregates(LEARNABLE_BIT)
+        self.held_out = _Aggregates(HELD_OUT_BIT)
         self.tasks_all: dict[str, int] = {}
         self.dirty_all: set[str] = set()
         self.recount: set[str] = set()  # tools whose pairs were written without counting
@@ -434,12 +434,37 @@ class _SplitAggregates:
     def add(self, summaries: Iterable[TraceSummary]) -> None:
         learn: list[TraceSummary] = []
         held: list[TraceSummary] = []
+        sides: dict[str | None, list[TraceSummary]] = {
+            None: learn
+        }  # split -> its side's list (a few distinct splits)
         for s in summaries:
-            (held if is_held_out(s.split) else learn).append(s)
+            side = sides.get(s.split)
+            if side is None:
+                side = sides[s.split] = held if is_held_out(s.split) else learn
+            side.append(s)
         if learn:
             self.learnable.add(learn)
         if held:
             self.held_out.add(held)
+
+    def pending_pairs(self) -> int:
+        """How many (tool, task, side) pairs wait to be handed to the index."""
+        return sum(
+            len(a.new_tasks)
+            for side in (self.learnable, self.held_out)
+            for a in side.tools.values()
+        )
+
+    def take_pairs(self) -> list[TaskPair]:
+        """The pairs waiting for the index, as (tool, task, side bit); none wait after."""
+        rows: list[TaskPair] = []
+        for side in (self.learnable, self.held_out):
+            bit = side.bit
+            for name, agg in side.tools.items():
+                if agg.new_tasks:
+                    rows.extend(zip(repeat(name), agg.new_tasks, repeat(bit)))
+                    agg.new_tasks = set()
+        return rows
 
     def side(self, bit: int) -> _Aggregates:
         return self.learnable if bit == LEARNABLE_BIT else self.held_out
@@ -896,10 +921,9 @@ class TraceStore:
         """
         live = agg is self._agg  # readers see it: change its counts under their lock
         guard: AbstractContextManager[Any] = self._lock if live else nullcontext()
-        pairs = agg.pairs
-        if pairs and (final or len(pairs) >= TASK_BATCH):
-            rows = list(pairs)
-            pairs.clear()
+        waiting = agg.pending_pairs()
+        if waiting and (final or waiting >= TASK_BATCH):
+            rows = agg.take_pairs()
             if agg.fresh or agg.recount or len(rows) > COUNTED_PAIRS:
                 tx.add_tasks(rows)
                 if not agg.fresh:
@@ -1367,11 +1391,14 @@ def _line_reader(
     """A function that decodes one line, indexes its traces into `out`, or notes it in `bad`."""
     index, parse = fmt.index_record, fmt.parse_record
     assert parse is not None
-    decode = _decode
+    loads = _orjson_loads
 
     def record(line: bytes, start: int, number: int) -> None:
         try:
-            obj = decode(line)
+            try:  # `_decode`, inlined: this runs once per line
+                obj = loads(line)
+            except ValueError:
+                obj = _decode_std(line)
         except UnicodeDecodeError:
             bad.append(Malformed(rel, number, "invalid UTF-8"))
             return
