@@ -391,3 +391,30 @@ def test_the_cli_process_finds_the_sample_workspace_from_its_tools_folder(
         proc.stderr.splitlines()[0] == f"funcforge: workspace {math} (found from {math / 'tools'})"
     )
     assert git(monorepo, "status", "--porcelain") == ""  # nothing made outside .funcforge/
+
+
+def test_a_folder_that_is_no_workspace_keeps_no_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`funcforge stats` in /tmp or $HOME made .funcforge/cache/traces.sqlite there."""
+    plain = tmp_path / "downloads"
+    plain.mkdir()
+    monkeypatch.chdir(plain)
+    code, out, _ = cli(capsys, "stats")
+    assert code == 0, out
+    assert not (plain / ".funcforge").exists()
+    # with a trace file it is a workspace (default globs): its index persists
+    (plain / "traces").mkdir()
+    (plain / "traces" / "runs.jsonl").write_text(
+        trace_line("shout", {"text": "a"}, "A") + "\n", encoding="utf-8"
+    )
+    code, out, _ = cli(capsys, "stats")
+    assert code == 0 and "shout" in out
+    assert (plain / ".funcforge" / "cache" / "traces.sqlite").is_file()
+    # a configured folder keeps its state even before any trace
+    configured = tmp_path / "configured"
+    configured.mkdir()
+    (configured / "funcforge.toml").write_text('tools = ["tools/*.py"]\n', encoding="utf-8")
+    monkeypatch.chdir(configured)
+    code, _, _ = cli(capsys, "stats")
+    assert code == 0 and (configured / ".funcforge" / "cache" / "traces.sqlite").is_file()

@@ -136,3 +136,56 @@ def test_a_full_disk_falls_back_to_an_index_in_memory(ws) -> None:  # noqa: F811
     counts, *notices = done.stdout.splitlines()
     assert counts == "2040 2040"
     assert "private index" in notices[0] and "in memory" in notices[-1]
+
+
+OLDER_VERSION = """
+import sys
+from pathlib import Path
+from funcforge.config import Config
+from funcforge.traces import index
+index.code_stamp = lambda: "an-older-funcforge"  # what another version's code stamps
+from funcforge.traces.store import TraceStore
+store = TraceStore(Config(root=Path(sys.argv[1]), traces=["traces/**/*.jsonl"]))
+store.refresh()
+print(len(store), store.index_path, flush=True)
+for line in sys.stdin:  # each line: refresh and say how many traces it sees
+    store.refresh()
+    print(len(store), "|".join(store.notices), flush=True)
+"""
+
+
+def test_another_version_in_use_is_left_to_its_users_then_taken_over(ws) -> None:  # noqa: F811
+    """Two funcforge versions on one index deleted each other's files in turn."""
+    config, path = ws
+    older = subprocess.Popen(
+        [sys.executable, "-c", OLDER_VERSION, str(config.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert older.stdin is not None and older.stdout is not None
+    try:
+        count, shared_name = older.stdout.readline().split(maxsplit=1)
+        shared = Path(shared_name.strip())
+        inode = shared.stat().st_ino
+        mine = TraceStore(config)  # this version, while the older one has the index open
+        mine.refresh()
+        assert len(mine) == int(count)
+        assert "in use by another funcforge process" in mine.notices[0]
+        assert "private index" in mine.notices[0] and mine.index_path != shared
+        assert shared.stat().st_ino == inode
+        _write(path, _records(100, 3), mode="a")
+        older.stdin.write("refresh\n")
+        older.stdin.flush()
+        seen, _, notices = older.stdout.readline().partition(" ")
+        assert int(seen) == int(count) + 3 and not notices.strip()  # its index still works
+        mine.close()
+    finally:
+        older.stdin.close()
+        older.wait(timeout=60)
+    taken = TraceStore(config)  # nobody else uses it now: rebuilt in place for this version
+    taken.refresh()
+    assert taken.index_path == shared and len(taken) == int(count) + 3
+    assert "was made by another version of funcforge" in taken.notices[0]
+    limit = taken._index._writer.execute("PRAGMA journal_size_limit").fetchone()[0]
+    assert limit == index_module.WAL_LIMIT

@@ -28,6 +28,7 @@ language server's readers never wait for a refresh.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import operator
@@ -35,6 +36,7 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -114,6 +116,7 @@ def code_stamp() -> str:
 
 
 BUSY_SECONDS = 30.0  # how long to wait for another process's write to the index
+WAL_LIMIT = 64 << 20  # bytes of write-ahead log kept on disk after a checkpoint
 
 # SQLite result codes of an index that is sound but cannot be used from here, now:
 # another process holds it (BUSY, LOCKED), it or its folder is read-only (READONLY, PERM,
@@ -239,7 +242,12 @@ class TraceIndex:
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._tool_ids: dict[str, int] = {}  # tools.id by name (rows are never renumbered)
-        self._writer = self._open_checked()
+        self._users: int | None = None  # `<index>.users`, share-locked while this index is open
+        try:
+            self._writer = self._open_checked()
+        except BaseException:
+            self._release_users()
+            raise
 
     # -- opening ---------------------------------------------------------------------
 
@@ -264,6 +272,7 @@ class TraceIndex:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise IndexUnusable(f"cannot make its folder: {exc}", environmental=True) from exc
+            self._hold_users()
             existed = self.path.exists()
         try:
             conn = self._connect()
@@ -276,13 +285,15 @@ class TraceIndex:
         if reason is not None:
             if conn is not None:
                 conn.close()
+            self._remove_files()  # unless other processes have it open
             self._notice(f"trace index {self.path} {reason}; rebuilding it from the trace files")
-            self._remove_files()
             conn = self._connect()
         assert conn is not None
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # A cold build's WAL would otherwise keep its full size (the index's) on disk.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             conn.executescript(_TABLES)
             stamp = self._stamp()
             conn.execute("BEGIN IMMEDIATE")
@@ -298,6 +309,7 @@ class TraceIndex:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise IndexUnusable(str(exc), is_environmental(exc)) from exc
+        self._share_users()  # after a rebuild in place: others may open it again
         return conn
 
     def _stamp(self) -> str:
@@ -315,9 +327,55 @@ class TraceIndex:
             return "was made by another version of funcforge or other settings"
         return None
 
+    # Every open index holds a shared lock on `<index>.users`; removing the files needs
+    # the exclusive one. A process of another funcforge version (or other settings) that
+    # finds the file in use leaves it to its users and goes elsewhere for the session
+    # (IndexUnusable, environmental), instead of deleting what they have open.
+
+    def _hold_users(self) -> None:
+        if self._users is not None:
+            return
+        try:
+            fd = os.open(f"{self.path}.users", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return  # a folder it cannot write: opening the index itself will say so
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:  # an exclusive holder is removing files: a moment at most
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise IndexUnusable(
+                        "another process is rebuilding it", environmental=True
+                    ) from None
+                time.sleep(0.05)
+        self._users = fd
+
+    def _share_users(self) -> None:
+        if self._users is not None:
+            fcntl.flock(self._users, fcntl.LOCK_SH)
+
+    def _release_users(self) -> None:
+        if self._users is not None:
+            os.close(self._users)  # releases the lock
+            self._users = None
+
     def _remove_files(self) -> None:
         if self.memory:
             return
+        self._hold_users()
+        if self._users is not None:
+            try:
+                fcntl.flock(self._users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._share_users()  # a failed conversion may have dropped the shared lock
+                raise IndexUnusable(
+                    "in use by another funcforge process (another version or other "
+                    "settings); left as it is",
+                    environmental=True,
+                ) from None
         for suffix in ("", "-wal", "-shm", "-journal"):
             with suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
@@ -329,8 +387,8 @@ class TraceIndex:
     def reset(self, reason: str) -> None:
         """Throw the index away and start empty (after a database error mid-use)."""
         self.close()
+        self._remove_files()  # unless other processes have it open
         self._notice(f"trace index {self.path} {reason}; rebuilding it from the trace files")
-        self._remove_files()
         self._tool_ids.clear()
         self._writer = self._open_checked()
 
@@ -342,6 +400,7 @@ class TraceIndex:
         self._local = threading.local()
         with suppress(sqlite3.Error):
             self._writer.close()
+        self._release_users()
 
     # -- loading ---------------------------------------------------------------------
 

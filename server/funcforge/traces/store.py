@@ -92,9 +92,19 @@ _T = TypeVar("_T")
 
 
 def _index_path(config: Config) -> Path:
-    """`<state folder>/cache/traces.sqlite`; a private temporary folder when that is not writable."""
+    """`<state folder>/cache/traces.sqlite`; a private temporary folder when that is not
+    writable, or when the folder is no workspace yet (no configuration, no state folder,
+    no trace file): `funcforge stats` run in /tmp or $HOME leaves nothing behind there."""
     try:
-        if Path(config.root).is_dir():
+        root = Path(config.root)
+        if (
+            root.is_dir()
+            and config.source is None
+            and not config.state_path.exists()
+            and not paths.find_files(root, config.traces, exclude=[config.state_dir])
+        ):
+            return _private_index_path()
+        if root.is_dir():
             state = ensure_state_dir(config.state_path)
             cache = state / "cache"
             cache.mkdir(exist_ok=True)
