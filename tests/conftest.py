@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,28 @@ def git(cwd: Path, *args: str) -> str:
         text=True,
     )
     return out.stdout
+
+
+def log_label(root: Path, version: str) -> str:
+    """How `funcforge log --json` names the toolset version a trace logged as `version`
+    (a content hash, `dirty-` too, or a sha): the short sha of the newest commit on HEAD
+    with that content, else the label of a version not on HEAD's history."""
+    out = subprocess.run(
+        [sys.executable, "-m", "funcforge", "log", "--json", str(root)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    log = json.loads(out)
+    content = version.removeprefix("dirty-")
+    points = [
+        p for p in log["versions"] if p["content"] == content or p["commit"].startswith(version)
+    ]
+    if points:
+        return str(points[-1]["short"])
+    other = [v for v in log["other_versions"] if version in v["aliases"]]
+    assert len(other) == 1, f"{version} not in funcforge log --json: {out}"
+    return str(other[0]["label"])
 
 
 def init_repo(path: Path) -> Path:

@@ -22,11 +22,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLES, git, init_repo
+from tests.conftest import SAMPLES, git, init_repo, log_label
 from tests.lsp.conftest import revise_reply, write_transcript
 
 HERE = Path(__file__).resolve().parent
 FUNCTION = "convert_units"
+CONTENT = "7946404a6be6"  # the toolset version the sample's traces log: its tools' content hash
 TYPED = "# typed above\n"  # the line the drivers type above the function, never committed
 RUN_TIMEOUT = 120.0  # seconds for a whole editor session; a hang fails the test
 STEP_TIMEOUT_MS = 60_000  # each wait inside the driver
@@ -39,6 +40,7 @@ class Workspace:
     root: Path
     transcript: Path
     scratch: Path
+    traced: str  # short sha of the commit whose tools the sample's traces ran (content hash)
 
     @property
     def tool_file(self) -> Path:
@@ -83,6 +85,7 @@ def workspace(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
     root = tmp_path / (PAGED_FOLDER if paged else "math-tools")
     shutil.copytree(SAMPLES / "math-tools", root, ignore=shutil.ignore_patterns(".funcforge"))
     init_repo(root)
+    traced = git(root, "rev-parse", "--short=7", "HEAD").strip()  # the sample's tools, as logged
     if paged:  # a commit of its own: the traces name the sample's first version
         units = root / "tools" / "units.py"
         units.write_bytes(paged_units(units.read_text()).encode("utf-8"))
@@ -95,7 +98,7 @@ def workspace(tmp_path: Path, request: pytest.FixtureRequest) -> Workspace:
     )
     scratch = tmp_path / "editor"
     scratch.mkdir()
-    return Workspace(root=root, transcript=transcript, scratch=scratch)
+    return Workspace(root=root, transcript=transcript, scratch=scratch, traced=traced)
 
 
 def require(program: str) -> str:
@@ -199,8 +202,11 @@ def check_session(ws: Workspace, run: Run, *logs: Path) -> dict[str, Any]:
     assert run.returncode == 0 and found.get("ok") is True, report(
         ws, run.stdout, run.stderr, *logs
     )
+    # The traces name the tools' content hash: the server names the commit that had those
+    # tools, as `funcforge log` does.
+    assert log_label(ws.root, CONTENT) == ws.traced
     assert found["diagnostic"]["message"].startswith(
-        "4 of 13 logged calls failed on 7946404a6be6: KeyError"
+        f"4 of 13 logged calls failed on {ws.traced}: KeyError"
     )
     proposals = found["optimize"]["proposals"]
     assert len(proposals) == 1, found["optimize"]
@@ -237,10 +243,11 @@ def check_session(ws: Workspace, run: Run, *logs: Path) -> dict[str, Any]:
     # After Apply, with the typed line above it, the failures sit on the function's name
     # and read as history (they were logged on the version before the fix).
     history = found["history"]
-    assert history["message"].startswith("31% errors on 7946404a6be6 (before your change)")
+    assert history["message"].startswith(f"31% errors on {ws.traced} (before your change)")
     assert history.get("lnum", history.get("line")) == history.get(
         "def_lnum", history.get("def_line")
     )
     hover = found["hover"]
-    assert "before your change" in (hover["value"] if isinstance(hover, dict) else hover)
+    hover_text = hover["value"] if isinstance(hover, dict) else hover
+    assert f"Failures logged on {ws.traced}, before your change" in hover_text
     return found

@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLES, git, init_repo
+from tests.conftest import REPO_ROOT, SAMPLES, git, init_repo, log_label
 from tests.lsp.conftest import revise_reply
 
 HERE = Path(__file__).resolve().parent / "vscode"
@@ -395,6 +395,7 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
     """The whole loop, with a line the user typed above the function before Apply: with
     autosave off it stays unsaved in the editor, with autosave on it is saved along with
     the applied change; either way the commit holds only the proposal's lines."""
+    traced = git(session.root, "rev-parse", "--short=7", "HEAD").strip()  # the sample's tools
     client = built_extension()
     install_extension(client, session.scratch / "extensions")
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
@@ -446,7 +447,10 @@ def test_vscode_diagnostic_optimize_preview_apply_commit(
             shutil.copy2(session.scratch / "result.json", ARTIFACTS / "result.json")
 
     # What the UI showed.
-    assert "4 of 13 logged calls failed on 7946404a6be6: KeyError" in found["hover"]
+    # The traces name the tools' content hash; the server names the commit that had those
+    # tools, as `funcforge log` does.
+    assert log_label(session.root, "7946404a6be6") == traced
+    assert f"4 of 13 logged calls failed on {traced}: KeyError" in found["hover"]
     assert any("4 of 13 logged calls failed" in row for row in found["problems"])
     assert "Cancel" in found["progress"]["buttons"]
     assert "optimizing" in found["status_optimizing"]

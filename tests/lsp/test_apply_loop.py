@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import git
+from tests.conftest import git, log_label
 from tests.lsp.test_server import actions_at, diagnostics_for, fix_code_action_union
 
 SERVER = [sys.executable, "-m", "funcforge", "serve"]
@@ -218,14 +218,17 @@ async def test_autosave_with_another_edit_commits_only_the_proposal(client: Lang
     assert failing.range.start.line == line
     # The failures were logged before the fix: history, not a current warning.
     assert failing.severity == types.DiagnosticSeverity.Hint
-    assert "errors on 7946404a6be6 (before your change)" in failing.message
+    # They name the commit whose tools had the traces' content hash (the base), as `log` does.
+    assert f"errors on {head} (before your change)" in failing.message
+    assert log_label(root, "7946404a6be6") == head
     hover = await client.text_document_hover_async(
         types.HoverParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=line, character=6),
         )
     )
-    assert hover is not None and "before your change" in hover.contents.value
+    assert hover is not None
+    assert f"Failures logged on {head}, before your change" in hover.contents.value
     await wait_until(lambda: client.lens_refreshes > 0, "workspace/codeLens/refresh")  # type: ignore[attr-defined]
     messages = [m.message for m in client.messages if "committed" in m.message]
     assert len(messages) == 1  # one message per Apply

@@ -11,7 +11,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from tests.conftest import git
+from tests.conftest import git, log_label
 
 SERVER = [sys.executable, "-m", "funcforge", "serve"]
 
@@ -117,10 +117,14 @@ def convert_position(path: Path) -> types.Position:
 async def test_failing_calls_diagnostic_hover_and_lens(client: LanguageClient) -> None:
     root: Path = client.root  # type: ignore[attr-defined]
     units = root / "tools" / "units.py"
+    # The traces name the tools' content hash 7946404a6be6: the tools of the workspace's
+    # one commit. The server names that commit, as `funcforge log` does.
+    commit = git(root, "rev-parse", "--short=7", "HEAD").strip()
+    assert log_label(root, "7946404a6be6") == commit
     uri = open_doc(client, units)
     diags = await diagnostics_for(client, uri, "logged calls failed")
     d = next(d for d in diags if "logged calls failed" in d.message)
-    assert d.message.startswith("4 of 13 logged calls failed on 7946404a6be6: KeyError")
+    assert d.message.startswith(f"4 of 13 logged calls failed on {commit}: KeyError")
     assert d.severity == types.DiagnosticSeverity.Warning
     name_at = convert_position(units)
     assert (d.range.start.line, d.range.start.character) == (name_at.line, 4)

@@ -45,7 +45,7 @@ def failure_message(stats: Any, origin: Provenance | None) -> str:
     summary = failure_summary(stats)
     if origin is None:
         return summary
-    where = origin.version
+    where = origin.shown
     if origin.versions > 1:
         more = origin.versions - 1
         where += f" and {more} earlier version{'s' if more > 1 else ''}"
@@ -54,7 +54,7 @@ def failure_message(stats: Any, origin: Provenance | None) -> str:
             # The rate is of that version's calls, the summary of every version's: say both
             # ('31% errors on X: 4 of 51 logged calls failed' read as a wrong sum).
             head, _, rest = summary.partition(": ")
-            there = f"{origin.errors} of {origin.calls} on {origin.version}"
+            there = f"{origin.errors} of {origin.calls} on {origin.shown}"
             summary = f"{head} ({there}): {rest}" if rest else f"{head} ({there})"
         return f"{origin.rate:.0%} errors on {where} (before your change): {summary}"
     head, _, rest = summary.partition(": ")
@@ -101,10 +101,10 @@ def _origin_line(origin: Provenance | None) -> str | None:
     more = f" (and {origin.versions - 1} earlier)" if origin.versions > 1 else ""
     if origin.before_change:
         return (
-            f"Failures logged on {origin.version}{more}, before your change: "
+            f"Failures logged on {origin.shown}{more}, before your change: "
             "history, not the current code."
         )
-    return f"Failures logged on {origin.version}{more}."
+    return f"Failures logged on {origin.shown}{more}."
 
 
 def _excerpt(msg: str | None) -> str:

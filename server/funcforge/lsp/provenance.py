@@ -61,8 +61,10 @@ class CodeAtVersion:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], dict[str, str] | None] = {}
+        self._cache: dict[tuple[str, str, str], dict[str, str] | None] = {}
         self._unknown: dict[tuple[str, str, str], str] = {}  # (root, version, file) -> HEAD
+        # (root, version) -> (HEAD when resolved, the commit it names)
+        self._commits: dict[tuple[str, str], tuple[str | None, str]] = {}
         self.reads = 0  # lookups that ran git (tests read it)
 
     def hashes(self, config: Config, version: str, file: str) -> dict[str, str] | None:
@@ -71,8 +73,7 @@ class CodeAtVersion:
 
         if not could_name_commit(version):
             return None  # e.g. "v0": neither a sha nor a content hash; no git to ask
-        key = (version, file)
-        unknown_key = (str(config.root), version, file)
+        key = unknown_key = (str(config.root), version, file)
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -82,19 +83,62 @@ class CodeAtVersion:
             return None  # asked git at this HEAD already: every hover would run it again
         with self._lock:
             self.reads += 1
-        found = self._read(config, version, file)
-        if found is None:  # unknown now; a new commit may resolve it (a content hash)
-            if head is not None:
-                with self._lock:
+        commit, found = self._read(config, version, file)
+        with self._lock:
+            if commit is not None:
+                self._remember(config, version, head, commit)
+            if found is None:  # unknown now; a new commit may resolve it (a content hash)
+                if head is not None:
                     if len(self._unknown) > 4096:
                         self._unknown.clear()
                     self._unknown[unknown_key] = head
-            return None
-        with self._lock:
+                return None
             if len(self._cache) > 512:
                 self._cache.clear()
             self._cache[key] = found
         return found
+
+    def _remember(self, config: Config, version: str, head: str | None, commit: str) -> None:
+        if len(self._commits) > 4096:
+            self._commits.clear()
+        self._commits[(str(config.root), version)] = (head, commit)
+
+    def label(self, config: Config, version: str, file: str) -> str:
+        """How the user sees `version`: the short sha (7 characters, as `funcforge log`)
+        of the commit a content hash (`dirty-` too) resolves to, the newest of HEAD's
+        with that content as in `log`; a sha (prefix) or an unknown version as it is.
+
+        Runs git only as `hashes` does (once per version and file), and once more per
+        content hash when HEAD moved (a roll-back may have restored that content)."""
+        from funcforge.history.headref import read_head
+
+        if not could_name_commit(version):
+            return version
+        self.hashes(config, version, file)
+        key = (str(config.root), version)
+        with self._lock:
+            known = self._commits.get(key)
+        if known is None or _named_by_sha(version, known[1]):
+            return version  # unknown, or named by its sha: as the trace says
+        head = read_head(config.root)
+        if known[0] != head:
+            with self._lock:
+                self.reads += 1
+            commit = self._resolve(config, version)
+            with self._lock:
+                self._remember(config, version, head, commit or known[1])
+            known = (head, commit or known[1])
+        return known[1][:7]
+
+    @staticmethod
+    def _resolve(config: Config, version: str) -> str | None:
+        from funcforge.history.git import open_repo
+
+        try:
+            with open_repo(config) as repo:
+                return resolve_version(config, repo, version)
+        except UserError:
+            return None
 
     def hash_of(self, config: Config, version: str, file: str, name: str) -> str | None:
         """`name`'s code hash at `version`: looked up in `file`, then (the function was
@@ -111,7 +155,9 @@ class CodeAtVersion:
         return everywhere.get(name, "")
 
     @staticmethod
-    def _read(config: Config, version: str, file: str) -> dict[str, str] | None:
+    def _read(config: Config, version: str, file: str) -> tuple[str | None, dict[str, str] | None]:
+        """(the commit `version` names, name -> code hash in `file` there); None: unknown
+        (the commit, or the file there when it no longer parses)."""
         from funcforge.history.git import open_repo
         from funcforge.history.gitops import blob_bytes, repo_path
         from funcforge.toolset.extract import extract_functions
@@ -120,24 +166,24 @@ class CodeAtVersion:
             with open_repo(config) as repo:
                 commit = resolve_version(config, repo, version)
                 if commit is None:
-                    return None
+                    return None, None
                 if file == ALL_FILES:
                     texts = _tool_blobs(config, repo, commit)
                 else:
                     data = blob_bytes(repo, commit, repo_path(repo, config, file))
                     texts = {} if data is None else {file: data}
         except UserError:
-            return None
+            return None, None
         out: dict[str, str] = {}
         for rel, data in texts.items():
             try:
                 specs = extract_functions(data.decode("utf-8", "replace"), rel)
             except Exception:  # an old version that no longer parses: no evidence either way
                 if file != ALL_FILES:
-                    return None
+                    return commit, None
                 continue
             out.update((s.name, s.code_hash()) for s in specs)
-        return out
+        return commit, out
 
 
 ALL_FILES = "*"  # CodeAtVersion.hashes of every tool file of a version
@@ -159,6 +205,10 @@ def _tool_blobs(config: Config, repo: Repo, commit: str) -> dict[str, bytes]:
         if matches_tools(config, rel):
             out[rel] = repo.odb.stream(bytes.fromhex(meta.split()[2])).read()
     return out
+
+
+def _named_by_sha(version: str, commit: str) -> bool:
+    return commit.startswith(version.removeprefix("dirty-").lower())
 
 
 SCAN = 50  # commits searched for a toolset content hash
@@ -217,6 +267,12 @@ class Provenance:
     before_change: bool
     calls: int = 0  # logged calls on `version` (the rate's denominator)
     errors: int = 0  # of them, failed
+    label: str | None = None  # `version` as shown (CodeAtVersion.label); None: as it is
+
+    @property
+    def shown(self) -> str:
+        """The version's name in messages: the commit a content hash resolved to, as `log`."""
+        return self.label or self.version
 
 
 def provenance(
@@ -244,6 +300,7 @@ def provenance(
         changed,
         fv.calls.get(latest, 0),
         fv.errors.get(latest, 0),
+        code.label(config, latest, file),
     )
 
 
