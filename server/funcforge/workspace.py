@@ -78,8 +78,8 @@ def workspace_root(path: Path | str, say: Callable[[str], None] | None = None) -
     created). When no folder up to the repository root is configured, `path`
     itself is the workspace, as before. `say` (default: a line on stderr)
     hears which workspace was chosen when it is not `path`, and that `path` is
-    taken as an unconfigured workspace when state would be created in a
-    subfolder of a repository for the first time. Calling it again with the
+    taken as an unconfigured workspace in a subfolder of a repository that
+    has no state folder yet (said on every run until it has one). Calling it again with the
     root it returned says nothing.
     """
     start = existing_folder(path).resolve()
@@ -98,7 +98,7 @@ def workspace_root(path: Path | str, say: Callable[[str], None] | None = None) -
         say(
             f"funcforge: note: no funcforge.toml or [tool.funcforge] in {start} or above it "
             f"up to the repository root {top}; using {start} as an unconfigured workspace "
-            f"(its state goes in {DEFAULT_STATE_DIR}/ there)"
+            f"(its state, once it has any, goes in {DEFAULT_STATE_DIR}/ there)"
         )
     return start
 

@@ -227,7 +227,12 @@ def test_without_configuration_the_folder_itself_is_the_workspace_as_before(
     assert stats_tools(out) == []
     assert f"using {repo / 'tools'} as an unconfigured workspace" in err
     assert f"up to the repository root {repo}" in err
-    code, out, err = cli(capsys, "stats", "--json")  # said once: its state exists now
+    # `stats` made no state there (no trace file): still no workspace, so said again
+    assert not (repo / "tools" / ".funcforge").exists()
+    code, out, err = cli(capsys, "stats", "--json")
+    assert code == 0 and "as an unconfigured workspace" in err, err
+    (repo / "tools" / ".funcforge").mkdir()  # once it has state: silent
+    code, out, err = cli(capsys, "stats", "--json")
     assert code == 0 and err == "", err
 
 

@@ -70,7 +70,7 @@ def test_inside_git_s_folder_the_repository_is_the_workspace_not_dot_git(
     assert code == 0, err
     # before: `.git/refs` was taken as an unconfigured workspace and its state written there
     assert not (repo / ".git" / "refs" / ".funcforge").exists()
-    assert (repo / ".funcforge").is_dir()
+    assert not any(p.name == ".funcforge" for p in (repo / ".git").rglob("*"))
     assert f"funcforge: workspace {repo} (found from {repo / '.git' / 'refs'})" in err
 
 
