@@ -41,7 +41,7 @@ RESULTS: list[Any] = [
     {"error": "x"},
     "ok ✓ 😀",
 ]
-SPLITS: list[Any] = [None, None, "train", "test", " TEST ", "validation", "dev"]
+SPLITS: list[Any] = [None, None, "train", "test", " TEST ", "validation", "dev", ""]
 VERSIONS: list[Any] = [None, "v1", "v2", "v2", "ünï"]
 
 
@@ -139,6 +139,13 @@ MALFORMED: list[bytes] = [
     b'{"id": "x", "messages": [], "toolset_version": 3}',
     b'{"id": "x", "messages": [], "split": ["a"]}',
     b'{"id": "x", "messages": [], "time": 12}',
+    b'{"id": "x", "messages": [], "time": 12, "task": {"id": "t", "split": 5}}',
+    b'{"id": "x", "messages": [], "split": 3, "task": {"id": "t", "split": 5}}',
+    b'{"id": "x", "messages": [], "toolset_version": 3, "split": 3, "time": 1}',
+    b'{"id": "x", "messages": [], "task": {"id": "t", "split": 5}}',
+    b'{"id": "x", "messages": [], "split": "", "task": {"id": "t", "split": "test"}}',
+    b'{"id": "x", "messages": [], "split": null, "task": {"id": "t", "split": "TEST"}}',
+    b'{"id": "x", "messages": [], "toolset_version": "", "time": ""}',
     b'{"id": "x", "messages": [], "task": {"id": 5}}',
     b'{"id": "x", "messages": [], "task": {"id": "t", "input": 5}}',
     b'{"id": "x", "messages": [], "task": "t"}',
@@ -153,7 +160,7 @@ MALFORMED: list[bytes] = [
 
 def _native_lines(seed: int, count: int, start: int) -> bytes:
     rng = random.Random(seed)
-    out = []
+    out = list(MALFORMED) if start == 0 else []  # each at least once
     for n in range(start, start + count):
         if rng.random() < 0.04:
             out.append(rng.choice(MALFORMED))
