@@ -129,30 +129,25 @@ def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSumma
     """
     if type(obj) is not dict:
         raise MalformedTrace(f"expected a JSON object, got {kind_of(obj)}")
-    get = obj.get  # bound once: about ten lookups per trace
-    trace_id = get("id")
+    trace_id = obj.get("id")
     if type(trace_id) is not str:
         trace_id = _ident(trace_id, "id")
-    messages = get("messages")
+    messages = obj.get("messages")
     if type(messages) is not list:
         if messages is None:
             raise MalformedTrace("missing field 'messages'")
         raise MalformedTrace(f"'messages' must be an array, got {kind_of(messages)}")
     tool_names, errors = call_digests(messages)
-    task = get("task")
+    task = obj.get("task")
     if task is None:
         task_id, has_expected = None, False
-    elif (
-        type(task) is dict
-        and type(task_id := task.get("id")) is str
-        and type(task.get("input", "")) is str
-    ):
-        task_id, has_expected = intern(task_id), task.get("expected") is not None
+    elif type(task) is dict and type(task.get("id")) is str and type(task.get("input", "")) is str:
+        task_id, has_expected = intern(task["id"]), task.get("expected") is not None
     else:
         parsed = parse_task(task)
         task_id = parsed.id if parsed else None
         has_expected = parsed is not None and parsed.expected is not None
-    outcome = get("outcome")
+    outcome = obj.get("outcome")
     score = passed = None
     if outcome is not None:
         if type(outcome) is dict:
@@ -164,19 +159,18 @@ def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSumma
         ):
             checked = parse_outcome(outcome)
             score, passed = checked.score, checked.passed
-    version, split, time = get("toolset_version"), get("split"), get("time")
-    if version is not None:
-        if type(version) is not str:
-            _opt_str(obj, "toolset_version")
-        version = intern(version) if version else None
-    # Checked in `parse_record`'s order, so a line with several faults reports the same one.
-    if split is not None:
-        if type(split) is not str:
-            _opt_str(obj, "split")
-        split = intern(split) if split else None  # "" stays unsplit, not the task's
-    elif type(task) is dict and "split" in task:
+    version, split, time = obj.get("toolset_version"), obj.get("split"), obj.get("time")
+    if not (
+        (version is None or type(version) is str)
+        and (split is None or type(split) is str)
+        and (time is None or type(time) is str)
+    ):
+        for key in ("toolset_version", "split"):
+            _opt_str(obj, key)
+    if split is None and type(task) is dict and "split" in task:
         split = split_of(obj)
-        split = intern(split) if split else None
+    # `time` after the task's split, in `parse_record`'s order: a line with several
+    # faults reports the same one on both paths.
     if time is not None and type(time) is not str:
         _opt_str(obj, "time")
     return [
@@ -190,8 +184,8 @@ def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSumma
             has_expected,
             score,
             passed,
-            version,
-            split,
+            intern(version) if version else None,
+            intern(split) if split else None,
             time,
             tuple(tool_names),
             error_digests(errors) if errors else (),
