@@ -187,6 +187,10 @@ def test_native_optional_fields_and_numbers() -> None:
         ({"id": "x", "messages": [], "outcome": 1}, "'outcome' must be an object"),
         ({"id": "x", "messages": [], "split": 3}, "'split' must be a string, got number"),
         ({"id": "x", "messages": [], "time": True}, "'time' must be a string, got boolean"),
+        (  # two faults: the same one is reported on both paths (the task's split first)
+            {"id": "x", "messages": [], "time": 1, "task": {"id": "t", "split": 5}},
+            "'task.split' must be a string, got number",
+        ),
         ({"id": "x", "messages": ["hi"]}, "messages[0] must be an object, got string"),
         ({"id": "x", "messages": [{"content": "hi"}]}, "messages[0].role must be a string"),
         (

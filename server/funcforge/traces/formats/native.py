@@ -165,10 +165,14 @@ def index_record(obj: Any, file: str, line: int, offset: int) -> list[TraceSumma
         and (split is None or type(split) is str)
         and (time is None or type(time) is str)
     ):
-        for key in ("toolset_version", "split", "time"):
+        for key in ("toolset_version", "split"):
             _opt_str(obj, key)
     if split is None and type(task) is dict and "split" in task:
         split = split_of(obj)
+    # `time` after the task's split, in `parse_record`'s order: a line with several
+    # faults reports the same one on both paths.
+    if time is not None and type(time) is not str:
+        _opt_str(obj, "time")
     return [
         TraceSummary(
             trace_id,
