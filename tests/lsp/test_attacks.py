@@ -797,6 +797,13 @@ async def test_running_a_stale_apply_command_is_a_clean_refusal(spaced: Language
     assert "# mine" in ed.text(uri)
 
 
+def hold_commits(root: Path) -> None:
+    """A reference-transaction hook that holds every commit of `root` 2 s once made."""
+    hook = root / ".git" / "hooks" / "reference-transaction"
+    hook.write_text('#!/bin/sh\ncat >/dev/null\n[ "$1" = committed ] && sleep 2\nexit 0\n')
+    hook.chmod(0o755)
+
+
 @bounded
 async def test_typing_while_apply_commits_keeps_the_buffer_whole(spaced: LanguageClient) -> None:
     """The user types a line while Apply makes its commit (a reference-transaction hook
@@ -808,9 +815,7 @@ async def test_typing_while_apply_commits_keeps_the_buffer_whole(spaced: Languag
     uri = ed.open(root / "tools" / "units.py")
     await diagnostics_for(client, uri, "logged calls failed")
     pid = await optimize(client)
-    hook = root / ".git" / "hooks" / "reference-transaction"
-    hook.write_text('#!/bin/sh\ncat >/dev/null\n[ "$1" = committed ] && sleep 2\nexit 0\n')
-    hook.chmod(0o755)
+    hold_commits(root)
     apply = asyncio.ensure_future(
         client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="funcforge.applyProposal", arguments=[{"id": pid}])
@@ -839,9 +844,7 @@ async def test_a_clash_while_apply_commits_is_said_in_apply_s_one_message(
     uri = ed.open(root / "tools" / "units.py")
     await diagnostics_for(client, uri, "logged calls failed")
     pid = await optimize(client)
-    hook = root / ".git" / "hooks" / "reference-transaction"
-    hook.write_text('#!/bin/sh\ncat >/dev/null\n[ "$1" = committed ] && sleep 2\nexit 0\n')
-    hook.chmod(0o755)
+    hold_commits(root)
     before = len(client.messages)
     apply = asyncio.ensure_future(
         client.workspace_execute_command_async(

@@ -268,8 +268,8 @@ def _tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _descendants() -> set[int]:
-    """Processes below this one (by parent pid)."""
+def _descendants(root: int | None = None) -> set[int]:
+    """Processes below `root` (default: this one), by parent pid."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -279,7 +279,7 @@ def _descendants() -> set[int]:
                 continue
             parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     out: set[int] = set()
-    frontier = {os.getpid()}
+    frontier = {os.getpid() if root is None else root}
     while frontier:
         children = {p for p, pp in parents.items() if pp in frontier and p not in out}
         out |= children

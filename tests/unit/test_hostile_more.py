@@ -466,10 +466,10 @@ def test_nothing_outlives_funcforge_killed_mid_call(isolation: str) -> None:
     deadline = time.monotonic() + 30
     below: set[int] = set()
     while time.monotonic() < deadline and len(below) < 3:
-        below = _below(pid)
+        below = _descendants(pid)
         time.sleep(0.2)
     time.sleep(1)  # the call is running
-    below = _below(pid)
+    below = _descendants(pid)
     assert below, "no sandbox started"
     proc.kill()
     proc.wait()
@@ -477,23 +477,6 @@ def test_nothing_outlives_funcforge_killed_mid_call(isolation: str) -> None:
     while time.monotonic() < deadline and _alive(below):
         time.sleep(0.2)
     assert not _alive(below), f"left running after funcforge died: {_alive(below)}"
-
-
-def _below(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    out: set[int] = set()
-    frontier = {root}
-    while frontier:
-        frontier = {p for p, pp in parents.items() if pp in frontier and p not in out}
-        out |= frontier
-    return out
 
 
 def _alive(pids: set[int]) -> list[int]:

@@ -110,21 +110,11 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
-    """main: c0 with traces; feature: o1 (optimize + apply), h1 (a hand edit that regresses)."""
-    config = make_workspace(tmp_path / "ws")
-    root = config.root
-    content = load_toolset(config).content_hash()
+def write_runs(root: Path, content: str, error: str) -> None:
+    """traces/run.jsonl of toolset `content`: 3 failing convert_units calls (`error`),
+    3 passing ones and 4 passing shout calls."""
     traces = [
-        call_trace(
-            i,
-            content,
-            "convert_units",
-            {"value": 3, "unit": "mile"},
-            "Error: KeyError: 'mile'",
-            0.0,
-        )
+        call_trace(i, content, "convert_units", {"value": 3, "unit": "mile"}, error, 0.0)
         for i in range(3)
     ]
     traces += [
@@ -136,6 +126,15 @@ def history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str
     (root / "traces" / "run.jsonl").write_text(
         "".join(json.dumps(t) + "\n" for t in traces), encoding="utf-8"
     )
+
+
+@pytest.fixture
+def history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """main: c0 with traces; feature: o1 (optimize + apply), h1 (a hand edit that regresses)."""
+    config = make_workspace(tmp_path / "ws")
+    root = config.root
+    content = load_toolset(config).content_hash()
+    write_runs(root, content, "Error: KeyError: 'mile'")
     git(root, "add", "traces")
     git(root, "commit", "-qm", "logged runs")
     c0 = sha(root)

@@ -25,7 +25,7 @@ from funcforge.config import load_config
 from funcforge.toolset.toolset import load_toolset
 from tests.conftest import git
 from tests.unit.test_history_support import make_workspace, user_commit
-from tests.unit.test_review_check import SCHEMA, call_trace, transcript
+from tests.unit.test_review_check import SCHEMA, transcript, write_runs
 
 # RFC 3986 relative-path reference: unreserved, sub-delims, ':' '@' '/', and %XX.
 URI_PATH = re.compile(r"^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})+$")
@@ -43,21 +43,7 @@ def build_history(tmp_path: Path, capsys: pytest.CaptureFixture[str], sub: str) 
     root = config.root
     (root / "funcforge.toml").write_text('tools = ["tools/**/*.py"]\n', encoding="utf-8")
     content = load_toolset(load_config(root)).content_hash()
-    traces = [
-        call_trace(
-            i, content, "convert_units", {"value": 3, "unit": "mile"}, "Error: KeyError", 0.0
-        )
-        for i in range(3)
-    ]
-    traces += [
-        call_trace(10 + i, content, "convert_units", {"value": 2, "unit": "km"}, "2000.0", 1.0)
-        for i in range(3)
-    ]
-    traces += [call_trace(20 + i, content, "shout", {"text": "hi"}, "HI", 1.0) for i in range(4)]
-    (root / "traces").mkdir()
-    (root / "traces" / "run.jsonl").write_text(
-        "".join(json.dumps(t) + "\n" for t in traces), encoding="utf-8"
-    )
+    write_runs(root, content, "Error: KeyError")
     git(root, "add", ".")
     git(root, "commit", "-qm", "logged runs")
     git(root, "checkout", "-q", "-b", "feature")
