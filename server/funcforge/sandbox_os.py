@@ -276,7 +276,12 @@ def bwrap_argv(
     for path in _ETC_FILES:
         if os.path.exists(path):
             argv += ["--ro-bind", path, path]
-    made: set[Path] = set()
+    # The private /tmp before the interpreter's folders: a Python or venv that lives
+    # under /tmp (a checkout in `mktemp -d`) is bound onto it, not hidden by it (hidden,
+    # the worker could not start as uid 65534 and the sandbox fell back to a user
+    # namespace, root outside when funcforge runs as root).
+    argv += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", INSIDE_TMP]
+    made: set[Path] = {Path(INSIDE_TMP), *Path(INSIDE_TMP).parents}
     for d in dirs:
         if d != "/usr" and not d.startswith("/usr/"):
             # The folders on the way open to the worker's uid (as root, bubblewrap makes 0700).
@@ -294,12 +299,6 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
-        "--perms",
-        "1777",
-        "--size",
-        str(tmp_mb * 1024 * 1024),
-        "--tmpfs",
-        INSIDE_TMP,
         "--perms",
         "0777",
         "--dir",

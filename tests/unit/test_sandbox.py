@@ -488,3 +488,24 @@ def test_deep_huge_and_surrogate_values_and_messages_are_rendered_safely():
         for result in (p.call("keys", {}), p.call("shout", {})):
             dumps(result.to_dict()).encode("utf-8")
             print(result.tool_content()[:10], file=sys.stderr)
+
+
+def test_an_environment_under_tmp_is_seen_inside_the_sandbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A venv in a checkout made by `mktemp -d` (under /tmp, in a 0700 folder) was hidden
+    by the sandbox's private /tmp: as root the worker could not start as uid 65534 and the
+    sandbox fell back to a user namespace (root outside)."""
+    from funcforge import sandbox_os
+
+    binary = sandbox_os.bwrap_path()
+    assert binary is not None, "bubblewrap is installed by scripts/setup.sh"
+    checkout = tmp_path / "tmp.checkout"
+    extra = checkout / ".venv" / "lib" / "site-packages"
+    extra.mkdir(parents=True)
+    checkout.chmod(0o700)
+    assert str(extra).startswith(sandbox_os.INSIDE_TMP + "/")
+    real = sandbox_os.site_dirs()
+    monkeypatch.setattr(sandbox_os, "site_dirs", lambda: [*real, str(extra)])
+    assert str(extra) in sandbox_os.python_dirs()[1]
+    assert sandbox_os._probe(binary, drop=os.geteuid() == 0) is None
